@@ -1,0 +1,49 @@
+"""attnviz: see where attention models look.
+
+The notebook user's API (names are stable)::
+
+    import attnviz
+    tm = attnviz.load_text_model()              # bundled all-MiniLM-L6-v2, a hub id, or a folder
+    ta = attnviz.text_attention(tm, "The cat sat on the mat.")
+    ta.tokens, ta.weights                       # list[str], float32 [layers, heads, n, n]
+    view = attnviz.make_view(ta, words=True)    # word level, pair blocks, hide [CLS]/[SEP]
+    attnviz.figures.head_matrix(view, layer=0, head=2).show()
+
+Names are imported lazily so that ``import attnviz`` stays fast (torch and transformers load
+on first use).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# public name -> module that defines it
+_EXPORTS = {
+    "InputError": "attnviz.errors",
+    "ModelLoadError": "attnviz.errors",
+    "pick_device": "attnviz.device",
+    "TextModel": "attnviz.text_model",
+    "load_text_model": "attnviz.text_model",
+    "BUNDLED_TEXT_MODEL": "attnviz.text_model",
+    "TextAttention": "attnviz.text_attention",
+    "text_attention": "attnviz.text_attention",
+    "AttentionView": "attnviz.views",
+    "make_view": "attnviz.views",
+}
+_SUBMODULES = {"figures", "export", "static", "examples"}
+
+__all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"attnviz.{name}")
+    raise AttributeError(f"module 'attnviz' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,38 @@
+"""Token text made safe and unique for Plotly labels.
+
+Plotly reads a few HTML tags (``<b>``, ``<br>``, ``<a>``) and entities in labels and renders
+text wrapped in ``$...$`` as LaTeX, so user text is escaped before it goes into a figure: a
+token like ``<b>`` must show as the four characters, not as bold.
+"""
+
+from __future__ import annotations
+
+import html
+
+ZWSP = "\u200b"  # zero-width space: invisible, but makes two labels differ
+MAX_LABEL = 24
+
+
+def plot_text(text: str, max_len: int = MAX_LABEL) -> str:
+    """Escape ``text`` for a Plotly label or hover, shortened to ``max_len`` characters."""
+    if len(text) > max_len:
+        text = text[: max_len - 1] + "…"
+    safe = html.escape(text, quote=False)
+    # A leading "$" could start LaTeX rendering; a zero-width space in front disarms it.
+    return ZWSP + safe if safe.startswith("$") else safe
+
+
+def unique_labels(tokens: list[str]) -> list[str]:
+    """Escaped labels, made unique by zero-width spaces so a categorical axis keeps repeats.
+
+    Without this, the two "the" of "the cat sat on the mat" would collapse into one column.
+    """
+    seen: set[str] = set()
+    out = []
+    for token in tokens:
+        label = plot_text(token)
+        while label in seen:
+            label += ZWSP
+        seen.add(label)
+        out.append(label)
+    return out

@@ -1,0 +1,157 @@
+"""Matrix figures: one head's query x key weights, and one query token across every head.
+
+Clicking: Streamlit returns nothing for a click on a heatmap cell, so small matrices get an
+invisible scatter layer, one trace per query row, whose points sit on the cells. A click
+returns a point whose ``curve_number - 1`` is the query row. The layer costs ~8 bytes a
+cell, so it is only sent up to :data:`CLICKABLE_CELLS` cells; larger matrices keep the
+heatmap's own hover and the query token is chosen from a list instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from attnviz.figures.labels import plot_text, unique_labels
+from attnviz.views import AttentionView
+
+#: Matrices up to this many cells get the invisible click layer (128 x 128 tokens).
+CLICKABLE_CELLS = 128 * 128
+COLORSCALE = "Blues"
+HOVER_FONT = dict(font=dict(family="monospace"))
+
+
+def _height(rows: int) -> int:
+    return int(max(320, min(900, 16 * rows + 140)))
+
+
+def _zmax(weights: np.ndarray, scale: str) -> float:
+    """Top of the colour scale: 1 ("fixed 0–1") or the largest weight shown ("per-head max")."""
+    if scale == "fixed":
+        return 1.0
+    top = float(weights.max()) if weights.size else 1.0
+    return top if top > 0 else 1.0
+
+
+def is_clickable(view: AttentionView) -> bool:
+    return len(view.query_tokens) * len(view.key_tokens) <= CLICKABLE_CELLS
+
+
+def head_matrix(
+    view: AttentionView,
+    layer: int,
+    head: int,
+    *,
+    scale: str = "fixed",
+    selected_query: int | None = None,
+) -> go.Figure:
+    """Heatmap of ``view.weights[layer, head]``: query tokens down, key tokens across.
+
+    Args:
+        scale: ``"fixed"`` colours 0..1; ``"head max"`` colours 0..largest weight of this head.
+        selected_query: row to outline (the token chosen for "attention from one token").
+    """
+    w = view.weights[layer, head]  # (q, k)
+    n_q, n_k = w.shape
+    keys = unique_labels(view.key_tokens)
+    queries = unique_labels(view.query_tokens)
+    clickable = is_clickable(view)
+    zmax = _zmax(w, scale)
+    fig = go.Figure()
+    # Rows are numeric when the click layer is present (its y arrays are row numbers) and
+    # categorical otherwise, so that the heatmap's own hover can name the query token.
+    y = np.arange(n_q, dtype=np.int32) if clickable else queries
+    fig.add_trace(
+        go.Heatmap(
+            z=w,
+            x=keys,
+            y=y,
+            zmin=0.0,
+            zmax=zmax,
+            colorscale=COLORSCALE,
+            colorbar=dict(title="weight", thickness=12),
+            hoverinfo="skip" if clickable else None,
+            hovertemplate=None if clickable else "query: %{y}<br>key: %{x}<br>weight: %{z:.3f}<extra></extra>",
+        )
+    )
+    if clickable:
+        for r in range(n_q):
+            fig.add_trace(
+                go.Scatter(
+                    x0=keys[0],  # x0/dx on a categorical axis: point j sits on key column j
+                    dx=1,
+                    y=np.full(n_k, r, dtype=np.int16),
+                    mode="markers",
+                    marker=dict(opacity=0, size=10, color=w[r]),
+                    showlegend=False,
+                    hovertemplate=(
+                        f"query: {queries[r].replace('%', '&#37;')}<br>key: %{{x}}"
+                        "<br>weight: %{marker.color:.3f}<extra></extra>"
+                    ),
+                )
+            )
+    if selected_query is not None and 0 <= selected_query < n_q:
+        # Shapes take row numbers on categorical axes too.
+        fig.add_shape(
+            type="rect",
+            xref="paper",
+            x0=0,
+            x1=1,
+            yref="y",
+            y0=(selected_query - 0.5),
+            y1=(selected_query + 0.5),
+            line=dict(color="#d62728", width=2),
+        )
+    fig.update_layout(
+        title=dict(
+            text=f"Layer {layer} · head {head} <span style='font-size:12px'>({plot_text(view.description, 60)})</span>"
+        ),
+        height=_height(n_q),
+        margin=dict(l=10, r=10, t=50, b=10),
+        hoverlabel=HOVER_FONT,
+        clickmode="event+select",
+        dragmode=False,
+    )
+    fig.update_xaxes(
+        type="category", side="top", tickangle=-60, title_text="key (attended to)", range=[-0.5, n_k - 0.5]
+    )
+    yaxis = dict(autorange="reversed", title_text="query (attending)")
+    if clickable:
+        yaxis.update(tickmode="array", tickvals=list(range(n_q)), ticktext=queries, range=[n_q - 0.5, -0.5])
+        yaxis.pop("autorange")
+    else:
+        yaxis.update(type="category")
+    fig.update_yaxes(**yaxis)
+    return fig
+
+
+def token_heads(view: AttentionView, query: int, *, scale: str = "fixed") -> go.Figure:
+    """Attention from one query token in every head of every layer: (layer, head) rows x keys."""
+    n_layers, n_heads = view.n_layers, view.n_heads
+    rows = view.weights[:, :, query, :].reshape(n_layers * n_heads, -1)  # (L*H, k)
+    names = [f"L{l} H{h}" for l in range(n_layers) for h in range(n_heads)]
+    keys = unique_labels(view.key_tokens)
+    fig = go.Figure(
+        go.Heatmap(
+            z=rows,
+            x=keys,
+            y=names,
+            zmin=0.0,
+            zmax=_zmax(rows, scale),
+            colorscale=COLORSCALE,
+            colorbar=dict(title="weight", thickness=12),
+            hovertemplate="%{y} → key %{x}<br>weight: %{z:.3f}<extra></extra>",
+        )
+    )
+    # Thin white lines between layers make the 12-row bands easy to count.
+    for l in range(1, n_layers):
+        fig.add_hline(y=l * n_heads - 0.5, line=dict(color="white", width=2))
+    fig.update_layout(
+        title=f"From “{plot_text(view.query_tokens[query], 40)}” in every layer and head",
+        height=int(max(360, min(1100, 11 * n_layers * n_heads + 160))),
+        margin=dict(l=10, r=10, t=50, b=10),
+        hoverlabel=HOVER_FONT,
+    )
+    fig.update_xaxes(type="category", side="top", tickangle=-60)
+    fig.update_yaxes(type="category", autorange="reversed")
+    return fig

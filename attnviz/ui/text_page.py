@@ -1,0 +1,271 @@
+"""The text-attention page's widgets and views (the page file only calls these in order).
+
+Widget values live in ``st.session_state`` under the keys below, so a click on a chart can
+set them from a callback (the only moment Streamlit lets code change a widget's value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from attnviz import figures, static
+from attnviz.errors import InputError
+from attnviz.examples import DEFAULT_TEXT, TEXT_EXAMPLES
+from attnviz.export import attention_npz, head_csv
+from attnviz.text_attention import TextAttention
+from attnviz.text_model import TextModel
+from attnviz.ui.models import cached_text_attention, device_name
+from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
+from attnviz.views import BLOCKS, AttentionView, make_view
+
+VIEWS = ["Single head", "All heads of a layer", "Model overview", "Head lines", "From one token"]
+SCALES = {"fixed": "0 – 1 (compare heads)", "head max": "0 – largest weight (see faint patterns)"}
+
+TEXT, PAIR, PAIR_ON = "text_input", "text_pair_input", "pair_mode"
+LAYER, HEAD, VIEW, QUERY = "layer", "head", "view", "query_token"
+MATRIX_CHART, LAYER_CHART, OVERVIEW_CHART = "matrix_chart", "layer_chart", "overview_chart"
+
+
+@dataclass(frozen=True)
+class Options:
+    words: bool
+    hide_special: bool
+    block: str
+    scale: str
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def _apply_example() -> None:
+    label = st.session_state.get("example")
+    if label in TEXT_EXAMPLES:
+        text, pair = TEXT_EXAMPLES[label]
+        st.session_state[TEXT] = text
+        st.session_state[PAIR_ON] = pair is not None
+        st.session_state[PAIR] = pair or ""
+
+
+def sentence_inputs() -> tuple[str, str | None]:
+    """Sentence box, optional second sentence, and example picker; returns (text, pair)."""
+    st.session_state.setdefault(TEXT, DEFAULT_TEXT)
+    st.selectbox(
+        "Examples",
+        list(TEXT_EXAMPLES),
+        index=None,
+        key="example",
+        placeholder="Pick an example sentence…",
+        on_change=_apply_example,
+    )
+    text = st.text_area(
+        "Sentence",
+        key=TEXT,
+        height=80,
+        help="Any text up to the model's limit (512 tokens for the bundled model); longer text is cut. "
+        "Press Ctrl+Enter to apply.",
+    )
+    pair_on = st.toggle(
+        "Second sentence (pair mode)",
+        key=PAIR_ON,
+        help="Feed two sentences as [CLS] A [SEP] B [SEP], as in question answering or paraphrase detection.",
+    )
+    pair = st.text_area("Second sentence", key=PAIR, height=68) if pair_on else None
+    return text, (pair if pair_on else None)
+
+
+def run_model(tm: TextModel, text: str, pair: str | None) -> TextAttention | None:
+    """The cached attention, or None after showing why there is none."""
+    try:
+        return cached_text_attention(tm.name, device_name(), text, pair)
+    except InputError as exc:
+        show_input_error(exc)
+    except Exception as exc:  # a bug: keep the page alive, log the details
+        show_unexpected(exc, "running the model")
+    return None
+
+
+def truncation_notice(ta: TextAttention) -> None:
+    if ta.truncated:
+        st.info(
+            f"The input was {ta.n_tokens + ta.n_cut} tokens; the model reads at most {ta.n_tokens}, "
+            f"so the last {ta.n_cut} tokens were cut. The views show the first {ta.n_tokens}.",
+            icon="✂️",
+        )
+
+
+# ---------------------------------------------------------------- options and view
+
+
+def options(ta: TextAttention) -> Options:
+    with st.sidebar:
+        st.subheader("Display")
+        words = (
+            st.radio(
+                "Units",
+                ["subword tokens", "words"],
+                key="units",
+                horizontal=True,
+                help="Words: pieces merged. Attention to a word is the sum over its pieces; "
+                "from a word, the mean over its pieces.",
+            )
+            == "words"
+        )
+        hide = st.checkbox(
+            "Hide [CLS] and [SEP]",
+            key="hide_special",
+            help="Drops their rows and columns. Their weight is not redistributed, so rows sum to less than 1.",
+        )
+        block = "All"
+        if ta.is_pair:
+            block = st.radio(
+                "Pair block (queries → keys)",
+                list(BLOCKS),
+                key="block",
+                horizontal=True,
+                help="A→B: how tokens of the first sentence attend to the second.",
+            )
+        scale = st.radio("Colour scale", list(SCALES), format_func=SCALES.get, key="scale")
+    return Options(words=words, hide_special=hide, block=block, scale=scale)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def cached_view(
+    name: str, device: str, text: str, pair: str | None, words: bool, block: str, hide: bool
+) -> AttentionView:
+    # Shared, never mutated; cache_resource avoids copying up to 75 MB on every rerun.
+    return make_view(cached_text_attention(name, device, text, pair), words=words, block=block, hide_special=hide)
+
+
+def _clamp(key: str, size: int, default: int = 0) -> None:
+    value = st.session_state.get(key, default)
+    if not isinstance(value, int) or not 0 <= value < size:
+        st.session_state[key] = min(default, size - 1)
+
+
+def _on_matrix_click() -> None:
+    points = st.session_state[MATRIX_CHART]["selection"]["points"]
+    if points:
+        st.session_state[QUERY] = int(round(points[0]["y"]))
+
+
+def _on_tile_click(chart: str, layer_known: bool) -> None:
+    points = st.session_state[chart]["selection"]["points"]
+    if not points:
+        return
+    index = int(points[0]["point_index"])
+    if layer_known:
+        st.session_state[HEAD] = index
+    else:
+        n_heads = st.session_state["_n_heads"]
+        st.session_state[LAYER], st.session_state[HEAD] = divmod(index, n_heads)
+    st.session_state[VIEW] = VIEWS[0]
+
+
+def layer_head_view(view: AttentionView) -> tuple[int, int, str]:
+    """Layer, head and view pickers; returns their values."""
+    _clamp(LAYER, view.n_layers)
+    _clamp(HEAD, view.n_heads, default=0)
+    st.session_state["_n_heads"] = view.n_heads
+    c1, c2, c3 = st.columns([1, 1, 5])
+    layer = c1.selectbox("Layer", range(view.n_layers), key=LAYER)
+    head = c2.selectbox("Head", range(view.n_heads), key=HEAD)
+    chosen = c3.radio("View", VIEWS, key=VIEW, horizontal=True)
+    return layer, head, chosen
+
+
+def query_picker(view: AttentionView, label: str = "Query token") -> int:
+    n = len(view.query_tokens)
+    _clamp(QUERY, n, default=min(1, n - 1))
+    return st.selectbox(
+        label,
+        range(n),
+        key=QUERY,
+        format_func=lambda i: f"{i}: {view.query_tokens[i]}",
+        help="Also chosen by clicking a row of the single-head matrix.",
+    )
+
+
+def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
+    """Draw the chosen view and its downloads."""
+    if not view.query_tokens or not view.key_tokens:
+        st.info("Nothing to show with these options (every token is hidden). Show [CLS]/[SEP] or pick another block.")
+        return
+    layer, head, chosen = layer_head_view(view)
+    if chosen == "Single head":
+        fig = figures.head_matrix(view, layer, head, scale=opts.scale, selected_query=st.session_state.get(QUERY))
+        if figures.is_clickable(view):
+            st.caption(
+                "Hover a cell for the exact weight; click a cell to choose its query token for “From one token”."
+            )
+            st.plotly_chart(
+                fig, key=MATRIX_CHART, on_select=_on_matrix_click, selection_mode="points", use_container_width=True
+            )
+        else:
+            st.caption(
+                "Large input: choose the query token from the list under “From one token” (clicking cells is "
+                "available up to 128 × 128 tokens, to keep the page light)."
+            )
+            st.plotly_chart(fig, use_container_width=True)
+        png = lambda: static.head_matrix_png(view, layer, head, scale=opts.scale)  # noqa: E731
+    elif chosen == "All heads of a layer":
+        fig = figures.layer_heads(view, layer, scale=opts.scale)
+        st.plotly_chart(
+            fig,
+            key=LAYER_CHART,
+            on_select=lambda: _on_tile_click(LAYER_CHART, True),
+            selection_mode="points",
+            use_container_width=True,
+        )
+        png = lambda: static.layer_heads_png(view, layer, scale=opts.scale)  # noqa: E731
+    elif chosen == "Model overview":
+        fig = figures.model_overview(view, scale=opts.scale)
+        st.plotly_chart(
+            fig,
+            key=OVERVIEW_CHART,
+            on_select=lambda: _on_tile_click(OVERVIEW_CHART, False),
+            selection_mode="points",
+            use_container_width=True,
+        )
+        png = lambda: static.overview_png(view, scale=opts.scale)  # noqa: E731
+    elif chosen == "Head lines":
+        c1, c2, c3 = st.columns([3, 2, 2])
+        heads = c1.multiselect("Heads", range(view.n_heads), default=list(range(view.n_heads)), key="line_heads")
+        threshold = c2.slider("Hide weights below", 0.0, 0.5, 0.05, 0.01, key="threshold")
+        focus = c3.checkbox("Only lines from the query token", key="focus_query")
+        query = query_picker(view) if focus else None
+        fig = figures.head_lines(view, layer, heads, threshold=threshold, query=query)
+        st.plotly_chart(fig, use_container_width=True)
+        png = lambda: static.head_lines_png(view, layer, heads, threshold=threshold, query=query)  # noqa: E731
+    else:
+        query = query_picker(view)
+        fig = figures.token_heads(view, query, scale=opts.scale)
+        st.plotly_chart(fig, use_container_width=True)
+        png = lambda: static.token_heads_png(view, query, scale=opts.scale)  # noqa: E731
+    downloads(ta, view, layer, head, png)
+
+
+def downloads(ta: TextAttention, view: AttentionView, layer: int, head: int, png) -> None:
+    """Files are built only when their button is clicked (callables), not on every rerun."""
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("Figure (PNG)", png, file_name="attnviz-figure.png", mime="image/png", icon=":material/image:")
+    c2.download_button(
+        "All attention (.npz)",
+        lambda: attention_npz(ta),
+        file_name="attnviz-attention.npz",
+        mime="application/octet-stream",
+        icon=":material/download:",
+        help="weights [layers, heads, n, n], tokens, words, segments; load with numpy.load",
+    )
+    c3.download_button(
+        f"Layer {layer} head {head} (CSV)",
+        lambda: head_csv(view, layer, head),
+        file_name=f"attnviz-L{layer}-H{head}.csv",
+        mime="text/csv",
+        icon=":material/table:",
+    )
+
+
+def page_caption(ta: TextAttention) -> None:
+    st.caption(md_escape(f"{ta.n_tokens} tokens · {ta.n_layers} layers × {ta.n_heads} heads · model {ta.model_name}"))

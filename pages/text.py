@@ -1,0 +1,21 @@
+"""Text attention: type a sentence (or a pair) and inspect every layer and head."""
+
+import streamlit as st
+
+from attnviz.ui import text_page as page
+from attnviz.ui.models import device_name
+from attnviz.ui.widgets import text_model_picker
+
+st.title("Text attention")
+tm = text_model_picker()
+if tm is None:
+    st.stop()
+text, pair = page.sentence_inputs()
+ta = page.run_model(tm, text, pair)
+if ta is None:
+    st.stop()
+page.truncation_notice(ta)
+page.page_caption(ta)
+opts = page.options(ta)
+view = page.cached_view(tm.name, device_name(), text, pair, opts.words, opts.block, opts.hide_special)
+page.render(ta, view, opts)
