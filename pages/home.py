@@ -3,6 +3,9 @@
 import streamlit as st
 
 from attnviz.ui.home import loaded_models, runtime_summary
+from attnviz.ui.router import require_router
+
+require_router()
 
 st.title("attnviz")
 st.markdown(

@@ -4,7 +4,10 @@ import streamlit as st
 
 from attnviz.ui import text_page as page
 from attnviz.ui.models import device_name
+from attnviz.ui.router import require_router
 from attnviz.ui.widgets import text_model_picker
+
+require_router()
 
 st.title("Text attention")
 tm = text_model_picker()
