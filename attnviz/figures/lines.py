@@ -70,13 +70,14 @@ def head_lines(
             x = np.tile(np.array([0.0, 1.0, np.nan], dtype=np.float32), m)
             y = np.empty(3 * m, dtype=np.float32)
             y[0::3], y[1::3], y[2::3] = rows[pick], cols[pick], np.nan
-            alpha = 0.15 + 0.85 * (b + 1) / OPACITY_LEVELS
+            mid = float(w[pick].mean())  # the bucket's typical weight sets its opacity and width
+            alpha = 0.12 + 0.88 * mid
             fig.add_trace(
                 go.Scatter(
                     x=x,
                     y=y,
                     mode="lines",
-                    line=dict(color=_rgba(head_color(h), alpha), width=1.0 + 2.0 * (b + 1) / OPACITY_LEVELS),
+                    line=dict(color=_rgba(head_color(h), alpha), width=0.8 + 2.5 * mid),
                     hoverinfo="skip",
                     name=f"head {h}",
                     legendgroup=f"head {h}",
@@ -124,12 +125,12 @@ def head_lines(
     fig.update_layout(
         title=f"Layer {layer}: lines from queries (left) to keys (right), weight ≥ {threshold:g}",
         height=int(max(320, min(2400, 20 * n + 120))),
-        margin=dict(l=10, r=10, t=60, b=10),
+        margin=dict(l=10, r=10, t=50, b=40),
         hoverlabel=HOVER_FONT,
-        legend=dict(orientation="h", y=1.02, x=0, yanchor="bottom"),
+        legend=dict(orientation="h", y=-0.01, x=0, yanchor="top"),
         plot_bgcolor="white",
         dragmode=False,
     )
-    fig.update_xaxes(visible=False, range=[-0.9, 1.9])
+    fig.update_xaxes(visible=False, range=[-0.55, 1.55])
     fig.update_yaxes(visible=False, range=[n - 0.5, -0.5])
     return fig

@@ -231,7 +231,15 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
         png = lambda: static.overview_png(view, scale=opts.scale)  # noqa: E731
     elif chosen == "Head lines":
         c1, c2, c3 = st.columns([3, 2, 2])
-        heads = c1.multiselect("Heads", range(view.n_heads), default=list(range(view.n_heads)), key="line_heads")
+        if "line_heads" in st.session_state:  # drop heads a newly loaded model does not have
+            st.session_state["line_heads"] = [h for h in st.session_state["line_heads"] if h < view.n_heads]
+        heads = c1.multiselect(
+            "Heads",
+            range(view.n_heads),
+            default=[head],
+            key="line_heads",
+            help="Each head in its own colour; add heads to compare them.",
+        )
         threshold = c2.slider("Hide weights below", 0.0, 0.5, 0.05, 0.01, key="threshold")
         focus = c3.checkbox("Only lines from the query token", key="focus_query")
         query = query_picker(view) if focus else None
