@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import importlib
 
-# public name -> module that defines it
+# public name -> module that defines it. No module may be named like an export: importing a
+# submodule binds its name on the package, which would shadow the lazily exported object.
 _EXPORTS = {
     "InputError": "attnviz.errors",
     "ModelLoadError": "attnviz.errors",
@@ -25,8 +26,8 @@ _EXPORTS = {
     "TextModel": "attnviz.text_model",
     "load_text_model": "attnviz.text_model",
     "BUNDLED_TEXT_MODEL": "attnviz.text_model",
-    "TextAttention": "attnviz.text_attention",
-    "text_attention": "attnviz.text_attention",
+    "TextAttention": "attnviz.text_extraction",
+    "text_attention": "attnviz.text_extraction",
     "AttentionView": "attnviz.views",
     "make_view": "attnviz.views",
 }

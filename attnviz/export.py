@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 
-from attnviz.text_attention import TextAttention
+from attnviz.text_extraction import TextAttention
 from attnviz.views import AttentionView
 
 

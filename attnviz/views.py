@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnviz.text_attention import TextAttention
+from attnviz.text_extraction import TextAttention
 
 #: Pair-mode blocks: label -> (segment of the queries, segment of the keys); None = all.
 BLOCKS: dict[str, tuple[int | None, int | None]] = {
@@ -69,8 +69,16 @@ def merge_words(ta: TextAttention) -> tuple[list[str], np.ndarray, np.ndarray, n
     starts = np.flatnonzero(np.r_[True, np.diff(index) != 0])  # (W,) first token of each word
     counts = np.diff(np.r_[starts, len(index)])  # (W,) pieces per word
     to_words = np.add.reduceat(ta.weights, starts, axis=3)  # (L, H, n, W): sum over key pieces
-    weights = np.add.reduceat(to_words, starts, axis=2) / counts[:, None]  # (L, H, W, W): mean over query pieces
-    return list(ta.words), weights.astype(np.float32), ta.segment[starts], ta.special[starts]
+    weights = np.add.reduceat(to_words, starts, axis=2)  # (L, H, W, W): sum over query pieces...
+    weights /= counts[:, None].astype(np.float32)  # ...divided by their count: the mean
+    return list(ta.words), weights, ta.segment[starts], ta.special[starts]
+
+
+def _select(weights: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``weights[:, :, rows][:, :, :, cols]`` for boolean masks, without copying when all are kept."""
+    if rows.all() and cols.all():
+        return weights  # views are never mutated, so sharing is safe (and saves 75 MB at 512 tokens)
+    return weights[:, :, np.flatnonzero(rows)[:, None], np.flatnonzero(cols)[None, :]]
 
 
 def make_view(
@@ -98,7 +106,7 @@ def make_view(
     return AttentionView(
         query_tokens=[labels[i] for i in rows_idx],
         key_tokens=[labels[j] for j in cols_idx],
-        weights=np.ascontiguousarray(weights[:, :, rows_idx][:, :, :, cols_idx]),
+        weights=_select(weights, rows, cols),
         query_positions=rows_idx,
         key_positions=cols_idx,
         description=", ".join(parts),

@@ -8,6 +8,10 @@ token like ``<b>`` must show as the four characters, not as bold.
 from __future__ import annotations
 
 import html
+import re
+
+# Control characters, and bidi overrides/isolates that would reverse the text drawn after them.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 ZWSP = "\u200b"  # zero-width space: invisible, but makes two labels differ
 MAX_LABEL = 24
@@ -15,6 +19,7 @@ MAX_LABEL = 24
 
 def plot_text(text: str, max_len: int = MAX_LABEL) -> str:
     """Escape ``text`` for a Plotly label or hover, shortened to ``max_len`` characters."""
+    text = _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)  # show them, do not obey them
     if len(text) > max_len:
         text = text[: max_len - 1] + "…"
     safe = html.escape(text, quote=False)

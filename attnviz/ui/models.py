@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from attnviz.device import pick_device
-from attnviz.text_attention import TextAttention, text_attention
+from attnviz.text_extraction import TextAttention, text_attention
 from attnviz.text_model import BUNDLED_TEXT_MODEL, TextModel, load_text_model
 
 #: Session-state key of the text model the user has loaded.

@@ -14,7 +14,7 @@ from attnviz import figures, static
 from attnviz.errors import InputError
 from attnviz.examples import DEFAULT_TEXT, TEXT_EXAMPLES
 from attnviz.export import attention_npz, head_csv
-from attnviz.text_attention import TextAttention
+from attnviz.text_extraction import TextAttention
 from attnviz.text_model import TextModel
 from attnviz.ui.models import cached_text_attention, device_name
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
