@@ -92,7 +92,7 @@ def token_heads_png(view: AttentionView, query: int, *, scale: str = "fixed") ->
         range(rows.shape[0]), [f"L{l} H{h}" for l in range(view.n_layers) for h in range(view.n_heads)], fontsize=5
     )
     ax.xaxis.tick_top()
-    ax.set_title(f"From {_labels([view.query_tokens[query]])[0]!r} in every layer and head", fontsize=9, pad=40)
+    ax.set_title(f"From “{_labels([view.query_tokens[query]])[0]}” in every layer and head", fontsize=9, pad=40)
     fig.colorbar(im, ax=ax, fraction=0.04, label="attention weight")
     return _png(fig)
 

@@ -6,6 +6,7 @@ Everything downstream (figures, statistics, rollout, export) takes the returned
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,7 +105,11 @@ def _words(encoding, sources: list[str]) -> tuple[np.ndarray, list[str]]:
     for w, span in enumerate(spans):
         if span:
             seq, start, end = span
-            words[w] = sources[seq][start:end] or tokens[int(np.argmax(index == w))]
+            source = sources[seq]
+            # Tokenizers that strip accents end a word's offsets before a combining mark.
+            while end < len(source) and unicodedata.combining(source[end]):
+                end += 1
+            words[w] = source[start:end] or tokens[int(np.argmax(index == w))]
     return index, words
 
 

@@ -133,11 +133,21 @@ def load_text_model(name: str | None = None, device: str | torch.device | None =
         tokenizer = AutoTokenizer.from_pretrained(source)
         # Eager attention: the default SDPA kernels return no attention weights.
         model = AutoModel.from_pretrained(source, attn_implementation="eager")
+        model.eval().to(device)
     except Exception as exc:
         raise ModelLoadError(f"Could not load {label!r}: {type(exc).__name__}: {exc}. {fallback}") from exc
+    # transformers 5 builds a default tokenizer when a folder has no tokenizer files: every
+    # word would become [UNK]. A vocabulary larger than the model's would crash the forward.
+    n_vocab, n_special = len(tokenizer), len(set(tokenizer.all_special_ids))
+    if n_vocab <= n_special:
+        raise ModelLoadError(f"{label!r} has no tokenizer vocabulary (tokenizer.json or vocab.txt). {fallback}")
+    if n_vocab > int(getattr(config, "vocab_size", n_vocab)):
+        raise ModelLoadError(
+            f"{label!r}: its tokenizer has {n_vocab} tokens but the model only {config.vocab_size}; "
+            f"they do not belong together. {fallback}"
+        )
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(
             f"{label!r} has no fast tokenizer (tokenizer.json), which word-level views need. {fallback}"
         )
-    model.eval().to(device)
     return TextModel(name=label, model=model, tokenizer=tokenizer, device=device)

@@ -20,5 +20,5 @@ st.page_link(
 st.subheader("Where it runs")
 st.markdown(runtime_summary())
 st.subheader("Models")
-st.dataframe(loaded_models(), hide_index=True, use_container_width=True)
+st.dataframe(loaded_models(), hide_index=True, width="stretch")
 st.caption("attnviz is also a Python library: `import attnviz` (see the README).")

@@ -11,26 +11,16 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
+import tempfile  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import configuration as hypothesis_configuration  # noqa: E402
 
-SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-PUNCTUATION = list(".,!?;:'\"-()$<>/=")
-WORDS = """
-the a an and or but of to in on at by for with from is was are were be been it its this that
-these those he she they we you i his her their our my your cat cats dog dogs animal mat street
-road house tree car bird fish man woman child people sat sit sits sitting ran run runs jump
-cross crossed did didn t not because too tired happy sad big small red blue green old new long
-short quick brown fox lazy over under where what who why how when one two three four five
-word words piece pieces token long very much many some all no yes play plays playing guitar
-instrument someone
-""".split()
-PIECES = ["##s", "##ed", "##ing", "##ly", "##er", "##est", "##ness"]
-LETTERS = "abcdefghijklmnopqrstuvwxyz"
-# Every letter as a word start and as a piece, so any unknown lowercase word splits into pieces.
-VOCAB = list(dict.fromkeys(SPECIAL + PUNCTUATION + WORDS + PIECES + list(LETTERS) + [f"##{c}" for c in LETTERS]))
+from tests.helpers import TINY_HEADS, TINY_LAYERS, TINY_MAX, VOCAB  # noqa: E402
 
-TINY_LAYERS, TINY_HEADS, TINY_MAX = 2, 4, 64
+# Hypothesis keeps its example database under the working directory; keep the checkout clean.
+hypothesis_configuration.set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "attnviz-hypothesis"))
 
 
 @pytest.fixture(scope="session")

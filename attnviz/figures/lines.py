@@ -34,9 +34,14 @@ def segments(
     weights: np.ndarray, threshold: float, query: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lines to draw for one head ``(q, k)``: (query rows, key rows, weights) at or above threshold."""
-    w = weights if query is None else np.where(np.arange(weights.shape[0])[:, None] == query, weights, 0.0)
-    rows, cols = np.nonzero(w >= threshold)
-    return rows, cols, w[rows, cols]
+    if threshold <= 0:
+        raise ValueError("threshold must be above 0: at 0 every one of the n² lines would be drawn")
+    if query is None:
+        rows, cols = np.nonzero(weights >= threshold)
+    else:
+        cols = np.flatnonzero(weights[query] >= threshold)
+        rows = np.full_like(cols, query)
+    return rows, cols, weights[rows, cols]
 
 
 def head_lines(

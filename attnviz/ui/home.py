@@ -5,14 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from attnviz.device import DEVICE_ENV, device_label, pick_device
+from attnviz.device import DEVICE_ENV, device_label
 from attnviz.text_model import BUNDLED_TEXT_MODEL
 from attnviz.ui.models import current_text_model_name, device_name, text_model
 from attnviz.ui.safe import md_escape
 
 
 def runtime_summary() -> str:
-    device = pick_device()
+    device = torch.device(device_name())
     return (
         f"Models run on the **{md_escape(device_label(device))}** (`{device}`), chosen as CUDA, then Apple MPS, "
         f"then CPU; set `{DEVICE_ENV}` to override. PyTorch {md_escape(torch.__version__)}."

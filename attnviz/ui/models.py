@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from attnviz.device import pick_device
+from attnviz.errors import InputError
 from attnviz.text_extraction import TextAttention, text_attention
 from attnviz.text_model import BUNDLED_TEXT_MODEL, TextModel, load_text_model
 
@@ -18,7 +19,12 @@ TEXT_MODEL_KEY = "text_model_name"
 
 
 def device_name() -> str:
-    return str(pick_device())
+    """Where models run; a bad ATTNVIZ_DEVICE falls back to the CPU with a visible warning."""
+    try:
+        return str(pick_device())
+    except InputError as exc:
+        st.warning(f"{exc} Using the CPU.", icon="⚠️")
+        return "cpu"
 
 
 @st.cache_resource(show_spinner="Loading the text model…", max_entries=4)

@@ -88,9 +88,12 @@ def run_model(tm: TextModel, text: str, pair: str | None) -> TextAttention | Non
 
 def truncation_notice(ta: TextAttention) -> None:
     if ta.truncated:
+        if ta.is_pair:
+            what = f"{ta.n_cut} tokens were cut from the end of the longer sentence"
+        else:
+            what = f"the last {ta.n_cut} tokens were cut; the views show the first {ta.n_tokens}"
         st.info(
-            f"The input was {ta.n_tokens + ta.n_cut} tokens; the model reads at most {ta.n_tokens}, "
-            f"so the last {ta.n_cut} tokens were cut. The views show the first {ta.n_tokens}.",
+            f"The input was {ta.n_tokens + ta.n_cut} tokens but the model reads at most {ta.n_tokens}, so {what}.",
             icon="✂️",
         )
 
@@ -139,9 +142,10 @@ def cached_view(
 
 
 def _clamp(key: str, size: int, default: int = 0) -> None:
-    value = st.session_state.get(key, default)
-    if not isinstance(value, int) or not 0 <= value < size:
-        st.session_state[key] = min(default, size - 1)
+    """Keep a widget's stored index valid for the current view (and set it on first use)."""
+    value = st.session_state.get(key)
+    if key not in st.session_state or not isinstance(value, int) or not 0 <= value < size:
+        st.session_state[key] = max(0, min(default, size - 1))
 
 
 def _on_matrix_click() -> None:
@@ -199,15 +203,13 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
             st.caption(
                 "Hover a cell for the exact weight; click a cell to choose its query token for “From one token”."
             )
-            st.plotly_chart(
-                fig, key=MATRIX_CHART, on_select=_on_matrix_click, selection_mode="points", use_container_width=True
-            )
+            st.plotly_chart(fig, key=MATRIX_CHART, on_select=_on_matrix_click, selection_mode="points", width="stretch")
         else:
             st.caption(
                 "Large input: choose the query token from the list under “From one token” (clicking cells is "
                 "available up to 128 × 128 tokens, to keep the page light)."
             )
-            st.plotly_chart(fig, use_container_width=True)
+            st.plotly_chart(fig, width="stretch")
         png = lambda: static.head_matrix_png(view, layer, head, scale=opts.scale)  # noqa: E731
     elif chosen == "All heads of a layer":
         fig = figures.layer_heads(view, layer, scale=opts.scale)
@@ -216,7 +218,7 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
             key=LAYER_CHART,
             on_select=lambda: _on_tile_click(LAYER_CHART, True),
             selection_mode="points",
-            use_container_width=True,
+            width="stretch",
         )
         png = lambda: static.layer_heads_png(view, layer, scale=opts.scale)  # noqa: E731
     elif chosen == "Model overview":
@@ -226,30 +228,38 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
             key=OVERVIEW_CHART,
             on_select=lambda: _on_tile_click(OVERVIEW_CHART, False),
             selection_mode="points",
-            use_container_width=True,
+            width="stretch",
         )
         png = lambda: static.overview_png(view, scale=opts.scale)  # noqa: E731
     elif chosen == "Head lines":
         c1, c2, c3 = st.columns([3, 2, 2])
-        if "line_heads" in st.session_state:  # drop heads a newly loaded model does not have
-            st.session_state["line_heads"] = [h for h in st.session_state["line_heads"] if h < view.n_heads]
+        # Start with the chosen head; drop heads a newly loaded model does not have.
+        kept = [h for h in st.session_state.get("line_heads", [head]) if h < view.n_heads]
+        st.session_state["line_heads"] = kept
         heads = c1.multiselect(
             "Heads",
             range(view.n_heads),
-            default=[head],
             key="line_heads",
             help="Each head in its own colour; add heads to compare them.",
         )
-        threshold = c2.slider("Hide weights below", 0.0, 0.5, 0.05, 0.01, key="threshold")
+        threshold = c2.slider(
+            "Hide weights below",
+            0.01,
+            0.5,
+            0.05,
+            0.01,
+            key="threshold",
+            help="A row sums to 1, so at most 1/threshold lines leave a token: the view stays light.",
+        )
         focus = c3.checkbox("Only lines from the query token", key="focus_query")
         query = query_picker(view) if focus else None
         fig = figures.head_lines(view, layer, heads, threshold=threshold, query=query)
-        st.plotly_chart(fig, use_container_width=True)
+        st.plotly_chart(fig, width="stretch")
         png = lambda: static.head_lines_png(view, layer, heads, threshold=threshold, query=query)  # noqa: E731
     else:
         query = query_picker(view)
         fig = figures.token_heads(view, query, scale=opts.scale)
-        st.plotly_chart(fig, use_container_width=True)
+        st.plotly_chart(fig, width="stretch")
         png = lambda: static.token_heads_png(view, query, scale=opts.scale)  # noqa: E731
     downloads(ta, view, layer, head, png)
 

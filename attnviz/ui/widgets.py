@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from attnviz.device import device_label, pick_device
+from attnviz.device import device_label
 from attnviz.errors import ModelLoadError
 from attnviz.text_model import BUNDLED_TEXT_MODEL, TextModel
 from attnviz.ui.models import TEXT_MODEL_KEY, current_text_model_name, device_name, text_model
@@ -58,7 +58,6 @@ def text_model_picker() -> TextModel | None:
             show_input_error(exc)
             return None
         st.caption(
-            f"Loaded: {md_escape(name)} · {tm.n_layers} layers × {tm.n_heads} heads · "
-            f"runs on {device_label(pick_device())}"
+            f"Loaded: {md_escape(name)} · {tm.n_layers} layers × {tm.n_heads} heads · runs on {device_label(tm.device)}"
         )
     return tm

@@ -1,0 +1,74 @@
+"""Constants and builders shared by the tests (no fixtures: those live in conftest.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+PUNCTUATION = list(".,!?;:'\"-()$<>/=")
+WORDS = """
+the a an and or but of to in on at by for with from is was are were be been it its this that
+these those he she they we you i his her their our my your cat cats dog dogs animal mat street
+road house tree car bird fish man woman child people sat sit sits sitting ran run runs jump
+cross crossed did didn t not because too tired happy sad big small red blue green old new long
+short quick brown fox lazy over under where what who why how when one two three four five
+word words piece pieces token long very much many some all no yes play plays playing guitar
+instrument someone
+""".split()
+PIECES = ["##s", "##ed", "##ing", "##ly", "##er", "##est", "##ness"]
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+# Every letter as a word start and as a piece, so any unknown lowercase word splits into pieces.
+VOCAB = list(dict.fromkeys(SPECIAL + PUNCTUATION + WORDS + PIECES + list(LETTERS) + [f"##{c}" for c in LETTERS]))
+
+TINY_LAYERS, TINY_HEADS, TINY_MAX = 2, 4, 64
+
+
+def random_attention(rng, n_layers: int, n_heads: int, n_q: int, n_k: int | None = None):
+    """Random float32 weights ``[layers, heads, q, k]`` whose rows sum to 1."""
+    n_k = n_q if n_k is None else n_k
+    logits = rng.normal(scale=2.0, size=(n_layers, n_heads, n_q, n_k))
+    w = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return (w / w.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def constructed_pair(rng, n_layers: int = 2, n_heads: int = 3):
+    """A hand-built pair-mode TextAttention with multi-piece words in both sentences.
+
+    Tokens:  [CLS] the un ##believ ##able cat [SEP] a do ##g [SEP]
+    Words:     0    1   2    2       2     3    4   5  6   6    7
+    """
+    from attnviz import TextAttention  # imported late: attnviz loads torch
+
+    tokens = ["[CLS]", "the", "un", "##believ", "##able", "cat", "[SEP]", "a", "do", "##g", "[SEP]"]
+    word_index = np.array([0, 1, 2, 2, 2, 3, 4, 5, 6, 6, 7])
+    words = ["[CLS]", "The", "unbelievable", "cat", "[SEP]", "A", "dog", "[SEP]"]
+    segment = np.array([0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
+    special = np.array([t in ("[CLS]", "[SEP]") for t in tokens])
+    return TextAttention(
+        tokens=tokens,
+        weights=random_attention(rng, n_layers, n_heads, len(tokens)),
+        truncated=False,
+        n_cut=0,
+        special=special,
+        segment=segment,
+        word_index=word_index,
+        words=words,
+        text="The unbelievable cat",
+        text_pair="A dog",
+        model_name="constructed",
+    )
+
+
+def constructed_view(rng, tokens: list[str], n_layers: int = 2, n_heads: int = 3, description: str = "constructed"):
+    """An AttentionView over ``tokens`` (queries = keys) with random rows that sum to 1."""
+    from attnviz.views import AttentionView
+
+    n = len(tokens)
+    return AttentionView(
+        query_tokens=list(tokens),
+        key_tokens=list(tokens),
+        weights=random_attention(rng, n_layers, n_heads, n),
+        query_positions=np.arange(n),
+        key_positions=np.arange(n),
+        description=description,
+    )

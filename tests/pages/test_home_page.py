@@ -1,0 +1,40 @@
+"""The home page renders, says where models run, and lists the loaded model."""
+
+from __future__ import annotations
+
+import pytest
+
+from attnviz.device import device_label, pick_device
+from tests.pages.apptest_helpers import assert_clean, start
+
+pytestmark = pytest.mark.bundled  # the page loads the bundled model to fill its table
+
+
+def test_home_page_renders_and_names_the_device():
+    at = start()
+    assert_clean(at)
+    assert [t.value for t in at.title] == ["attnviz"]
+    device = pick_device()
+    text = "\n".join(m.value for m in at.markdown)
+    assert f"**{device_label(device)}**" in text
+    assert f"`{device}`" in text
+    assert "ATTNVIZ_DEVICE" in text
+
+
+def test_home_page_lists_the_bundled_model():
+    at = start()
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert table["model"].tolist() == ["all-MiniLM-L6-v2"]
+    row = table.iloc[0]
+    assert (row["layers"], row["heads"], row["max tokens"]) == (6, 12, 512)
+    assert row["status"] == "loaded"
+    assert bool(row["bundled"])
+
+
+def test_home_page_links_to_the_text_page():
+    at = start()
+    links = at.get("page_link")
+    assert len(links) == 1
+    assert links[0].proto.page == "text"
+    assert links[0].proto.label.startswith("Text attention")

@@ -1,0 +1,156 @@
+"""Files: the .npz round trip, the per-head CSV, and static PNGs of every view."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import attnviz
+from attnviz import static, text_attention
+from attnviz.export import attention_npz, head_csv
+from tests.helpers import constructed_pair, constructed_view
+
+ODD_TOKENS = ["[CLS]", "$", "price", "$x$", "猫", "座った", "<b>", "\\", "a_b^c", "[SEP]"]
+
+
+def test_npz_round_trip(tiny_model):
+    ta = text_attention(tiny_model, "Where did the Cat sit?", "On the mat.")
+    data = np.load(io.BytesIO(attention_npz(ta)), allow_pickle=False)
+    np.testing.assert_array_equal(data["weights"], ta.weights)
+    assert data["weights"].dtype == np.float32
+    assert data["tokens"].tolist() == ta.tokens
+    assert data["words"].tolist() == ta.words
+    np.testing.assert_array_equal(data["special"], ta.special)
+    np.testing.assert_array_equal(data["segment"], ta.segment)
+    np.testing.assert_array_equal(data["word_index"], ta.word_index)
+    assert str(data["text"]) == ta.text
+    assert str(data["text_pair"]) == ta.text_pair
+    assert str(data["model"]) == ta.model_name
+
+
+def test_npz_round_trip_of_odd_tokens(rng):
+    ta = constructed_pair(rng)
+    odd = ["[CLS]", "$x$", "猫", "👍🏽", "", "a,b", '"q"', "[SEP]", "é", "x y", "[SEP]"]
+    ta = dataclasses.replace(ta, tokens=odd, text_pair=None)
+    blob = attention_npz(ta)
+    assert zipfile.is_zipfile(io.BytesIO(blob))
+    data = np.load(io.BytesIO(blob), allow_pickle=False)
+    assert data["tokens"].tolist() == odd
+    np.testing.assert_array_equal(data["weights"], ta.weights)
+    assert str(data["text_pair"]) == ""
+
+
+@pytest.mark.parametrize("words, block, hide", [(False, "All", False), (True, "A→B", False), (True, "All", True)])
+def test_head_csv(rng, words, block, hide):
+    ta = constructed_pair(rng)
+    view = attnviz.make_view(ta, words=words, block=block, hide_special=hide)
+    layer, head = 1, 2
+    rows = list(csv.reader(io.StringIO(head_csv(view, layer, head).decode("utf-8"))))
+    assert rows[0] == ["layer", "head", "query_index", "query", "key_index", "key", "weight"]
+    data = rows[1:]
+    n_q, n_k = len(view.query_tokens), len(view.key_tokens)
+    assert len(data) == n_q * n_k
+    for row in data:
+        assert (int(row[0]), int(row[1])) == (layer, head)
+    got = np.zeros((n_q, n_k))
+    for idx, row in enumerate(data):
+        i, j = divmod(idx, n_k)
+        assert int(row[2]) == view.query_positions[i] and row[3] == view.query_tokens[i]
+        assert int(row[4]) == view.key_positions[j] and row[5] == view.key_tokens[j]
+        got[i, j] = float(row[6])
+    np.testing.assert_allclose(got, view.weights[layer, head], atol=5e-7)
+
+
+def test_head_csv_quotes_commas_and_quotes(rng):
+    tokens = ["[CLS]", "a,b", '"q"', "new\nline", "[SEP]"]
+    view = constructed_view(rng, tokens, n_layers=1, n_heads=1)
+    rows = list(csv.reader(io.StringIO(head_csv(view, 0, 0).decode("utf-8"), newline="")))
+    assert len(rows) == 1 + 25
+    assert [r[3] for r in rows[1::5]] == tokens
+
+
+def is_png(data: bytes) -> tuple[int, int]:
+    assert isinstance(data, bytes) and data[:8] == b"\x89PNG\r\n\x1a\n"
+    image = Image.open(io.BytesIO(data))
+    assert image.format == "PNG"
+    image.load()
+    return image.size
+
+
+PNG_FUNCTIONS = sorted(name for name in dir(static) if name.endswith("_png") and not name.startswith("_"))
+
+
+def call_png(name: str, view) -> bytes:
+    fn = getattr(static, name)
+    if name == "head_matrix_png":
+        return fn(view, 1, 0)
+    if name == "layer_heads_png":
+        return fn(view, 1, scale="head max")
+    if name == "overview_png":
+        return fn(view)
+    if name == "token_heads_png":
+        return fn(view, 1)
+    if name == "head_lines_png":
+        return fn(view, 0, [0, 1], threshold=0.1)
+    if name == "grid_png":
+        matrices = view.weights[0]  # (heads, q, k)
+        return fn(matrices, [f"猫 {h}" for h in range(len(matrices))], 2, "grid")
+    raise AssertionError(f"no call written for attnviz.static.{name}: add one")
+
+
+def test_every_png_function_is_covered():
+    assert set(PNG_FUNCTIONS) == {
+        "grid_png",
+        "head_lines_png",
+        "head_matrix_png",
+        "layer_heads_png",
+        "overview_png",
+        "token_heads_png",
+    }
+
+
+@pytest.mark.parametrize("name", PNG_FUNCTIONS)
+def test_png_exports_with_dollars_and_cjk(rng, name):
+    view = constructed_view(rng, ODD_TOKENS, n_layers=2, n_heads=2)
+    width, height = is_png(call_png(name, view))
+    assert width > 50 and height > 50
+
+
+@pytest.mark.parametrize("name", PNG_FUNCTIONS)
+def test_png_exports_of_the_tiny_model(tiny_model, name):
+    ta = text_attention(tiny_model, "The cat sat on the mat.", "Where did it sit?")
+    view = attnviz.make_view(ta, words=True, block="A→B")
+    is_png(call_png(name, view))
+
+
+def test_token_heads_png_title_shows_the_token_as_typed(rng, monkeypatch):
+    """A "$" token must show as "$" in the title, not as a backslash and a dollar."""
+    captured = []
+    original = static._png
+    monkeypatch.setattr(static, "_png", lambda fig: captured.append(fig) or original(fig))
+    view = constructed_view(rng, ["[CLS]", "$", "[SEP]"], n_layers=1, n_heads=1)
+    static.token_heads_png(view, 1)
+    title = captured[0].axes[0].title
+    # What matplotlib draws: the text after its own "$" handling (math or escaped dollars).
+    drawn, _ = title._preprocess_math(title.get_text())
+    assert "\\" not in drawn, f"the title reads {drawn!r}"
+
+
+def test_head_matrix_png_labels_escape_dollars(rng, monkeypatch):
+    captured = []
+    original = static._png
+    monkeypatch.setattr(static, "_png", lambda fig: captured.append(fig) or original(fig))
+    view = constructed_view(rng, ODD_TOKENS, n_layers=1, n_heads=1)
+    static.head_matrix_png(view, 0, 0)
+    ax = captured[0].axes[0]
+    for tick in ax.get_xticklabels():
+        drawn, math = tick._preprocess_math(tick.get_text())
+        assert not math
+        assert drawn in ODD_TOKENS
+    assert [t.get_text().replace("\\$", "$") for t in ax.get_yticklabels()] == ODD_TOKENS
