@@ -13,11 +13,12 @@ import numpy as np
 import torch
 
 from attnviz.errors import InputError
+from attnviz.shapes import LayersHeads
 from attnviz.text_model import TextModel
 
 
 @dataclass(frozen=True)
-class TextAttention:
+class TextAttention(LayersHeads):
     """Attention of every layer and head for one input (special tokens included).
 
     Attributes:
@@ -46,14 +47,6 @@ class TextAttention:
     text: str
     text_pair: str | None = None
     model_name: str = ""
-
-    @property
-    def n_layers(self) -> int:
-        return int(self.weights.shape[0])
-
-    @property
-    def n_heads(self) -> int:
-        return int(self.weights.shape[1])
 
     @property
     def n_tokens(self) -> int:

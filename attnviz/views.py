@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attnviz.shapes import LayersHeads
 from attnviz.text_extraction import TextAttention
 
 #: Pair-mode blocks: label -> (segment of the queries, segment of the keys); None = all.
@@ -30,7 +31,7 @@ BLOCKS: dict[str, tuple[int | None, int | None]] = {
 
 
 @dataclass(frozen=True)
-class AttentionView:
+class AttentionView(LayersHeads):
     """Rows (queries) and columns (keys) chosen for display.
 
     Attributes:
@@ -47,14 +48,6 @@ class AttentionView:
     query_positions: np.ndarray
     key_positions: np.ndarray
     description: str
-
-    @property
-    def n_layers(self) -> int:
-        return int(self.weights.shape[0])
-
-    @property
-    def n_heads(self) -> int:
-        return int(self.weights.shape[1])
 
 
 def merge_words(ta: TextAttention) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
