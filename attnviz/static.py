@@ -43,8 +43,8 @@ def head_matrix_png(view: AttentionView, layer: int, head: int, *, scale: str = 
     im = ax.imshow(w, cmap=CMAP, vmin=0, vmax=1 if scale == "fixed" else max(float(w.max()), 1e-6), aspect="auto")
     ax.set_xticks(range(w.shape[1]), _labels(view.key_tokens), rotation=90, fontsize=7)
     ax.set_yticks(range(w.shape[0]), _labels(view.query_tokens), fontsize=7)
-    ax.xaxis.tick_top()
-    ax.set_title(f"Layer {layer}, head {head} ({view.description})", fontsize=9, pad=40)
+    ax.tick_params(axis="x", labelbottom=True)
+    ax.set_title(f"Layer {layer}, head {head} ({view.description})", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04, label="attention weight")
     return _png(fig)
 
@@ -91,8 +91,8 @@ def token_heads_png(view: AttentionView, query: int, *, scale: str = "fixed") ->
     ax.set_yticks(
         range(rows.shape[0]), [f"L{l} H{h}" for l in range(view.n_layers) for h in range(view.n_heads)], fontsize=5
     )
-    ax.xaxis.tick_top()
-    ax.set_title(f"From “{_labels([view.query_tokens[query]])[0]}” in every layer and head", fontsize=9, pad=40)
+    ax.tick_params(axis="x", labelbottom=True)
+    ax.set_title(f"From “{_labels([view.query_tokens[query]])[0]}” in every layer and head", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04, label="attention weight")
     return _png(fig)
 

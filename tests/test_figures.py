@@ -104,29 +104,30 @@ def test_labels_do_not_obey_bidi_or_control_characters(rng):
     assert any("evil" in label for label in matrix.data[0].x)
 
 
-def test_head_matrix_click_layer_up_to_128_tokens(rng):
-    tokens = [f"tok{i % 50}" for i in range(128)]
+def test_head_matrix_click_layer_up_to_256_tokens(rng):
+    tokens = [f"tok{i % 50}" for i in range(256)]
     view = constructed_view(rng, tokens, n_layers=1, n_heads=1)
     assert figures.is_clickable(view)
     fig = figures.head_matrix(view, 0, 0)
     scatters = [t for t in fig.data if isinstance(t, go.Scatter)]
-    assert len(scatters) == 128
+    assert len(scatters) == 256
     for r, trace in enumerate(scatters):
         assert trace.marker.opacity == 0
+        assert trace.marker.maxdisplayed == 1  # hover and click see every point, the DOM gets one
         np.testing.assert_array_equal(np.asarray(trace.y), r)
         np.testing.assert_array_equal(np.asarray(trace.marker.color), view.weights[0, 0, r])
-        assert len(trace.y) == 128
-    assert len(set(fig.layout.yaxis.ticktext)) == 128
+        assert len(trace.y) == 256
+    assert len(set(fig.layout.yaxis.ticktext)) == 256
 
 
-def test_head_matrix_has_no_click_layer_above_128_tokens(rng):
-    tokens = [f"tok{i % 50}" for i in range(130)]
+def test_head_matrix_has_no_click_layer_above_256_tokens(rng):
+    tokens = [f"tok{i % 50}" for i in range(257)]
     view = constructed_view(rng, tokens, n_layers=1, n_heads=1)
     assert not figures.is_clickable(view)
     fig = figures.head_matrix(view, 0, 0)
     assert len(fig.data) == 1 and isinstance(fig.data[0], go.Heatmap)
     np.testing.assert_array_equal(np.asarray(fig.data[0].z), view.weights[0, 0])
-    assert len(set(fig.data[0].y)) == 130  # categorical rows keep the repeated tokens apart
+    assert len(set(fig.data[0].y)) == 257  # categorical rows keep the repeated tokens apart
 
 
 def test_head_matrix_selected_query_outline(view):

@@ -1,10 +1,12 @@
 """Matrix figures: one head's query x key weights, and one query token across every head.
 
-Clicking: Streamlit returns nothing for a click on a heatmap cell, so small matrices get an
-invisible scatter layer, one trace per query row, whose points sit on the cells. A click
-returns a point whose ``curve_number - 1`` is the query row. The layer costs ~8 bytes a
-cell, so it is only sent up to :data:`CLICKABLE_CELLS` cells; larger matrices keep the
-heatmap's own hover and the query token is chosen from a list instead.
+Clicking: Streamlit returns nothing for a click on a heatmap cell, so matrices up to
+:data:`CLICKABLE_CELLS` cells get an invisible scatter layer, one trace per query row, whose
+points sit on the cells and carry the hover text. A click selects a point whose ``y`` is the
+query row. ``marker.maxdisplayed=1`` keeps Plotly from drawing a DOM node per cell (hover and
+click still see every point): 128 x 128 tokens draw in ~0.1 s instead of ~0.6 s. The layer
+costs ~8 bytes a cell, so larger matrices keep the heatmap's own hover and the query token is
+chosen from a list instead.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import plotly.graph_objects as go
 from attnviz.figures.labels import plot_text, unique_labels
 from attnviz.views import AttentionView
 
-#: Matrices up to this many cells get the invisible click layer (128 x 128 tokens).
-CLICKABLE_CELLS = 128 * 128
+#: Matrices up to this many cells get the invisible click layer (256 x 256 tokens, ~0.5 MB).
+CLICKABLE_CELLS = 256 * 256
 COLORSCALE = "Blues"
 HOVER_FONT = dict(font=dict(family="monospace"))
 
@@ -82,7 +84,7 @@ def head_matrix(
                     dx=1,
                     y=np.full(n_k, r, dtype=np.int16),
                     mode="markers",
-                    marker=dict(opacity=0, size=10, color=w[r]),
+                    marker=dict(opacity=0, size=10, color=w[r], maxdisplayed=1),
                     showlegend=False,
                     hovertemplate=(
                         f"query: {queries[r].replace('%', '&#37;')}<br>key: %{{x}}"
@@ -107,13 +109,13 @@ def head_matrix(
             text=f"Layer {layer} · head {head} <span style='font-size:12px'>({plot_text(view.description, 60)})</span>"
         ),
         height=_height(n_q),
-        margin=dict(l=10, r=10, t=50, b=10),
+        margin=dict(l=10, r=10, t=50, b=20),
         hoverlabel=HOVER_FONT,
         clickmode="event+select",
         dragmode=False,
     )
     fig.update_xaxes(
-        type="category", side="top", tickangle=-60, title_text="key (attended to)", range=[-0.5, n_k - 0.5]
+        type="category", side="bottom", tickangle=-60, title_text="key (attended to)", range=[-0.5, n_k - 0.5]
     )
     yaxis = dict(autorange="reversed", title_text="query (attending)")
     if clickable:
@@ -149,9 +151,9 @@ def token_heads(view: AttentionView, query: int, *, scale: str = "fixed") -> go.
     fig.update_layout(
         title=f"From “{plot_text(view.query_tokens[query], 40)}” in every layer and head",
         height=int(max(360, min(1100, 11 * n_layers * n_heads + 160))),
-        margin=dict(l=10, r=10, t=50, b=10),
+        margin=dict(l=10, r=10, t=50, b=20),
         hoverlabel=HOVER_FONT,
     )
-    fig.update_xaxes(type="category", side="top", tickangle=-60)
+    fig.update_xaxes(type="category", side="bottom", tickangle=-60)
     fig.update_yaxes(type="category", autorange="reversed")
     return fig

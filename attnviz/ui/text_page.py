@@ -207,7 +207,7 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
         else:
             st.caption(
                 "Large input: choose the query token from the list under “From one token” (clicking cells is "
-                "available up to 128 × 128 tokens, to keep the page light)."
+                "available up to 256 × 256 tokens, to keep the page light)."
             )
             st.plotly_chart(fig, width="stretch")
         png = lambda: static.head_matrix_png(view, layer, head, scale=opts.scale)  # noqa: E731
