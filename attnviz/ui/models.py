@@ -32,7 +32,8 @@ def text_model(name: str, device: str) -> TextModel:
     return load_text_model(name, device=device)
 
 
-@st.cache_data(show_spinner="Running the model…", max_entries=16)
+# 8 entries: a 512-token result of a bert-base-sized model pickles to 151 MB.
+@st.cache_data(show_spinner="Running the model…", max_entries=8)
 def cached_text_attention(name: str, device: str, text: str, text_pair: str | None) -> TextAttention:
     return text_attention(text_model(name, device), text, text_pair)
 
