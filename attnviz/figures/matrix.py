@@ -25,7 +25,7 @@ HOVER_FONT = dict(font=dict(family="monospace"))
 
 
 def _height(rows: int) -> int:
-    return int(max(320, min(900, 16 * rows + 140)))
+    return int(max(420, min(900, 28 * rows + 170)))
 
 
 def _zmax(weights: np.ndarray, scale: str) -> float:
