@@ -9,16 +9,17 @@ from attnviz.ui.widgets import text_model_picker
 
 require_router()
 
+page.keep_choices()
 st.title("Text attention")
 tm = text_model_picker()
 if tm is None:
     st.stop()
 text, pair = page.sentence_inputs()
+opts = page.options(is_pair=pair is not None)
 ta = page.run_model(tm, text, pair)
 if ta is None:
     st.stop()
 page.truncation_notice(ta)
 page.page_caption(ta)
-opts = page.options(ta)
 view = page.cached_view(tm.name, device_name(), text, pair, opts.words, opts.block, opts.hide_special)
 page.render(ta, view, opts)

@@ -26,6 +26,9 @@ SCALES = {"fixed": "0 – 1 (compare heads)", "head max": "0 – largest weight 
 TEXT, PAIR, PAIR_ON = "text_input", "text_pair_input", "pair_mode"
 LAYER, HEAD, VIEW, QUERY = "layer", "head", "view", "query_token"
 MATRIX_CHART, LAYER_CHART, OVERVIEW_CHART = "matrix_chart", "layer_chart", "overview_chart"
+#: Widgets whose choice must survive a run in which they are not drawn (an empty sentence,
+#: pair mode switched off, another view): Streamlit forgets the state of undrawn widgets.
+KEPT = (LAYER, HEAD, VIEW, QUERY, "units", "hide_special", "block", "scale", "line_heads", "threshold", "focus_query")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,13 @@ class Options:
 
 
 # ---------------------------------------------------------------- inputs
+
+
+def keep_choices() -> None:
+    """Re-store the KEPT widget values so that Streamlit treats them as the user's, not the widget's."""
+    for key in KEPT:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 def _apply_example() -> None:
@@ -101,7 +111,7 @@ def truncation_notice(ta: TextAttention) -> None:
 # ---------------------------------------------------------------- options and view
 
 
-def options(ta: TextAttention) -> Options:
+def options(is_pair: bool) -> Options:
     with st.sidebar:
         st.subheader("Display")
         words = (
@@ -121,7 +131,7 @@ def options(ta: TextAttention) -> Options:
             help="Drops their rows and columns. Their weight is not redistributed, so rows sum to less than 1.",
         )
         block = "All"
-        if ta.is_pair:
+        if is_pair:
             block = st.radio(
                 "Pair block (queries → keys)",
                 list(BLOCKS),

@@ -274,3 +274,27 @@ def test_head_lines_stay_light_at_every_threshold_the_slider_allows(at):
     assert_clean(at)
     size = len(only_chart(at).proto.spec)
     assert size < 5_000_000, f"Head lines of one head at threshold {slider.min} sends {size / 1e6:.1f} MB"
+
+
+def test_choices_survive_an_empty_sentence_and_pair_mode_off(at, bundled_model):
+    """Streamlit forgets undrawn widgets; the page must not reset the user's choices."""
+    at.text_area(key="text_input").input(PAIR).run()
+    at.toggle(key="pair_mode").set_value(True).run()
+    at.text_area(key="text_pair_input").input(SENTENCE).run()
+    at.radio(key="block").set_value("A→B").run()
+    at.radio(key="units").set_value("words").run()
+    at.selectbox(key="layer").set_value(4).run()
+    at.selectbox(key="head").set_value(9).run()
+    at.radio(key="view").set_value("From one token").run()
+
+    at.text_area(key="text_input").input("   ").run()  # no figure, the view widgets are not drawn
+    assert not charts(at)
+    at.toggle(key="pair_mode").set_value(False).run()  # the block radio is not drawn
+    at.text_area(key="text_input").input(PAIR).run()
+    at.toggle(key="pair_mode").set_value(True).run()
+    assert_clean(at)
+
+    assert at.radio(key="units").value == "words"
+    assert at.radio(key="block").value == "A→B"
+    assert (at.selectbox(key="layer").value, at.selectbox(key="head").value) == (4, 9)
+    assert at.radio(key="view").value == "From one token"
