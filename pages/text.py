@@ -9,7 +9,6 @@ from attnviz.ui.widgets import text_model_picker
 
 require_router()
 
-page.keep_choices()
 st.title("Text attention")
 tm = text_model_picker()
 if tm is None:

@@ -26,9 +26,12 @@ SCALES = {"fixed": "0 – 1 (compare heads)", "head max": "0 – largest weight 
 TEXT, PAIR, PAIR_ON = "text_input", "text_pair_input", "pair_mode"
 LAYER, HEAD, VIEW, QUERY = "layer", "head", "view", "query_token"
 MATRIX_CHART, LAYER_CHART, OVERVIEW_CHART = "matrix_chart", "layer_chart", "overview_chart"
-#: Widgets whose choice must survive a run in which they are not drawn (an empty sentence,
-#: pair mode switched off, another view): Streamlit forgets the state of undrawn widgets.
-KEPT = (LAYER, HEAD, VIEW, QUERY, "units", "hide_special", "block", "scale", "line_heads", "threshold", "focus_query")
+#: Widgets whose value must survive runs that do not draw them (another page, an empty
+#: sentence, pair mode off, another view); app.py keeps them (see attnviz.ui.state).
+KEPT = (
+    *(TEXT, PAIR, PAIR_ON, LAYER, HEAD, VIEW, QUERY),
+    *("units", "hide_special", "block", "scale", "line_heads", "threshold", "focus_query"),
+)
 
 
 @dataclass(frozen=True)
@@ -40,13 +43,6 @@ class Options:
 
 
 # ---------------------------------------------------------------- inputs
-
-
-def keep_choices() -> None:
-    """Re-store the KEPT widget values so that Streamlit treats them as the user's, not the widget's."""
-    for key in KEPT:
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
 
 
 def _apply_example() -> None:

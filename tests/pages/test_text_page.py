@@ -298,3 +298,14 @@ def test_choices_survive_an_empty_sentence_and_pair_mode_off(at, bundled_model):
     assert at.radio(key="block").value == "A→B"
     assert (at.selectbox(key="layer").value, at.selectbox(key="head").value) == (4, 9)
     assert at.radio(key="view").value == "From one token"
+
+
+def test_sentence_and_choices_survive_a_visit_to_the_home_page(at):
+    at.text_area(key="text_input").input(SENTENCE).run()
+    at.selectbox(key="layer").set_value(2).run()
+    at.switch_page("pages/home.py").run()
+    assert_clean(at)
+    at.switch_page(PAGE).run()
+    assert_clean(at)
+    assert at.text_area(key="text_input").value == SENTENCE
+    assert at.selectbox(key="layer").value == 2
