@@ -109,16 +109,11 @@ def _words(encoding, sources: list[str]) -> tuple[np.ndarray, list[str]]:
 def encode(tm: TextModel, text: str, text_pair: str | None = None) -> tuple[dict, object, int]:
     """Tokenize for ``tm``, cut to its limit; returns (model inputs, encoding, tokens cut)."""
     tok = tm.tokenizer
-    full = tok(text, text_pair, add_special_tokens=True, truncation=False, verbose=False)
-    n_full = len(full["input_ids"])
-    enc = tok(
-        text,
-        text_pair,
-        truncation="longest_first",
-        max_length=tm.max_tokens,
-        return_tensors="pt",
-    )
-    n_cut = max(0, n_full - enc["input_ids"].shape[1])
+    enc = tok(text, text_pair, truncation=False, return_tensors="pt", verbose=False)
+    n_full = enc["input_ids"].shape[1]
+    if n_full > tm.max_tokens:  # only over-long input is tokenized a second time, cut
+        enc = tok(text, text_pair, truncation="longest_first", max_length=tm.max_tokens, return_tensors="pt")
+    n_cut = n_full - enc["input_ids"].shape[1]
     inputs = {k: v.to(tm.device) for k, v in enc.items() if k in ("input_ids", "token_type_ids", "attention_mask")}
     return inputs, enc, n_cut
 

@@ -115,15 +115,6 @@ def test_bundled_model_sizes(bundled_model):
     assert bundled_model.tokenizer.is_fast
 
 
-def _expected_auto_device() -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 def test_pick_device_honours_the_environment(monkeypatch):
     monkeypatch.setenv(DEVICE_ENV, "cpu")
     assert pick_device() == torch.device("cpu")
@@ -147,12 +138,12 @@ def test_pick_device_refuses_cuda_on_a_machine_without_it(monkeypatch):
 
 
 def test_pick_device_without_override(monkeypatch):
-    monkeypatch.delenv(DEVICE_ENV, raising=False)
-    assert pick_device() == _expected_auto_device()
+    """Order of preference: CUDA, then MPS, then CPU (availability faked; blank env = no override)."""
     monkeypatch.setenv(DEVICE_ENV, "   ")
-    assert pick_device() == _expected_auto_device()
-    if not torch.cuda.is_available():
-        assert pick_device() == torch.device("cpu")
+    for cuda, mps, expected in [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")]:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda mps=mps: mps)
+        assert pick_device() == torch.device(expected)
 
 
 def test_load_text_model_uses_pick_device(monkeypatch, tiny_bert_dir):

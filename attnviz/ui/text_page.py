@@ -160,15 +160,15 @@ def _on_matrix_click() -> None:
         st.session_state[QUERY] = int(round(points[0]["y"]))
 
 
-def _on_tile_click(chart: str, layer_known: bool) -> None:
+def _on_tile_click(chart: str, n_heads: int | None) -> None:
+    """A thumbnail was clicked: open it as a single head. ``n_heads`` None: tiles are one layer's heads."""
     points = st.session_state[chart]["selection"]["points"]
     if not points:
         return
     index = int(points[0]["point_index"])
-    if layer_known:
+    if n_heads is None:
         st.session_state[HEAD] = index
     else:
-        n_heads = st.session_state["_n_heads"]
         st.session_state[LAYER], st.session_state[HEAD] = divmod(index, n_heads)
     st.session_state[VIEW] = VIEWS[0]
 
@@ -177,7 +177,6 @@ def layer_head_view(view: AttentionView) -> tuple[int, int, str]:
     """Layer, head and view pickers; returns their values."""
     _clamp(LAYER, view.n_layers)
     _clamp(HEAD, view.n_heads, default=0)
-    st.session_state["_n_heads"] = view.n_heads
     c1, c2, c3 = st.columns([1, 1, 5])
     layer = c1.selectbox("Layer", range(view.n_layers), key=LAYER)
     head = c2.selectbox("Head", range(view.n_heads), key=HEAD)
@@ -222,7 +221,7 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
         st.plotly_chart(
             fig,
             key=LAYER_CHART,
-            on_select=lambda: _on_tile_click(LAYER_CHART, True),
+            on_select=lambda: _on_tile_click(LAYER_CHART, None),
             selection_mode="points",
             width="stretch",
         )
@@ -232,7 +231,7 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
         st.plotly_chart(
             fig,
             key=OVERVIEW_CHART,
-            on_select=lambda: _on_tile_click(OVERVIEW_CHART, False),
+            on_select=lambda: _on_tile_click(OVERVIEW_CHART, view.n_heads),
             selection_mode="points",
             width="stretch",
         )
