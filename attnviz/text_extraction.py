@@ -140,7 +140,7 @@ def text_attention(tm: TextModel, text: str, text_pair: str | None = None) -> Te
             "The tokenizer kept nothing of this text (it was only spaces, control or zero-width "
             "characters): type some words."
         )
-    with torch.inference_mode():
+    with tm.lock, torch.inference_mode():
         out = tm.model(**inputs, output_attentions=True)
     if out.attentions is None or any(a is None for a in out.attentions):
         raise RuntimeError(f"{tm.name} returned no attention weights; load it with attn_implementation='eager'.")

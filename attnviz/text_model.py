@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -32,6 +33,9 @@ class TextModel:
     model: torch.nn.Module
     tokenizer: object
     device: torch.device
+    #: Held around every forward pass and every attribution. captum installs hooks on the
+    #: shared module; without the lock they corrupted other threads' forward passes.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def n_layers(self) -> int:
