@@ -1,0 +1,238 @@
+"""Figures of the worked example: small annotated heatmaps (a number in every cell) and the softmax-scale bars.
+
+Matrices from a real model are large (12 tokens × 384 dimensions), so :func:`matrix` shows
+the first ``max_rows`` × ``max_cols`` cells and says so in its title; the page offers a toggle
+to show everything and a download. Numbers are printed with plotly's ``texttemplate``, which
+formats ``z`` in the browser: no text array is sent, only ``z`` as float32, so a chart stays a
+few kilobytes. Past :data:`MAX_PRINTED` cells the numbers would not fit and are left to hover.
+
+Clicking: Streamlit returns nothing for a click on a heatmap cell (DESIGN.md), so the weights
+matrix gets one invisible scatter trace with a point on every cell; ``marker.maxdisplayed=1``
+keeps plotly from drawing a DOM node per point (hover and click still see each one).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import plotly.graph_objects as go
+
+from attnviz.figures.labels import plot_text, unique_labels
+
+#: Numbers are printed in the cells of matrices up to this many cells (and ``printed_cols`` columns).
+MAX_PRINTED = 600
+#: Axes with more labels than this show every k-th one (hover still names each cell).
+MAX_TICKS = 32
+#: Weight matrices up to this many tokens get the click layer (64 x 64: ~40 kB).
+MAX_CLICKABLE = 64
+SIGNED = "RdBu_r"  # blue negative, white 0, red positive
+WEIGHTS = "Blues"
+HIGHLIGHT = "#ff7f0e"
+CELL = "#d62728"
+MONO = dict(font=dict(family="monospace"))
+
+
+CELL_W, CELL_H = 64, 28
+
+
+def _height(rows: int) -> int:
+    return int(min(1400, max(150, CELL_H * rows + 70)))
+
+
+def _width(cols: int, labels: list[str], title: str) -> int:
+    """Wide enough for the cells, the row labels and the title, so small matrices are not stretched."""
+    label = 7 * max((len(t) for t in labels), default=2) + 40
+    title_px = 7 * len(re.sub(r"<[^>]+>", "", title)) + 30
+    return int(min(1600, max(260, CELL_W * cols + label, title_px)))
+
+
+def _title(title: str, shape: tuple[int, int], shown: tuple[int, int]) -> str:
+    rows, cols = shape
+    size = f"{rows} × {cols}"
+    if shown != shape:
+        size += f", first {shown[0]} × {shown[1]} shown"
+    return f"{title} <span style='font-size:12px;color:#666'>({size})</span>"
+
+
+def _axis_labels(labels: list[str] | None, count: int) -> list[str]:
+    return unique_labels(labels[:count]) if labels is not None else [str(i) for i in range(count)]
+
+
+def _outline(fig: go.Figure, r0: float, r1: float, c0: float, c1: float, color: str, width: int = 3) -> None:
+    fig.add_shape(type="rect", x0=c0, x1=c1, y0=r0, y1=r1, line=dict(color=color, width=width), layer="above")
+
+
+def matrix(
+    m: np.ndarray,
+    title: str,
+    *,
+    row_labels: list[str] | None = None,
+    col_labels: list[str] | None = None,
+    max_rows: int | None = None,
+    max_cols: int | None = None,
+    rows_highlighted: tuple[int, ...] = (),
+    cell: tuple[int, int] | None = None,
+    signed: bool = True,
+    zmax: float | None = None,
+    digits: int = 2,
+    x_title: str | None = None,
+    y_title: str | None = None,
+    printed_cols: int = 24,
+) -> go.Figure:
+    """An annotated heatmap of ``m (rows, cols)``; ``-inf`` cells (masked) are blank and printed "−∞".
+
+    Args:
+        max_rows, max_cols: show only the first rows / columns (None: all).
+        rows_highlighted: rows to outline (the q_i and k_j rows a chosen weight came from).
+        printed_cols: print numbers only up to this many columns (8 for a chart in a third of the page).
+        cell: ``(row, col)`` to outline.
+        signed: diverging colours centred on 0; otherwise 0..``zmax`` in blues (weights).
+    """
+    m = np.asarray(m, dtype=np.float64)
+    n_rows, n_cols = m.shape
+    r, c = min(n_rows, max_rows or n_rows), min(n_cols, max_cols or n_cols)
+    shown = m[:r, :c]  # (r, c)
+    masked = ~np.isfinite(shown)
+    z = np.where(masked, np.nan, shown).astype(np.float32)  # JSON has no -inf; NaN draws as an empty cell
+    finite = shown[~masked]
+    top = zmax if zmax is not None else (float(np.abs(finite).max()) if finite.size else 1.0) or 1.0
+    printed = r * c <= MAX_PRINTED and c <= printed_cols
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=np.arange(c, dtype=np.int16),
+            y=np.arange(r, dtype=np.int16),
+            colorscale=SIGNED if signed else WEIGHTS,
+            zmin=-top if signed else 0.0,
+            zmax=top,
+            showscale=False,
+            texttemplate=f"%{{z:.{digits}f}}" if printed else None,
+            textfont=dict(size=11),
+            hovertemplate=f"row %{{y}}, column %{{x}}: %{{z:.{digits + 2}f}}<extra></extra>",
+            xgap=1,
+            ygap=1,
+        )
+    )
+    if masked.any() and printed:
+        rows_m, cols_m = np.nonzero(masked)
+        fig.add_trace(
+            go.Scatter(x=cols_m, y=rows_m, mode="text", text=["−∞"] * len(rows_m), hoverinfo="skip", showlegend=False)
+        )
+    for row in rows_highlighted:
+        if 0 <= row < r:
+            _outline(fig, row - 0.5, row + 0.5, -0.5, c - 0.5, HIGHLIGHT)
+    if cell is not None and 0 <= cell[0] < r and 0 <= cell[1] < c:
+        _outline(fig, cell[0] - 0.5, cell[0] + 0.5, cell[1] - 0.5, cell[1] + 0.5, CELL)
+    _layout(fig, _title(title, (n_rows, n_cols), (r, c)), _axis_labels(row_labels, r), _axis_labels(col_labels, c))
+    fig.update_xaxes(title_text=x_title, title_standoff=4)
+    fig.update_yaxes(title_text=y_title, title_standoff=4)
+    return fig
+
+
+def _layout(fig: go.Figure, title: str, rows: list[str], cols: list[str]) -> None:
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14), yref="container", y=1, yanchor="top", pad=dict(t=8)),
+        height=_height(len(rows)),
+        width=_width(len(cols), rows, title),
+        margin=dict(l=10, r=10, t=62, b=10),
+        hoverlabel=MONO,
+        dragmode=False,
+        showlegend=False,
+    )
+    # Numeric axes labelled by ticktext: repeated tokens keep their own rows, and a click's x/y
+    # are the column and row numbers.
+    xstep, ystep = -(-len(cols) // MAX_TICKS), -(-len(rows) // (2 * MAX_TICKS))
+    fig.update_xaxes(
+        tickmode="array",
+        tickvals=list(range(0, len(cols), xstep)),
+        ticktext=cols[::xstep],
+        side="top",
+        range=[-0.5, len(cols) - 0.5],
+    )
+    fig.update_yaxes(
+        tickmode="array",
+        tickvals=list(range(0, len(rows), ystep)),
+        ticktext=rows[::ystep],
+        range=[len(rows) - 0.5, -0.5],
+    )
+
+
+def weights(
+    w: np.ndarray,
+    tokens: list[str],
+    *,
+    query: int | None = None,
+    key: int | None = None,
+    max_tokens: int | None = None,
+    title: str = "Weights A = softmax(M)",
+) -> go.Figure:
+    """The attention weights ``(n, n)``, queries down, keys across, with the chosen cell outlined.
+
+    Up to :data:`MAX_CLICKABLE` tokens an invisible point sits on every cell: hovering names the
+    q_i and k_j rows the weight came from, and a click returns ``x`` = key j and ``y`` = query i.
+    """
+    fig = matrix(
+        w,
+        title,
+        row_labels=tokens,
+        col_labels=tokens,
+        max_rows=max_tokens,
+        max_cols=max_tokens,
+        rows_highlighted=(query,) if query is not None else (),
+        cell=(query, key) if query is not None and key is not None else None,
+        signed=False,
+        zmax=1.0,
+        y_title="query i",
+    )
+    r, c = (min(s, max_tokens or s) for s in w.shape)
+    if r <= MAX_CLICKABLE and c <= MAX_CLICKABLE:
+        rows, cols = np.divmod(np.arange(r * c, dtype=np.int32), c)
+        fig.add_trace(
+            go.Scatter(
+                x=cols.astype(np.int16),
+                y=rows.astype(np.int16),
+                mode="markers",
+                marker=dict(opacity=0, size=14, color=np.asarray(w, np.float32)[:r, :c].ravel(), maxdisplayed=1),
+                # Hover shows an axis value as its tick label (the token); customdata adds the numbers.
+                customdata=np.stack([rows, cols], axis=1).astype(np.int16),
+                hovertemplate="A[%{customdata[0]}, %{customdata[1]}] = %{marker.color:.4f}"
+                "<br>from q_%{customdata[0]} (%{y}) · k_%{customdata[1]} (%{x})"
+                "<br>click to follow it through every step<extra></extra>",
+                showlegend=False,
+            )
+        )
+        fig.update_layout(clickmode="event+select")
+    fig.data[0].hoverinfo = "skip" if len(fig.data) > 1 else None
+    return fig
+
+
+def softmax_scales(
+    probs: dict[str, np.ndarray], tokens: list[str], title: str = "One row of weights at two scales"
+) -> go.Figure:
+    """Bars of one softmax row per label (e.g. the model's scale and the chosen one)."""
+    labels = unique_labels(tokens)
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=list(range(len(labels))),
+                y=np.asarray(p, np.float32),
+                name=plot_text(name, 40),
+                texttemplate="%{y:.2f}",
+                textposition="outside",
+                hovertemplate="%{y:.4f}<extra>%{fullData.name}</extra>",
+            )
+            for name, p in probs.items()
+        ]
+    )
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14)),
+        barmode="group",
+        height=300,
+        margin=dict(l=10, r=10, t=40, b=10),
+        yaxis=dict(range=[0, 1.2 * max(float(np.max(p)) for p in probs.values())], title_text="weight"),
+        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"),
+        dragmode=False,
+    )
+    fig.update_xaxes(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels)
+    return fig

@@ -1,0 +1,319 @@
+"""The worked-example page: inputs (toy tables or the loaded model), the check panel, the link.
+
+The page file calls, in order: :func:`follow_link`, :func:`mode_picker`, then :func:`toy_inputs`
+or :func:`real_inputs` (each returns a :class:`~attnviz.ui.worked_steps.Shown`), then
+:func:`~attnviz.ui.worked_steps.render`, which draws the seven steps. Every number drawn comes
+from :func:`attnviz.qkv.attention_steps` or :func:`attnviz.explain_head`; none is typed.
+
+Toy tables are ``st.data_editor`` widgets. Their edits are folded into a plain session-state
+entry (:data:`TOY`) and the editors are re-keyed, so the edited numbers survive visits to other
+pages (an editor's own state cannot be written back, so it cannot be kept like other widgets).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from attnviz.errors import InputError
+from attnviz.examples import DEFAULT_TEXT
+from attnviz.head_maths import HeadSteps, explain_head
+from attnviz.qkv import matrix_csv, steps_npz
+from attnviz.toy_presets import (
+    MAX_DIM,
+    MAX_TOKENS,
+    MIN_DIM,
+    MIN_TOKENS,
+    PRESETS,
+    RANDOM,
+    dims,
+    from_tables,
+    preset,
+    to_tables,
+    toy_steps,
+)
+from attnviz.ui import text_page
+from attnviz.ui.models import device_name, text_model
+from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
+from attnviz.ui.worked_steps import (  # noqa: F401  (render, WEIGHTS_CHART: the page file and tests use them from here)
+    DIVISOR,
+    KEY,
+    QUERY,
+    SHOW_ALL_TOKENS,
+    SUMMARY_DIMS,
+    SUMMARY_TOKENS,
+    WEIGHTS_CHART,
+    Shown,
+    clamp,
+    render,
+)
+
+TOY_MODE, REAL_MODE = "Toy numbers", "Real model"
+MODE, PRESET, SEED, N_TOKENS, DIM, HEADS, TOY_HEAD = (
+    "worked_mode",
+    "worked_preset",
+    "worked_seed",
+    "worked_n_tokens",
+    "worked_dim",
+    "worked_heads",
+    "worked_toy_head",
+)
+TEXT, LAYER, HEAD, SHOW_ALL, CSV_MATRIX = "worked_text", "worked_layer", "worked_head", "worked_show_all", "worked_csv"
+#: Not a widget: the toy tables and the version that keys their editors.
+TOY = "worked_toy"
+_GOTO_TEXT = "worked_goto_text"
+#: Widgets whose value survives visits to other pages (app.py keeps them; see attnviz.ui.state).
+KEPT = (
+    MODE,
+    PRESET,
+    SEED,
+    N_TOKENS,
+    DIM,
+    HEADS,
+    TOY_HEAD,
+    TEXT,
+    LAYER,
+    HEAD,
+    SHOW_ALL,
+    CSV_MATRIX,
+    QUERY,
+    KEY,
+    DIVISOR,
+)
+
+#: Largest max |recomputed − model| the check panel accepts.
+TOLERANCE = 1e-5
+
+
+# ---------------------------------------------------------------- navigation and mode
+
+
+def _open_on_text_page(text: str, layer: int, head: int) -> None:
+    st.session_state[text_page.TEXT] = text
+    st.session_state[text_page.PAIR_ON] = False  # the worked example explains one sentence
+    st.session_state[text_page.LAYER] = layer
+    st.session_state[text_page.HEAD] = head
+    st.session_state[text_page.VIEW] = text_page.VIEWS[0]  # "Single head"
+    st.session_state[_GOTO_TEXT] = True
+
+
+def follow_link() -> None:
+    """st.switch_page cannot run inside a callback: the link's callback sets a flag, acted on here."""
+    if st.session_state.pop(_GOTO_TEXT, False):
+        st.switch_page("pages/text.py")
+
+
+def mode_picker() -> str:
+    return st.radio(
+        "Numbers",
+        [TOY_MODE, REAL_MODE],
+        key=MODE,
+        horizontal=True,
+        help="Toy: a few tokens with small vectors you can edit. Real model: the loaded model's own weights "
+        "for your sentence.",
+    )
+
+
+# ---------------------------------------------------------------- toy inputs
+
+
+def _preset_options() -> dict:
+    return {
+        "seed": int(st.session_state.get(SEED, 0)),
+        "n_tokens": int(st.session_state.get(N_TOKENS, 4)),
+        "d_model": int(st.session_state.get(DIM, 4)),
+    }
+
+
+def _load_preset() -> None:
+    """Preset (or its seed/size) changed: new tables, and new editor keys so old edits do not apply."""
+    try:
+        inputs = preset(st.session_state.get(PRESET, next(iter(PRESETS))), **_preset_options())
+    except InputError as exc:
+        st.session_state["worked_preset_error"] = str(exc)
+        return
+    version = st.session_state.get(TOY, {}).get("version", 0) + 1
+    st.session_state[TOY] = {"version": version, "tables": to_tables(inputs)}
+
+
+def _editor(name: str, version: int, tables: dict, **options):
+    """One editable table; also says whether the user has edited it since it was keyed."""
+    key = f"worked_edit_{name}_{version}"
+    edited = st.data_editor(tables[name], key=key, **options)
+    state = st.session_state.get(key) or {}
+    changed = any(state.get(part) for part in ("edited_rows", "added_rows", "deleted_rows"))
+    return edited, changed
+
+
+def toy_inputs() -> Shown | None:
+    """Preset, heads and the editable tables; returns the toy steps, or None after saying what to fix."""
+    st.session_state.setdefault(PRESET, next(iter(PRESETS)))
+    if TOY not in st.session_state:
+        _load_preset()
+    c1, c2, c3, c4, c5 = st.columns([3, 1, 1, 1, 2])
+    name = c1.selectbox("Preset", list(PRESETS), key=PRESET, on_change=_load_preset)
+    if name == RANDOM:
+        for key, default in ((SEED, 0), (N_TOKENS, 4), (DIM, 4)):
+            st.session_state.setdefault(key, default)
+        c2.number_input("Seed N", 0, 9999, key=SEED, on_change=_load_preset)
+        c3.number_input("Tokens", MIN_TOKENS, MAX_TOKENS, key=N_TOKENS, on_change=_load_preset)
+        c4.number_input("Vector size", MIN_DIM, MAX_DIM, key=DIM, on_change=_load_preset)
+    n_heads = c5.radio(
+        "Heads", [1, 2], key=HEADS, horizontal=True, help="Two heads split the columns of W_Q, W_K, W_V in half."
+    )
+    if error := st.session_state.pop("worked_preset_error", None):
+        st.warning(md_escape(error), icon="✋")
+
+    state = st.session_state[TOY]
+    version, tables = state["version"], state["tables"]
+    st.markdown(
+        "**Inputs** — edit any cell (numbers only). Each row of X is a token; tick *padding* to mask it. "
+        "Add or delete rows to change the number of tokens (2 to 6)."
+    )
+    x, changed = _editor("X", version, tables, num_rows="dynamic", hide_index=True, width="stretch")
+    edited = {"X": x}
+    for col, name in zip(st.columns(3), ("W_Q", "W_K", "W_V"), strict=True):
+        with col:
+            st.caption(f"{name} (rows: input dimensions; columns: outputs)")
+            edited[name], c = _editor(name, version, tables, num_rows="fixed")
+            changed |= c
+    with st.expander("Biases b_Q, b_K, b_V and the output projection W_O"):
+        b1, b2 = st.columns(2)
+        with b1:
+            edited["biases"], c = _editor("biases", version, tables, num_rows="fixed")
+            changed |= c
+        with b2:
+            edited["W_O"], c = _editor("W_O", version, tables, num_rows="fixed")
+            changed |= c
+    if changed:
+        # Fold the edits into the stored tables and re-key the editors: the numbers now live in
+        # session state (kept across pages) and an edit is never applied twice.
+        st.session_state[TOY] = {"version": version + 1, "tables": edited}
+        st.rerun()
+
+    try:
+        inputs = from_tables(tables)
+        steps = toy_steps(inputs, n_heads)
+    except InputError as exc:
+        show_input_error(exc)
+        return None
+    h = 0
+    if n_heads > 1:
+        clamp(TOY_HEAD, n_heads)
+        h = st.radio("Follow the steps of head", range(n_heads), key=TOY_HEAD, horizontal=True)
+    return Shown(head=steps.head(h), tokens=inputs.tokens, head_index=h, toy=steps)
+
+
+# ---------------------------------------------------------------- real inputs
+
+
+@st.cache_data(show_spinner="Computing the head's steps…", max_entries=16)
+def cached_explain_head(name: str, device: str, text: str, layer: int, head: int) -> HeadSteps:
+    return explain_head(text_model(name, device), text, layer, head)
+
+
+def _use_text_page_sentence() -> None:
+    st.session_state[TEXT] = st.session_state.get(text_page.TEXT, "")
+
+
+def real_inputs(tm) -> Shown | None:
+    """Sentence, layer and head of the loaded model; returns its steps, or None after saying why not."""
+    from_text_page = st.session_state.get(text_page.TEXT)
+    st.session_state.setdefault(TEXT, from_text_page or DEFAULT_TEXT)
+    text = st.text_area("Sentence", key=TEXT, height=68, help="Press Ctrl+Enter to apply.")
+    if from_text_page and from_text_page.strip() and from_text_page != text:
+        st.button("Use the sentence from the text page", on_click=_use_text_page_sentence)
+    stale = [
+        (what, v, size)
+        for what, key, size in (("Layer", LAYER, tm.n_layers), ("Head", HEAD, tm.n_heads))
+        if (v := clamp(key, size)) is not None
+    ]
+    for what, value, size in stale:
+        st.info(f"{what} {value} does not exist in this model ({size} in all, from 0); showing {what.lower()} 0.")
+    c1, c2, c3 = st.columns([1, 1, 3])
+    layer = c1.selectbox("Layer", range(tm.n_layers), key=LAYER)
+    head = c2.selectbox("Head", range(tm.n_heads), key=HEAD)
+    c3.toggle(
+        "Show every dimension",
+        key=SHOW_ALL,
+        help=f"Matrices show their first {SUMMARY_DIMS} dimensions and {SUMMARY_TOKENS} tokens; switch on to draw "
+        f"every dimension of up to {SHOW_ALL_TOKENS} tokens (numbers in cells only while they fit).",
+    )
+    try:
+        steps = cached_explain_head(tm.name, device_name(), text, layer, head)
+    except InputError as exc:
+        show_input_error(exc)
+        return None
+    except Exception as exc:  # a bug: keep the page alive, log the details
+        show_unexpected(exc, "explaining the head")
+        return None
+    if steps.truncated:
+        st.info(f"The sentence was cut to the model's limit of {len(steps.tokens)} tokens.", icon="✂️")
+    check_panel(steps)
+    show_all = bool(st.session_state.get(SHOW_ALL))
+    return Shown(
+        head=steps,
+        tokens=steps.tokens,
+        head_index=head,
+        real=steps,
+        max_dims=None if show_all else SUMMARY_DIMS,
+        max_tokens=(SHOW_ALL_TOKENS if show_all else SUMMARY_TOKENS) if len(steps.tokens) > SUMMARY_TOKENS else None,
+    )
+
+
+def check_panel(steps: HeadSteps) -> None:
+    """The proof: the recomputed numbers against what the model itself produced."""
+    with st.container(border=True):
+        ok = steps.weights_error <= TOLERANCE and steps.context_error <= TOLERANCE
+        n = len(steps.tokens)
+        message = (
+            f"max |recomputed weights − the model's attention| = {steps.weights_error:.1e} over the "
+            f"{n} × {n} weights of layer {steps.layer}, head {steps.head}; "
+            f"max |recomputed context − the model's| = {steps.context_error:.1e} (tolerance {TOLERANCE:.0e})."
+        )
+        if ok:
+            st.success(f"**✓ Same numbers as the model.** {message}", icon=":material/check_circle:")
+        else:
+            st.warning(f"**✗ The recomputation differs from the model.** {message}", icon=":material/error:")
+        c1, c2, c3, c4 = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
+        c1.button(
+            f"Open layer {steps.layer}, head {steps.head} on the text page",
+            icon=":material/open_in_new:",
+            on_click=_open_on_text_page,
+            args=(steps.text, steps.layer, steps.head),
+        )
+        c2.download_button(
+            "Every step (.npz)",
+            lambda: steps_npz(steps, steps.tokens, model=steps.model_name, layer=steps.layer, head=steps.head),
+            file_name=f"attnviz-worked-L{steps.layer}-H{steps.head}.npz",
+            mime="application/octet-stream",
+            icon=":material/download:",
+            help="x, w_q, b_q, …, q, k, v, scores, scaled, masked, weights, context, tokens; load with numpy.load",
+        )
+        matrices = _matrices(steps)
+        choice = c3.selectbox("Matrix as CSV", list(matrices), key=CSV_MATRIX, label_visibility="collapsed")
+        m, rows, cols = matrices[choice]
+        c4.download_button(
+            f"{choice} as CSV",
+            lambda: matrix_csv(m, rows, cols),
+            file_name=f"attnviz-L{steps.layer}-H{steps.head}-{choice}.csv",
+            mime="text/csv",
+            icon=":material/table:",
+        )
+
+
+def _matrices(h: HeadSteps) -> dict[str, tuple[np.ndarray, list[str], list[str]]]:
+    tok, dm, dh = h.tokens, dims(h.d_model, "d"), dims(h.d_head, "d")
+    return {
+        "X": (h.x, tok, dm),
+        "W_Q": (h.w_q, dm, dh),
+        "W_K": (h.w_k, dm, dh),
+        "W_V": (h.w_v, dm, dh),
+        "Q": (h.q, tok, dh),
+        "K": (h.k, tok, dh),
+        "V": (h.v, tok, dh),
+        "scores": (h.scores, tok, tok),
+        "weights": (h.weights, tok, tok),
+        "context": (h.context, tok, dh),
+        "share": (h.share, tok, dm),
+    }

@@ -1,0 +1,21 @@
+"""Worked example: one attention head's Q/K/V maths, step by step, on toy numbers or the loaded model."""
+
+import streamlit as st
+
+from attnviz.ui import worked_page as page
+from attnviz.ui.router import require_router
+from attnviz.ui.widgets import text_model_picker
+
+require_router()
+page.follow_link()
+
+st.title("Worked example: one attention head, step by step")
+st.caption("Every number below is computed from the inputs, none is typed; in real mode the page proves it.")
+if page.mode_picker() == page.TOY_MODE:
+    shown = page.toy_inputs()
+else:
+    tm = text_model_picker()
+    shown = page.real_inputs(tm) if tm is not None else None
+if shown is None:
+    st.stop()
+page.render(shown)
