@@ -11,26 +11,32 @@ from dataclasses import dataclass
 import streamlit as st
 
 from attnviz import figures, static
+from attnviz.composition import HEAD_FUSIONS
 from attnviz.errors import InputError
 from attnviz.examples import DEFAULT_TEXT, TEXT_EXAMPLES
 from attnviz.export import attention_npz, head_csv
+from attnviz.figures.rollout import rollout_matrix, rollout_view
+from attnviz.rollout_export import rollout_csv, rollout_png
 from attnviz.text_extraction import TextAttention
 from attnviz.text_model import TextModel
 from attnviz.ui.models import cached_text_attention, device_name
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
 from attnviz.views import BLOCKS, AttentionView, make_view
 
-VIEWS = ["Single head", "All heads of a layer", "Model overview", "Head lines", "From one token"]
+VIEWS = ["Single head", "All heads of a layer", "Model overview", "Head lines", "From one token", "Rollout"]
+ROLLOUT = VIEWS[-1]
 SCALES = {"fixed": "0 – 1 (compare heads)", "head max": "0 – largest weight (see faint patterns)"}
 
 TEXT, PAIR, PAIR_ON = "text_input", "text_pair_input", "pair_mode"
 LAYER, HEAD, VIEW, QUERY = "layer", "head", "view", "query_token"
+FUSION, DISCARD = "rollout_fusion", "rollout_discard"
 MATRIX_CHART, LAYER_CHART, OVERVIEW_CHART = "matrix_chart", "layer_chart", "overview_chart"
 #: Widgets whose value must survive runs that do not draw them (another page, an empty
 #: sentence, pair mode off, another view); app.py keeps them (see attnviz.ui.state).
 KEPT = (
     *(TEXT, PAIR, PAIR_ON, LAYER, HEAD, VIEW, QUERY),
     *("units", "hide_special", "block", "scale", "line_heads", "threshold", "focus_query"),
+    *(FUSION, DISCARD),
 )
 
 
@@ -178,8 +184,10 @@ def layer_head_view(view: AttentionView) -> tuple[int, int, str]:
     _clamp(LAYER, view.n_layers)
     _clamp(HEAD, view.n_heads, default=0)
     c1, c2, c3 = st.columns([1, 1, 5])
-    layer = c1.selectbox("Layer", range(view.n_layers), key=LAYER)
-    head = c2.selectbox("Head", range(view.n_heads), key=HEAD)
+    # Rollout uses every layer and head: the pickers stay (their values are kept) but are greyed out.
+    every_head = st.session_state.get(VIEW) == ROLLOUT
+    layer = c1.selectbox("Layer", range(view.n_layers), key=LAYER, disabled=every_head)
+    head = c2.selectbox("Head", range(view.n_heads), key=HEAD, disabled=every_head)
     chosen = c3.radio("View", VIEWS, key=VIEW, horizontal=True)
     return layer, head, chosen
 
@@ -261,16 +269,86 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
         fig = figures.head_lines(view, layer, heads, threshold=threshold, query=query)
         st.plotly_chart(fig, width="stretch")
         png = lambda: static.head_lines_png(view, layer, heads, threshold=threshold, query=query)  # noqa: E731
-    else:
+    elif chosen == "From one token":
         query = query_picker(view)
         fig = figures.token_heads(view, query, scale=opts.scale)
         st.plotly_chart(fig, width="stretch")
         png = lambda: static.token_heads_png(view, query, scale=opts.scale)  # noqa: E731
+    else:
+        rolled = rollout_section(ta, opts)
+        if rolled is None:
+            return
+        png = lambda: rollout_png(rolled, scale=opts.scale)  # noqa: E731
+        downloads(
+            ta, rolled, layer, head, png, csv=("Rollout (CSV)", lambda: rollout_csv(rolled), "attnviz-rollout.csv")
+        )
+        return
     downloads(ta, view, layer, head, png)
 
 
-def downloads(ta: TextAttention, view: AttentionView, layer: int, head: int, png) -> None:
-    """Files are built only when their button is clicked (callables), not on every rerun."""
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_rollout_view(
+    name: str,
+    device: str,
+    text: str,
+    pair: str | None,
+    fusion: str,
+    discard: float,
+    words: bool,
+    block: str,
+    hide: bool,
+) -> AttentionView:
+    ta = cached_text_attention(name, device, text, pair)
+    return rollout_view(ta, head_fusion=fusion, discard_ratio=discard, words=words, block=block, hide_special=hide)
+
+
+def rollout_section(ta: TextAttention, opts: Options) -> AttentionView | None:
+    """Fusion and discard options, then the rollout matrix; returns the view drawn."""
+    c1, c2 = st.columns([2, 3])
+    fusion = c1.radio(
+        "Heads fused by",
+        HEAD_FUSIONS,
+        key=FUSION,
+        horizontal=True,
+        help="How each layer's heads become one matrix before layers are multiplied: their mean "
+        "(Abnar & Zuidema 2020), or the largest or smallest weight of any head (vit-explain).",
+    )
+    discard = c2.slider(
+        "Discard the lowest weights",
+        0.0,
+        0.95,
+        0.0,
+        0.05,
+        key=DISCARD,
+        format="%.2f",
+        help="Share of each fused layer's smallest weights set to 0 before the identity is added "
+        "(vit-explain's noise filter). 0 keeps every weight.",
+    )
+    try:
+        view = cached_rollout_view(
+            ta.model_name, device_name(), ta.text, ta.text_pair, fusion, float(discard), opts.words, opts.block,
+            opts.hide_special,
+        )  # fmt: skip
+    except InputError as exc:
+        show_input_error(exc)
+        return None
+    st.caption(
+        "Rollout follows attention through every layer: each layer's fused matrix A becomes (A + I) / rowsum, "
+        "counting the residual connection, and the layers are multiplied from the first up. Row i: how much "
+        "token i's last-layer state draws on each input token. Rows sum to 1 (less when tokens are hidden)."
+    )
+    if not view.query_tokens or not view.key_tokens:
+        st.info("Nothing to show with these options (every token is hidden).")
+        return None
+    st.plotly_chart(rollout_matrix(view, scale=opts.scale), key="rollout_chart", width="stretch")
+    return view
+
+
+def downloads(ta: TextAttention, view: AttentionView, layer: int, head: int, png, csv=None) -> None:
+    """Files are built only when their button is clicked (callables), not on every rerun.
+
+    ``csv``: (label, callable, file name) of the third button; default the chosen head as CSV.
+    """
     c1, c2, c3 = st.columns(3)
     c1.download_button("Figure (PNG)", png, file_name="attnviz-figure.png", mime="image/png", icon=":material/image:")
     c2.download_button(
@@ -281,13 +359,12 @@ def downloads(ta: TextAttention, view: AttentionView, layer: int, head: int, png
         icon=":material/download:",
         help="weights [layers, heads, n, n], tokens, words, segments; load with numpy.load",
     )
-    c3.download_button(
+    label, data, file_name = csv or (
         f"Layer {layer} head {head} (CSV)",
         lambda: head_csv(view, layer, head),
-        file_name=f"attnviz-L{layer}-H{head}.csv",
-        mime="text/csv",
-        icon=":material/table:",
+        f"attnviz-L{layer}-H{head}.csv",
     )
+    c3.download_button(label, data, file_name=file_name, mime="text/csv", icon=":material/table:")
 
 
 def page_caption(ta: TextAttention) -> None:

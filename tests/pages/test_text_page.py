@@ -80,7 +80,12 @@ def test_every_view_renders(at, bundled_model, view):
         assert len(points[0]["hovertext"]) == n_tiles
     elif view == "Head lines":
         assert {t.get("mode") for t in data} >= {"lines", "text"}
+    elif view == "Rollout":  # every layer and head, mean fusion, nothing discarded
+        np.testing.assert_allclose(heatmap_z(chart), attnviz.rollout(ta.weights), atol=1e-6)
+        assert "Attention rollout" in figure(chart)["layout"]["title"]["text"]
+        assert at.selectbox(key="layer").disabled and at.selectbox(key="head").disabled
     else:  # From one token: every layer and head, for the query token picked below the view
+        assert view == "From one token"
         query = at.selectbox(key="query_token").value
         z = heatmap_z(chart)
         assert z.shape == (72, ta.n_tokens)
@@ -309,3 +314,35 @@ def test_sentence_and_choices_survive_a_visit_to_the_home_page(at):
     assert_clean(at)
     assert at.text_area(key="text_input").value == SENTENCE
     assert at.selectbox(key="layer").value == 2
+
+
+def test_rollout_fusion_discard_and_display_options(at, bundled_model):
+    at.text_area(key="text_input").input("Tokenization splits unbelievably long words.").run()
+    at.radio(key="view").set_value("Rollout").run()
+    assert_clean(at)
+    ta = text_attention(bundled_model, "Tokenization splits unbelievably long words.")
+    assert at.radio(key="rollout_fusion").options == ["mean", "max", "min"]
+    at.radio(key="rollout_fusion").set_value("max").run()
+    at.slider(key="rollout_discard").set_value(0.5).run()
+    assert_clean(at)
+    chart = only_chart(at)
+    np.testing.assert_allclose(heatmap_z(chart), attnviz.rollout(ta.weights, "max", 0.5), atol=1e-6)
+    assert "max over heads, lowest 50% discarded" in figure(chart)["layout"]["title"]["text"]
+
+    # Display options apply to the rollout after it is computed on every token.
+    at.radio(key="units").set_value("words").run()
+    at.checkbox(key="hide_special").check().run()
+    assert_clean(at)
+    from attnviz.figures.rollout import rollout_view
+
+    expected = rollout_view(ta, head_fusion="max", discard_ratio=0.5, words=True, hide_special=True)
+    z = heatmap_z(only_chart(at))
+    np.testing.assert_allclose(z, expected.weights[0, 0], atol=1e-6)
+    assert z.shape == (len(ta.words) - 2, len(ta.words) - 2)
+    labels = [b.label for b in at.get("download_button")]
+    assert labels[2] == "Rollout (CSV)"
+
+    # The options survive a visit to another view and back.
+    at.radio(key="view").set_value("Single head").run()
+    at.radio(key="view").set_value("Rollout").run()
+    assert (at.radio(key="rollout_fusion").value, at.slider(key="rollout_discard").value) == ("max", 0.5)
