@@ -1,0 +1,229 @@
+"""Corpus statistics: reading and checking files, batched runs equal to one-by-one runs, progress,
+stopping, over-long lines, and the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import attnviz
+from attnviz import InputError, corpus_head_stats
+from attnviz.corpus import _groups, batch_attention, decode_corpus, iter_corpus_file, scan_corpus_file
+from attnviz.head_behaviour import COLUMNS, HeadTotals
+from attnviz.stats import ProgressBar, main
+from tests.helpers import TINY_MAX
+
+SENTENCES = [
+    "the cat sat on the mat .",
+    "a dog ran .",
+    "where did the cat sit ?",
+    "the quick brown fox jumps over the lazy dog because it was not tired",
+    "he plays guitar",
+]
+NUMBERS = list(COLUMNS)
+
+
+def expected_table(tm, sentences) -> pd.DataFrame:
+    """Token-weighted means over sentences, each run alone through text_attention."""
+    totals = HeadTotals(tm.n_layers, tm.n_heads)
+    for s in sentences:
+        ta = attnviz.text_attention(tm, s)
+        totals.add(ta.weights, ta.tokens, ta.special)
+    return totals.table()
+
+
+# ---------------------------------------------------------------- reading
+
+
+def test_decode_strips_blank_lines_bom_and_line_ends():
+    data = "\ufeffthe cat sat .\r\n\r\n  a dog ran .  \n\n\nhe plays guitar".encode()
+    corpus = decode_corpus(data, name="c.txt")
+    assert corpus.sentences == ["the cat sat .", "a dog ran .", "he plays guitar"]
+    assert (corpus.lines, corpus.empty_lines, len(corpus)) == (6, 3, 3)
+
+
+@pytest.mark.parametrize(
+    "data, kwargs, message",
+    [
+        (b"", {}, "is empty"),
+        (b"\n  \n\t\n", {}, "only blank lines"),
+        (b"x" * 2_000, {"max_bytes": 1_000}, "limit here is 1.0 kB"),
+        (b"a\nb\nc\n", {"max_sentences": 2}, "has 3 sentences; the limit here is 2"),
+        ("ok\ncaf\u00e9 au lait\n".encode("latin-1"), {}, "line 2 has the byte 0xE9"),
+        (b"text\x00\x01binary", {}, "binary file"),
+        ("hello".encode("utf-16"), {}, "UTF-16"),
+    ],
+)
+def test_bad_files_say_what_to_fix(data, kwargs, message):
+    with pytest.raises(InputError, match=message):
+        decode_corpus(data, name="c.txt", **kwargs)
+
+
+def test_files_are_checked_in_full_then_streamed(tmp_path):
+    good = tmp_path / "good.txt"
+    good.write_bytes(b"one .\n\ntwo .\nthree .\n")
+    info = scan_corpus_file(good)
+    assert (info.lines, info.empty_lines) == (4, 1)
+    assert list(iter_corpus_file(good)) == ["one .", "two .", "three ."]
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine\n" * 1000 + "\u00e9".encode("latin-1") + b"\n")
+    with pytest.raises(InputError, match="line 1001"):
+        scan_corpus_file(bad)
+    with pytest.raises(InputError, match="not a file"):
+        scan_corpus_file(tmp_path / "missing.txt")
+    with pytest.raises(InputError, match="limit here"):
+        scan_corpus_file(good, max_bytes=5)
+
+
+# ---------------------------------------------------------------- running
+
+
+def test_batched_run_equals_sentences_run_one_by_one(tiny_model):
+    stats = corpus_head_stats(tiny_model, SENTENCES, batch_size=2)
+    expected = expected_table(tiny_model, SENTENCES)
+    np.testing.assert_allclose(stats.table[NUMBERS].to_numpy(), expected[NUMBERS].to_numpy(), atol=1e-5)
+    assert stats.table["label"].tolist() == expected["label"].tolist()
+    assert stats.sentences == len(SENTENCES) and stats.total == len(SENTENCES)
+    assert stats.tokens == sum(attnviz.text_attention(tiny_model, s).n_tokens for s in SENTENCES)
+    assert not stats.cancelled and stats.notes() == []
+    assert stats.divergence.shape == (8, 8)
+
+
+def test_one_sentence_is_head_stats(tiny_model):
+    ta = attnviz.text_attention(tiny_model, SENTENCES[3])
+    stats = corpus_head_stats(tiny_model, [SENTENCES[3]])
+    np.testing.assert_allclose(stats.table[NUMBERS].to_numpy(), attnviz.head_stats(ta)[NUMBERS].to_numpy(), atol=1e-5)
+
+
+def test_padding_and_the_cell_budget_do_not_change_results(tiny_model):
+    one_by_one = batch_attention(tiny_model, SENTENCES, max_cells=1)  # every sentence alone
+    together = batch_attention(tiny_model, SENTENCES)
+    for a, b, s in zip(one_by_one, together, SENTENCES, strict=True):
+        ta = attnviz.text_attention(tiny_model, s)
+        assert a.tokens == b.tokens == ta.tokens
+        np.testing.assert_array_equal(a.special, ta.special)
+        np.testing.assert_allclose(b.weights, ta.weights, atol=1e-5)
+        np.testing.assert_allclose(a.weights, ta.weights, atol=1e-5)
+
+
+def test_groups_sort_by_length_and_respect_the_budget():
+    lengths = [10, 3, 64, 5, 64]
+    groups = _groups(lengths, cells_per_token2=1, max_cells=3 * 10**2)
+    assert sorted(i for g in groups for i in g) == [0, 1, 2, 3, 4]
+    for g in groups:
+        assert len(g) == 1 or len(g) * max(lengths[i] for i in g) ** 2 <= 300
+    assert groups[0] == [1, 3, 0]  # short ones together
+
+
+def test_lines_over_the_limit_are_cut_counted_and_reported(tiny_model):
+    long_line = " ".join(["cat"] * (TINY_MAX + 20))  # 84 words + [CLS]/[SEP], the limit is 64
+    stats = corpus_head_stats(tiny_model, ["a dog ran .", long_line, "", "\u200b\u200b"])
+    assert stats.sentences == 2
+    assert (stats.truncated_lines, stats.tokens_cut) == (1, TINY_MAX + 22 - TINY_MAX)
+    assert stats.empty_lines == 2  # a blank line, and one of only zero-width spaces
+    notes = " ".join(stats.notes())
+    assert "1 line was longer than the model's limit of 64 tokens" in notes
+    assert "22 tokens dropped" in notes
+    assert "2 blank lines were skipped" in notes
+
+
+def test_progress_and_stop_between_batches(tiny_model):
+    calls = []
+    stats = corpus_head_stats(
+        tiny_model, SENTENCES * 3, batch_size=4, progress=lambda d, t: calls.append((d, t)), should_stop=lambda: False
+    )
+    assert calls == [(4, 15), (8, 15), (12, 15), (15, 15)]
+    assert stats.sentences == 15
+    done = []
+    stats = corpus_head_stats(
+        tiny_model,
+        iter(SENTENCES * 3),  # a generator: no length, read lazily
+        batch_size=4,
+        total=15,
+        progress=lambda d, t: done.append(d),
+        should_stop=lambda: len(done) >= 2,
+    )
+    assert stats.cancelled and stats.sentences == 8 and stats.total == 15
+    assert "Stopped after 8 of 15 sentences" in stats.notes()[0]
+    expected = expected_table(tiny_model, (SENTENCES * 3)[:8])
+    np.testing.assert_allclose(stats.table[NUMBERS].to_numpy(), expected[NUMBERS].to_numpy(), atol=1e-5)
+
+
+def test_a_path_is_read_as_a_corpus(tiny_model, tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(SENTENCES[:3]) + "\n\n", encoding="utf-8")
+    stats = corpus_head_stats(tiny_model, path)
+    assert (stats.sentences, stats.total, stats.empty_lines) == (3, 3, 1)
+    with pytest.raises(InputError, match="batch_size"):
+        corpus_head_stats(tiny_model, SENTENCES, batch_size=0)
+    with pytest.raises(InputError, match="no sentences"):
+        corpus_head_stats(tiny_model, ["", "  "])
+
+
+def test_corpus_head_stats_is_the_exported_function():
+    assert attnviz.corpus_head_stats is corpus_head_stats
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_writes_the_table_and_reports(tiny_bert_dir, tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    out = tmp_path / "out" / "stats.csv"
+    args = [str(corpus), "--model", str(tiny_bert_dir), "--out", str(out), "--batch-size", "2", "--device", "cpu"]
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        assert main([*args, "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["layer", "head", *COLUMNS, "label"]
+    assert len(table) == 8
+    err = capsys.readouterr().err
+    assert "5 sentences" in err and "100%" in err and "Written to" in err
+    assert main([*args, "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "content, message", [(b"", "is empty"), (b"\xff\xfeh\x00i\x00", "UTF-16"), (b"a\n\xe9\n", "line 2")]
+)
+def test_cli_bad_file_is_a_message_not_a_traceback(tiny_bert_dir, tmp_path, capsys, content, message):
+    corpus = tmp_path / "bad.txt"
+    corpus.write_bytes(content)
+    out = tmp_path / "stats.csv"
+    assert main([str(corpus), "--model", str(tiny_bert_dir), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_cli_runs_as_a_module(tiny_bert_dir, tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    out = tmp_path / "stats.csv"
+    args = [sys.executable, "-m", "attnviz.stats", str(corpus), "--model", str(tiny_bert_dir), "--out", str(out)]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert len(pd.read_csv(out)) == 8
+    missing = subprocess.run([*args[:3], str(tmp_path / "nope.txt")], capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and "not a file" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_progress_bar_lines_without_a_terminal():
+    import io
+
+    stream = io.StringIO()
+    bar = ProgressBar(100, stream=stream)
+    for done in range(0, 101, 5):
+        bar(done)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 11  # one per 10%, not one per call
+    assert lines[-1].startswith("[" + "#" * 30 + "] 100/100 sentences 100%")
