@@ -86,7 +86,7 @@ class _Projections:
 
 def _projections(tm: TextModel, layer: int) -> _Projections:
     """The query/key/value/output Linear modules of one layer, wherever this family keeps them."""
-    model = tm.model
+    model = getattr(tm.model, "base_model", tm.model)  # the encoder under a classification or masked-LM head
     model_type = getattr(model.config, "model_type", "?")
     supported = ", ".join(SUPPORTED)
     if model_type in BERT_LAYOUT:

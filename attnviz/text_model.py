@@ -95,6 +95,22 @@ def _encoder_types() -> set[str]:
     return set(MODEL_FOR_MASKED_LM_MAPPING_NAMES)
 
 
+def _model_class(config):
+    """The auto class that keeps the head the checkpoint was saved with.
+
+    A classification or masked-LM head decides what ``token_attributions`` explains (the
+    predicted class, the token at [MASK]); a plain encoder such as the bundled one has none.
+    """
+    from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
+
+    architectures = getattr(config, "architectures", None) or []
+    if any(a.endswith("ForSequenceClassification") for a in architectures):
+        return AutoModelForSequenceClassification
+    if any(a.endswith("ForMaskedLM") for a in architectures):
+        return AutoModelForMaskedLM
+    return AutoModel
+
+
 def load_text_model(name: str | None = None, device: str | torch.device | None = None) -> TextModel:
     """Load a BERT-style encoder that returns attention weights.
 
@@ -107,7 +123,7 @@ def load_text_model(name: str | None = None, device: str | torch.device | None =
         ModelLoadError: the name cannot be loaded (offline, unknown, not an encoder); the
             message says why and that the bundled model is available.
     """
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     device = torch.device(device) if device is not None else pick_device()
     bundled = name is None or name.strip() in ("", BUNDLED_TEXT_MODEL)
@@ -136,7 +152,7 @@ def load_text_model(name: str | None = None, device: str | torch.device | None =
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         # Eager attention: the default SDPA kernels return no attention weights.
-        model = AutoModel.from_pretrained(source, attn_implementation="eager")
+        model = _model_class(config).from_pretrained(source, attn_implementation="eager")
         model.eval().to(device)
     except Exception as exc:
         raise ModelLoadError(f"Could not load {label!r}: {type(exc).__name__}: {exc}. {fallback}") from exc

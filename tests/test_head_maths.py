@@ -193,3 +193,14 @@ def test_bundled_model_every_layer_several_heads(bundled_model, pair):
             np.testing.assert_allclose(steps.weights, ta.weights[layer, head], atol=TOL, rtol=0)
             assert steps.weights_error <= TOL and steps.context_error <= TOL
             assert steps.x.shape[1] == 384 and steps.w_q.shape == (384, 32)
+
+
+def test_explain_head_under_a_masked_lm_head(tiny_bert_dir):
+    """A checkpoint saved with a head loads with it; the worked example reads the encoder underneath."""
+    from tests.test_attribution import headed_model
+
+    tm = headed_model(tiny_bert_dir, "masked-lm")
+    text = "the cat sat"
+    steps = attnviz.explain_head(tm, text, layer=1, head=0)
+    expected = attnviz.text_attention(tm, text).weights[1, 0]
+    np.testing.assert_allclose(steps.weights, expected, atol=1e-5)
