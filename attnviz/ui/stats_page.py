@@ -1,0 +1,421 @@
+"""The head-statistics page: per-head statistics of a sentence or an uploaded corpus, and
+attention against integrated-gradients attribution for a sentence.
+
+Corpus runs, and how Stop works
+-------------------------------
+A corpus run lives in ``st.session_state[JOB]`` (a :class:`CorpusJob`): the sentences, how
+many are done, and the running totals. Each script run processes the remaining batches in a
+loop, committing the totals and the position after every batch, and moves a progress bar.
+Streamlit stops a running script at its next ``st.*`` call when the user clicks anything
+(a rerun request); the Stop button's callback marks the job stopped before the new run
+starts, so the new run shows the statistics of the sentences done so far, with a Continue
+button. A click on any other widget interrupts the loop the same way, and the next run
+simply resumes it: no work is lost or done twice, because nothing is committed halfway
+through a batch (there is no ``st.*`` call between a batch's totals and its position).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from attnviz.attribution import TokenAttributions, token_attributions
+from attnviz.comparison import compare_attention_attribution
+from attnviz.composition import HEAD_FUSIONS
+from attnviz.corpus import BATCH_SIZE, CorpusAccumulator, CorpusStats, decode_corpus
+from attnviz.divergence import head_divergence, head_map
+from attnviz.errors import InputError
+from attnviz.figures.compare import attention_vs_attribution
+from attnviz.figures.stats import head_map_figure, label_map, stat_heatmap
+from attnviz.head_behaviour import (
+    BROAD_FRACTION,
+    COLUMNS,
+    OFFSET_THRESHOLD,
+    SELF_THRESHOLD,
+    SPECIAL_THRESHOLD,
+    head_stats,
+)
+from attnviz.text_extraction import TextAttention
+from attnviz.text_model import TextModel
+from attnviz.ui.models import cached_text_attention, device_name, text_model
+from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
+
+HEADS, ATTRIBUTION = "Head statistics", "Attention vs attribution"
+SECTIONS = [HEADS, ATTRIBUTION]
+SENTENCE, CORPUS = "Current sentence", "Corpus file"
+SOURCES = [SENTENCE, CORPUS]
+SECTION, SOURCE, STAT, SHOW_MAP = "stats_section", "stats_source", "stats_column", "stats_head_map"
+STEPS, ATTR_FUSION, ATTR_DISCARD = "attr_steps", "attr_fusion", "attr_discard"
+UPLOAD, STOP, CONTINUE = "corpus_upload", "corpus_stop", "corpus_continue"
+JOB = "corpus_job"  # not a widget: the corpus run (see the module docstring)
+ASKED_ATTRIBUTIONS = "attributions_asked"  # long inputs whose attributions the user asked for
+#: Widgets whose value survives visits to other pages (app.py keeps them). The uploaded file
+#: cannot be kept (Streamlit refuses to set an uploader's value); the corpus run is kept instead.
+KEPT = (SECTION, SOURCE, STAT, SHOW_MAP, STEPS, ATTR_FUSION, ATTR_DISCARD)
+
+#: Corpus limits on the page (the command line has none): ~10 min of the bundled model on 2 CPU cores.
+MAX_CORPUS_MB = 5
+MAX_CORPUS_SENTENCES = 20_000
+#: Inputs up to this many tokens are attributed as soon as they are shown; longer ones on request.
+AUTO_ATTRIBUTION_TOKENS = 64
+STEP_CHOICES = [16, 32, 50, 100, 200]
+
+
+# ---------------------------------------------------------------- caches
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def cached_head_stats(name: str, device: str, text: str, pair: str | None) -> pd.DataFrame:
+    return head_stats(cached_text_attention(name, device, text, pair))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_divergence(name: str, device: str, text: str, pair: str | None) -> np.ndarray:
+    return head_divergence(cached_text_attention(name, device, text, pair).weights)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_attributions(name: str, device: str, text: str, pair: str | None, n_steps: int) -> TokenAttributions:
+    # The model's lock is held inside: other sessions' forward passes wait, never see the hooks.
+    return token_attributions(text_model(name, device), text, pair, n_steps=n_steps)
+
+
+# ---------------------------------------------------------------- pickers
+
+
+def section_picker() -> str:
+    st.session_state.setdefault(SECTION, SECTIONS[0])
+    return st.segmented_control("Show", SECTIONS, key=SECTION, required=True) or SECTIONS[0]
+
+
+def source_picker() -> str:
+    st.session_state.setdefault(SOURCE, SOURCES[0])
+    return st.radio(
+        "Statistics of",
+        SOURCES,
+        key=SOURCE,
+        horizontal=True,
+        help="A corpus is a UTF-8 .txt file with one sentence per line; the statistics are averaged over "
+        "every token of every sentence.",
+    )
+
+
+# ---------------------------------------------------------------- statistics
+
+
+@dataclass(frozen=True)
+class StatsResult:
+    table: pd.DataFrame
+    caption: str  # already escaped for Markdown
+    divergence: np.ndarray | None = None  # [m, m], m = layers * heads
+    csv_name: str = "attnviz-head-stats.csv"
+
+
+def sentence_section(tm: TextModel, ta: TextAttention, text: str, pair: str | None) -> None:
+    """Statistics of the current sentence (the one typed here or on the text page)."""
+    table = cached_head_stats(tm.name, device_name(), text, pair)
+    caption = md_escape(
+        f"{ta.n_tokens} tokens · {ta.n_layers} layers × {ta.n_heads} heads · model {ta.model_name}. "
+        "Each statistic is a mean over the sentence's query tokens."
+    )
+    # The divergence is computed only when the map is shown (up to ~1 s at 512 tokens).
+    divergence = cached_divergence(tm.name, device_name(), text, pair) if st.session_state.get(SHOW_MAP) else None
+    render_stats(StatsResult(table=table, caption=caption, divergence=divergence))
+
+
+def corpus_section(tm: TextModel) -> None:
+    """Upload, run (with progress and Stop), then the statistics of the sentences done."""
+    job = run_corpus(tm)
+    if job is not None:
+        render_stats(corpus_result(job))
+
+
+def _rules_help() -> str:
+    return (
+        f"Label rules, first match wins: previous / next token: more than {OFFSET_THRESHOLD:.0%} of attention on "
+        f"key i−1 / i+1; [CLS], [SEP], punctuation: more than {SPECIAL_THRESHOLD:.0%} on them; self: more than "
+        f"{SELF_THRESHOLD:.0%} on itself; broad: entropy above {BROAD_FRACTION:.0%} of the uniform entropy; "
+        "otherwise mixed. Thresholds from Clark et al. 2019, “What Does BERT Look At?”."
+    )
+
+
+def render_stats(result: StatsResult) -> None:
+    """Heatmap of a chosen statistic, the label map, the sortable table and its CSV, the head map."""
+    table = result.table
+    st.caption(result.caption)
+    column = st.selectbox(
+        "Statistic",
+        list(COLUMNS),
+        key=STAT,
+        format_func=lambda c: f"{c}: {COLUMNS[c]}",
+    )
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(stat_heatmap(table, column), key="stats_heatmap", width="stretch")
+    c2.plotly_chart(label_map(table), key="stats_labels", width="stretch")
+    st.caption(_rules_help())
+    st.subheader("Table")
+    config = {name: st.column_config.NumberColumn(name, help=text, format="%.3f") for name, text in COLUMNS.items()}
+    config["label"] = st.column_config.TextColumn("label", help=_rules_help())
+    st.dataframe(table, hide_index=True, width="stretch", column_config=config, key="stats_table")
+    st.download_button(
+        "Table (CSV)",
+        lambda: table.to_csv(index=False, float_format="%.6g").encode("utf-8"),
+        file_name=result.csv_name,
+        mime="text/csv",
+        icon=":material/table:",
+    )
+    if st.checkbox(
+        "Map the heads by how alike they attend",
+        key=SHOW_MAP,
+        help="Jensen–Shannon divergence between every two heads' attention, averaged over query tokens, "
+        "placed in 2-D by multidimensional scaling (as in Clark et al. 2019, section 6).",
+    ):
+        divergence = result.divergence
+        if divergence is None:
+            st.info("The map needs the attention of at least one sentence.")
+            return
+        st.plotly_chart(head_map_figure(head_map(divergence), table), key="stats_head_map_chart", width="stretch")
+
+
+# ---------------------------------------------------------------- corpus runs
+
+
+@dataclass
+class CorpusJob:
+    """A corpus run kept across reruns; ``key`` says which file and model it belongs to."""
+
+    key: tuple[str, str, str]  # (SHA-1 of the file, model name, device)
+    file_name: str
+    sentences: list[str]
+    empty_lines: int
+    acc: CorpusAccumulator
+    position: int = 0
+    stopped: bool = False
+    batch_size: int = BATCH_SIZE
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.sentences)
+
+    @property
+    def finished(self) -> bool:
+        return self.position >= self.total
+
+    def step(self, tm: TextModel) -> None:
+        """One batch; the totals and the position change together (no ``st.*`` call in between)."""
+        batch = self.sentences[self.position : self.position + self.batch_size]
+        self.acc.add_batch(tm, batch)
+        self.position += len(batch)
+
+    def result(self) -> CorpusStats:
+        return self.acc.result(total=self.total, cancelled=not self.finished)
+
+
+def _stop() -> None:
+    job = st.session_state.get(JOB)
+    if job is not None:
+        job.stopped = True
+
+
+def _continue() -> None:
+    job = st.session_state.get(JOB)
+    if job is not None:
+        job.stopped = False
+
+
+def _new_job(tm: TextModel, uploaded) -> CorpusJob | None:
+    """A job for the uploaded file, or None after saying what is wrong with it (the old job stays)."""
+    if uploaded.size > MAX_CORPUS_MB * 1_000_000:  # refused before reading it into memory
+        show_input_error(
+            InputError(
+                f"{uploaded.name} is {uploaded.size / 1e6:.1f} MB; this page takes files up to {MAX_CORPUS_MB} MB. "
+                "Split it, or run the command line `python -m attnviz.stats FILE --out stats.csv`, which has no limit."
+            )
+        )
+        return None
+    data = uploaded.getvalue()
+    key = (hashlib.sha1(data).hexdigest(), tm.name, str(tm.device))
+    job = st.session_state.get(JOB)
+    if job is not None and job.key == key:
+        return job
+    try:
+        corpus = decode_corpus(
+            data, name=uploaded.name, max_bytes=MAX_CORPUS_MB * 1_000_000, max_sentences=MAX_CORPUS_SENTENCES
+        )
+    except InputError as exc:
+        show_input_error(exc)
+        return None
+    acc = CorpusAccumulator.for_model(tm)
+    acc.empty_lines = corpus.empty_lines
+    job = CorpusJob(
+        key=key, file_name=uploaded.name, sentences=corpus.sentences, empty_lines=corpus.empty_lines, acc=acc
+    )
+    st.session_state[JOB] = job
+    return job
+
+
+def _progress_text(job: CorpusJob) -> str:
+    rate = job.acc.sentences / job.acc.seconds if job.acc.seconds > 0 else float("nan")
+    speed = f" · {rate:,.0f} sentences/s" if math.isfinite(rate) else ""
+    return f"{job.position:,} of {job.total:,} sentences{speed}"
+
+
+def run_corpus(tm: TextModel) -> CorpusJob | None:
+    """Uploader, then the run (progress, Stop/Continue); returns the job whose results to show."""
+    uploaded = st.file_uploader(
+        "Corpus: a .txt file, one sentence per line (UTF-8)",
+        type=["txt"],
+        key=UPLOAD,
+        max_upload_size=50,
+        help=f"Up to {MAX_CORPUS_MB} MB and {MAX_CORPUS_SENTENCES:,} sentences here; lines longer than the "
+        "model's limit are cut (and counted). For larger files use `python -m attnviz.stats`.",
+    )
+    job = _new_job(tm, uploaded) if uploaded is not None else None
+    kept = st.session_state.get(JOB)
+    if job is None and kept is not None:
+        job = kept
+        if uploaded is None:
+            st.caption(md_escape(f"Showing the last corpus, {job.file_name} (model {job.acc.model_name})."))
+        else:
+            st.caption(md_escape(f"Still showing the previous corpus, {job.file_name}."))
+    if job is None:
+        st.info("Upload a corpus to see the statistics averaged over many sentences.", icon="📄")
+        return None
+    if job.key[1:] != (tm.name, str(tm.device)):
+        st.info(md_escape(f"These results are of model {job.acc.model_name}; upload the file again for {tm.name}."))
+        return job if job.acc.sentences else None
+    if job.finished:
+        return job
+    if job.stopped:
+        c1, c2 = st.columns([4, 1])
+        c1.progress(job.position / job.total, text=f"Stopped at {_progress_text(job)}")
+        c2.button("Continue", key=CONTINUE, on_click=_continue, icon=":material/play_arrow:")
+        return job if job.acc.sentences else None
+    c1, c2 = st.columns([4, 1])
+    bar = c1.progress(job.position / job.total, text=_progress_text(job))
+    stop = c2.empty()
+    stop.button("Stop", key=STOP, on_click=_stop, icon=":material/stop:", help="Keeps the sentences done so far.")
+    try:
+        while not job.finished:
+            job.step(tm)
+            bar.progress(job.position / job.total, text=_progress_text(job))  # a click stops the script here
+    except InputError as exc:
+        job.stopped = True
+        show_input_error(exc)
+    except Exception as exc:  # a bug: keep what was done, say so, log the details
+        job.stopped = True
+        show_unexpected(exc, "running the corpus")
+    stop.empty()
+    if job.finished:  # a full bar says nothing the caption below does not
+        bar.empty()
+    return job if job.acc.sentences else None
+
+
+def corpus_result(job: CorpusJob) -> StatsResult:
+    stats = job.result()
+    for note in stats.notes():
+        st.info(note, icon="✂️" if "cut" in note else "ℹ️")
+    caption = md_escape(
+        f"{job.file_name}: {stats.sentences:,} sentences, {stats.tokens:,} tokens · model {stats.model_name} · "
+        f"{stats.seconds:.1f} s ({stats.sentences_per_second:,.0f} sentences/s). Each statistic is a mean over "
+        "every token of every sentence."
+    )
+    base = job.file_name.rsplit(".", 1)[0] or "corpus"
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in base)[:60]
+    return StatsResult(
+        table=stats.table, caption=caption, divergence=stats.divergence, csv_name=f"attnviz-head-stats-{safe}.csv"
+    )
+
+
+# ---------------------------------------------------------------- attention vs attribution
+
+
+def attribution_options() -> tuple[int, str, float]:
+    c1, c2, c3 = st.columns([2, 2, 3])
+    steps = c1.select_slider(
+        "Integration steps",
+        STEP_CHOICES,
+        value=50,
+        key=STEPS,
+        help="More steps: a smaller convergence delta (the integral's error), a longer run.",
+    )
+    fusion = c2.radio("Rollout: heads fused by", HEAD_FUSIONS, key=ATTR_FUSION, horizontal=True)
+    discard = c3.slider("Rollout: discard the lowest weights", 0.0, 0.95, 0.0, 0.05, key=ATTR_DISCARD, format="%.2f")
+    return int(steps), fusion, float(discard)
+
+
+def _attributions(tm: TextModel, ta: TextAttention, text: str, pair: str | None, steps: int):
+    """The cached attributions; long inputs wait for a click. None while waiting."""
+    key = (tm.name, device_name(), text, pair, steps)
+    asked = st.session_state.setdefault(ASKED_ATTRIBUTIONS, set())
+    if ta.n_tokens > AUTO_ATTRIBUTION_TOKENS and key not in asked:
+        st.info(
+            f"This input has {ta.n_tokens} tokens: integrated gradients runs the model {steps} times forward and "
+            "backward, which takes a while on a CPU.",
+            icon="⏱️",
+        )
+        # A callback, not the button's return value: it survives a rerun that happens before this line.
+        st.button(
+            "Compute the attributions", key="attr_run", icon=":material/play_arrow:", on_click=asked.add, args=(key,)
+        )
+        return None
+    # From the cache this takes no time, and the status then just says what was computed.
+    with st.status(f"Integrated gradients: {steps} steps through the model…", expanded=False) as status:
+        result = cached_attributions(*key)
+        status.update(label=f"Integrated gradients over {steps} steps: done.", state="complete")
+    return result
+
+
+def attention_vs_attribution_section(tm: TextModel, ta: TextAttention, text: str, pair: str | None) -> None:
+    steps, fusion, discard = attribution_options()
+    try:
+        attributions = _attributions(tm, ta, text, pair, steps)
+        if attributions is None:
+            return
+        cmp = compare_attention_attribution(ta, attributions, head_fusion=fusion, discard_ratio=discard)
+    except InputError as exc:
+        show_input_error(exc)
+        return
+    except Exception as exc:
+        show_unexpected(exc, "computing the attributions")
+        return
+    baselines = " and ".join(f"{b:.4g}" for b in attributions.baseline_values)
+    blank = (
+        "each sentence in turn replaced by [PAD]"
+        if len(attributions.baseline_values) > 1
+        else "words replaced by [PAD]"
+    )
+    st.markdown(
+        md_escape(
+            f"Integrated gradients explain the {attributions.target}: {attributions.value:.4g} for this input, "
+            f"{baselines} at the baseline ({blank}). Convergence delta {attributions.delta:+.2e} "
+            f"({attributions.relative_delta:.2%} of the change)."
+        )
+    )
+    if attributions.relative_delta > 0.05:
+        st.warning("The integral is imprecise (delta above 5% of the change): use more integration steps.", icon="⚠️")
+    st.plotly_chart(attention_vs_attribution(cmp), key="attribution_chart", width="stretch")
+    st.subheader("Do they agree?")
+    st.caption(
+        "Spearman's rank correlation over the tokens besides [CLS] and [SEP] (attribution by its size): 1 = same "
+        "order, 0 = unrelated, −1 = reversed. The p-value is the share of 2,000 random orders that agree as well."
+    )
+    shown = cmp.correlations[["first", "second", "spearman", "p_value", "strength"]]
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "spearman": st.column_config.NumberColumn("Spearman ρ", format="%+.2f"),
+            "p_value": st.column_config.NumberColumn("p (permutation)", format="%.3f"),
+        },
+        key="agreement_table",
+    )
+    for sentence in cmp.correlations["meaning"]:
+        st.markdown("- " + md_escape(sentence))

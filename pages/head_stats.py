@@ -1,0 +1,28 @@
+"""Head statistics: what each head does, over a sentence or a corpus; attention against attribution."""
+
+import streamlit as st
+
+from attnviz.ui import stats_page as page
+from attnviz.ui import text_page
+from attnviz.ui.router import require_router
+from attnviz.ui.widgets import text_model_picker
+
+require_router()
+
+st.title("Head statistics")
+tm = text_model_picker()
+if tm is None:
+    st.stop()
+section = page.section_picker()
+if section == page.HEADS and page.source_picker() == page.CORPUS:
+    page.corpus_section(tm)
+    st.stop()
+text, pair = text_page.sentence_inputs()
+ta = text_page.run_model(tm, text, pair)
+if ta is None:
+    st.stop()
+text_page.truncation_notice(ta)
+if section == page.HEADS:
+    page.sentence_section(tm, ta, text, pair)
+else:
+    page.attention_vs_attribution_section(tm, ta, text, pair)
