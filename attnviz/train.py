@@ -6,7 +6,7 @@ size, seed, training time, metrics). With ``--data FOLDER`` (one subfolder of im
 it trains on the user's own images and writes to ``--out``. Same seed, same machine, same
 thread count: same weights.
 
-    python -m attnviz.train                          # the bundled model (~10 min on 2 CPU cores)
+    python -m attnviz.train                          # the bundled model (~16 min on 2 idle CPU cores)
     python -m attnviz.train --steps 40 --out /tmp/m  # a smoke run
     python -m attnviz.train --data my_photos/ --out my-model/
 """
