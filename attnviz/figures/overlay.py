@@ -1,0 +1,229 @@
+"""Image figures: a map over the image, small multiples of maps, the prediction bars.
+
+Payload: the photo goes to the browser once per figure as a JPEG data URI, shrunk to at most
+:data:`DISPLAY_SIDE` pixels (a 4000x3000 upload costs ~60 kB, not 36 MB of pixels), and each
+map goes as its grid (8x8 numbers for attention) with ``zsmooth`` letting the browser smooth
+it. Maps are stretched over the whole image, as the model squeezed the whole image into its
+square input.
+
+Clicking: Streamlit returns nothing for clicks on a heatmap, so the overlay can carry an
+invisible scatter point on each grid cell; a click selects point ``i``, which is the cell
+``divmod(i, cols)`` (its ``customdata`` is ``[row, col]`` for the hover text).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+from plotly.subplots import make_subplots
+
+#: Longest side, in pixels, of the image sent to the browser.
+DISPLAY_SIDE = 512
+#: Small images (the 64x64 demos) are enlarged to this side so they do not look blurred.
+MIN_DISPLAY_SIDE = 320
+#: Colour maps offered: the name shown -> Plotly's colour scale (matplotlib's is the lowercase name).
+COLORMAPS = {"inferno": "Inferno", "viridis": "Viridis", "turbo": "Turbo", "jet": "Jet", "magma": "Magma"}
+
+
+def display_image(image: Image.Image, max_side: int = DISPLAY_SIDE) -> Image.Image:
+    """The image as the browser gets it: shrunk to ``max_side``, small ones enlarged."""
+    image = image.convert("RGB")
+    side = max(image.size)
+    if side > max_side:
+        image = image.copy()
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    elif side < MIN_DISPLAY_SIDE:
+        scale = MIN_DISPLAY_SIDE / side
+        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
+    return image
+
+
+def image_uri(image: Image.Image, quality: int = 88) -> str:
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def fading_colorscale(name: str) -> list[list]:
+    """Plotly's colour scale ``name`` with opacity rising from 0: low values leave the image visible."""
+    from plotly.colors import get_colorscale, unlabel_rgb
+
+    out = []
+    for pos, colour in get_colorscale(COLORMAPS.get(name, name)):
+        r, g, b = (int(v) for v in unlabel_rgb(colour if colour.startswith("rgb") else _hex_to_rgb(colour)))
+        alpha = min(1.0, pos / 0.35)  # the lowest third fades out
+        out.append([pos, f"rgba({r},{g},{b},{alpha:.2f})"])
+    return out
+
+
+def _hex_to_rgb(colour: str) -> str:
+    colour = colour.lstrip("#")
+    return "rgb({},{},{})".format(*(int(colour[i : i + 2], 16) for i in (0, 2, 4)))
+
+
+def _map_trace(grid_map: np.ndarray, size: tuple[int, int], opacity: float, colorscale: str, zmax, showscale: bool):
+    """A heatmap laid over a ``size`` = (width, height) image, cell (0, 0) at the top left."""
+    w, h = size
+    rows, cols = grid_map.shape
+    return go.Heatmap(
+        z=np.asarray(grid_map, dtype=np.float32),
+        x0=w / cols / 2,
+        dx=w / cols,
+        y0=h / rows / 2,
+        dy=h / rows,
+        zmin=0,
+        zmax=zmax,
+        zsmooth="best",
+        opacity=opacity,
+        colorscale=colorscale,
+        showscale=showscale,
+        colorbar=dict(thickness=12, len=0.8),
+        hoverinfo="skip",
+    )
+
+
+def _image_axes(fig: go.Figure, size: tuple[int, int], row: int | None = None, col: int | None = None) -> None:
+    w, h = size
+    kw = dict(row=row, col=col) if row is not None else {}
+    fig.update_xaxes(range=[0, w], visible=False, constrain="domain", **kw)
+    fig.update_yaxes(range=[h, 0], visible=False, scaleanchor="x" if not kw else None, **kw)
+
+
+def overlay(
+    image: Image.Image,
+    grid_map: np.ndarray,
+    *,
+    opacity: float = 0.5,
+    colormap: str = "inferno",
+    title: str | None = None,
+    clickable: bool = False,
+    selected: tuple[int, int] | None = None,
+    zmax: float | None = None,
+    height: int = 520,
+) -> go.Figure:
+    """``grid_map`` (rows, cols) over ``image``; optional click layer and a box on ``selected`` cell."""
+    shown = display_image(image)
+    size = shown.size
+    w, h = size
+    rows, cols = grid_map.shape
+    fig = go.Figure()
+    fig.add_layout_image(
+        source=image_uri(shown), x=0, y=0, sizex=w, sizey=h, xref="x", yref="y", sizing="stretch", layer="below"
+    )
+    top = float(zmax) if zmax is not None else max(float(np.max(grid_map)), 1e-9)
+    fig.add_trace(_map_trace(grid_map, size, opacity, fading_colorscale(colormap), top, showscale=True))
+    if clickable:
+        r, c = np.divmod(np.arange(rows * cols), cols)
+        fig.add_trace(
+            go.Scatter(
+                x=(c + 0.5) * w / cols,
+                y=(r + 0.5) * h / rows,
+                mode="markers",
+                marker=dict(size=max(6, min(w / cols, 40)), opacity=0, symbol="square"),
+                customdata=np.stack([r, c], axis=1),
+                text=[f"{v:.3f}" for v in np.asarray(grid_map).ravel()],
+                hovertemplate="cell row %{customdata[0]}, col %{customdata[1]}<br>value %{text}<extra></extra>",
+                showlegend=False,
+            )
+        )
+    if selected is not None:
+        r0, c0 = selected
+        fig.add_shape(
+            type="rect",
+            x0=c0 * w / cols,
+            x1=(c0 + 1) * w / cols,
+            y0=r0 * h / rows,
+            y1=(r0 + 1) * h / rows,
+            line=dict(color="#00e5ff", width=3),
+        )
+    _image_axes(fig, size)
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14)) if title else None,
+        height=height,
+        margin=dict(l=0, r=0, t=36 if title else 8, b=0),
+        clickmode="event+select",
+        dragmode=False,
+        plot_bgcolor="white",
+    )
+    return fig
+
+
+def small_multiples(
+    image: Image.Image,
+    maps: list[tuple[str, np.ndarray]],
+    *,
+    opacity: float = 0.5,
+    colormap: str = "inferno",
+    n_cols: int = 4,
+    thumb_side: int = 256,
+    shared_scale: bool = False,
+) -> go.Figure:
+    """One small overlay per (title, map), ``n_cols`` to a row; each map scaled to its own max."""
+    shown = display_image(image, max_side=thumb_side)
+    if max(shown.size) > thumb_side:
+        shown.thumbnail((thumb_side, thumb_side))
+    uri, size = image_uri(shown, quality=85), shown.size
+    n = len(maps)
+    n_cols = max(1, min(n_cols, n))
+    n_rows = -(-n // n_cols)
+    fig = make_subplots(
+        rows=n_rows,
+        cols=n_cols,
+        subplot_titles=[title for title, _ in maps],
+        horizontal_spacing=0.02,
+        vertical_spacing=0.08 / n_rows,
+    )
+    top_all = max(float(np.max(m)) for _, m in maps) if shared_scale else None
+    colorscale = fading_colorscale(colormap)
+    for i, (_, grid_map) in enumerate(maps):
+        row, col = divmod(i, n_cols)
+        top = top_all if shared_scale else max(float(np.max(grid_map)), 1e-9)
+        fig.add_trace(_map_trace(grid_map, size, opacity, colorscale, top, showscale=False), row=row + 1, col=col + 1)
+        axis = "" if i == 0 else str(i + 1)
+        fig.add_layout_image(
+            source=uri,
+            x=0,
+            y=0,
+            sizex=size[0],
+            sizey=size[1],
+            xref=f"x{axis}",
+            yref=f"y{axis}",
+            sizing="stretch",
+            layer="below",
+        )
+        _image_axes(fig, size, row=row + 1, col=col + 1)
+        fig.update_yaxes(scaleanchor=f"x{axis}", row=row + 1, col=col + 1)
+    fig.update_annotations(font_size=12)
+    # Square panels: on a ~1000 px wide page each is about 1000 / n_cols wide.
+    row_height = int(min(260, 1000 / n_cols + 10))
+    fig.update_layout(height=40 + n_rows * row_height, margin=dict(l=0, r=0, t=30, b=0), dragmode=False)
+    return fig
+
+
+def predictions_bar(predictions: list[tuple[str, float]], k: int = 5, chosen: str | None = None) -> go.Figure:
+    """The top ``k`` (label, probability) as horizontal bars, best on top; ``chosen`` highlighted."""
+    top = predictions[:k][::-1]
+    labels = [label for label, _ in top]
+    colours = ["#d62728" if label == chosen else "#4c78a8" for label in labels]
+    fig = go.Figure(
+        go.Bar(
+            x=[p for _, p in top],
+            y=labels,
+            orientation="h",
+            marker_color=colours,
+            text=[f"{p:.1%}" for _, p in top],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=60 + 34 * len(top),
+        margin=dict(l=0, r=10, t=10, b=10),
+        xaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
+        yaxis=dict(type="category"),
+    )
+    return fig

@@ -1,0 +1,60 @@
+"""The image page's cached model and results.
+
+The model is cached once per (name, device) and shared by every session. Results are keyed on
+the image's SHA-256 (a primitive); the bytes ride along as ``_data``, which Streamlit leaves
+out of the key, so a 20 MB upload is never hashed twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import streamlit as st
+from PIL import Image
+
+from attnviz.figures.overlay import display_image
+from attnviz.image_attribution import PixelMap, gradcam, integrated_gradients
+from attnviz.image_extraction import ImageAttention, image_attention
+from attnviz.image_io import open_image
+from attnviz.image_model import ImageModel, load_image_model
+
+#: Uploads are decoded at most this large: enough for the display, fast for a 12 MP JPEG.
+DECODE_SIDE = 1024
+
+
+@dataclass(frozen=True)
+class ImageRun:
+    attention: ImageAttention
+    shown: Image.Image  # what the browser gets (<= 512 px a side)
+    original_size: tuple[int, int]  # (width, height) as uploaded, after EXIF rotation
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@st.cache_resource(show_spinner="Loading the image model…", max_entries=2)
+def image_model(name: str | None, device: str) -> ImageModel:
+    return load_image_model(name, device=device)
+
+
+def _decode(data: bytes) -> Image.Image:
+    return open_image(data, max_side=DECODE_SIDE)
+
+
+@st.cache_data(show_spinner="Running the image model…", max_entries=16)
+def cached_image_run(name: str | None, device: str, key: str, _data: bytes) -> ImageRun:
+    image = _decode(_data)
+    return ImageRun(image_attention(image_model(name, device), image), display_image(image), image.size)
+
+
+@st.cache_data(show_spinner="Computing Grad-CAM and Integrated Gradients…", max_entries=32)
+def cached_gradient_maps(
+    name: str | None, device: str, key: str, target: str, _data: bytes
+) -> tuple[PixelMap | None, PixelMap]:
+    """(Grad-CAM or None when the model has no convolution grid, Integrated Gradients)."""
+    model = image_model(name, device)
+    image = _decode(_data)
+    cam = gradcam(model, image, target) if model.has_conv else None
+    return cam, integrated_gradients(model, image, target)

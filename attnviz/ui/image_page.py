@@ -1,0 +1,352 @@
+"""The image-attention page's widgets and views (the page file only calls these in order).
+
+Nothing here reruns the model when a display choice changes: the forward pass is cached per
+image, gradient maps per (image, class); opacity, colour map, layer, head and the clicked
+patch only pick among cached arrays.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from attnviz import synthetic
+from attnviz.agreement import spearman
+from attnviz.composition import HEAD_FUSIONS, rollout
+from attnviz.errors import InputError, ModelLoadError
+from attnviz.faithfulness import mass_inside, pointing_hit
+from attnviz.figures.overlay import COLORMAPS, overlay, predictions_bar, small_multiples
+from attnviz.image_attribution import PixelMap
+from attnviz.image_export import maps_npz, overlay_png
+from attnviz.image_extraction import ImageAttention
+from attnviz.image_io import EXTENSIONS, FORMAT_HINT
+from attnviz.image_model import BUNDLED_IMAGE_MODEL, ImageModel
+from attnviz.ui.image_models import ImageRun, cached_gradient_maps, cached_image_run, digest, image_model
+from attnviz.ui.models import device_name
+from attnviz.ui.safe import md_escape, show_input_error
+
+SOURCE, DEMO, UPLOAD = "image_source", "image_demo", "image_upload"
+TARGET, TARGET_FOR = "image_target", "image_target_for"
+MAP, LAYER, HEAD, FUSION, DISCARD = "image_map", "image_layer", "image_head", "image_fusion", "image_discard"
+OPACITY, COLORMAP, PATCH, OVERLAY_CHART = "image_opacity", "image_colormap", "image_patch", "image_overlay"
+KEPT = (SOURCE, DEMO, TARGET, TARGET_FOR, MAP, LAYER, HEAD, FUSION, DISCARD, OPACITY, COLORMAP, PATCH)
+
+SOURCES = ("Demo image", "Upload")
+MAPS = ("Class token", "Rollout", "From a clicked patch")
+MEAN_OF_HEADS = "mean"
+
+
+@dataclass(frozen=True)
+class Picked:
+    """The image the user chose: its bytes, a cache key, and its mask when it is a demo."""
+
+    data: bytes
+    key: str
+    name: str
+    mask: np.ndarray | None  # bool (64, 64) for demos: where the shape is
+
+
+@st.cache_data(max_entries=1)
+def _demo_pngs() -> list[tuple[str, bytes, np.ndarray]]:
+    out = []
+    for sample in synthetic.demo_samples():
+        buf = io.BytesIO()
+        sample.image.save(buf, format="PNG")
+        out.append((sample.label, buf.getvalue(), sample.mask))
+    return out
+
+
+def load_model() -> ImageModel | None:
+    try:
+        return image_model(None, device_name())
+    except ModelLoadError as exc:
+        show_input_error(exc)
+        st.info("The text and worked-example pages do not need the image model and keep working.")
+        return None
+
+
+def pick_image() -> Picked | None:
+    """Demo picker or uploader; None (with a message) when there is nothing usable."""
+    source = st.radio("Image", SOURCES, key=SOURCE, horizontal=True, label_visibility="collapsed")
+    if source == "Demo image":
+        demos = _demo_pngs()
+        labels = [f"{label} (generated)" for label, _, _ in demos]
+        i = st.selectbox(
+            "Demo image",
+            range(len(demos)),
+            format_func=labels.__getitem__,
+            key=DEMO,
+            help="Images from the same generator the model was trained on (a seed it never saw). "
+            "The shape's mask is known, so the page can score each map.",
+        )
+        label, data, mask = demos[i]
+        return Picked(data, digest(data), f"demo-{label}", mask)
+    upload = st.file_uploader(
+        f"Upload an image ({FORMAT_HINT})",
+        type=list(EXTENSIONS),
+        key=UPLOAD,
+        help="Large photos are fine: they are shrunk before the model sees them (the model's input is 64 x 64).",
+    )
+    if upload is None:
+        st.info("Upload an image, or switch to a demo image.")
+        return None
+    data = upload.getvalue()
+    return Picked(data, digest(data), upload.name, None)
+
+
+def run(model: ImageModel, picked: Picked) -> ImageRun | None:
+    try:
+        return cached_image_run(None, device_name(), picked.key, picked.data)
+    except InputError as exc:
+        show_input_error(exc)
+        st.caption(f"Formats that work: {FORMAT_HINT}. Your earlier choices are kept.")
+        return None
+
+
+def choose_target(ia: ImageAttention, picked: Picked) -> str:
+    """The class to explain: the best prediction unless the user picks another (reset per image)."""
+    classes = [label for label, _ in ia.predictions]
+    image_id = picked.key
+    if st.session_state.get(TARGET_FOR) != image_id or st.session_state.get(TARGET) not in classes:
+        st.session_state[TARGET] = classes[0]
+        st.session_state[TARGET_FOR] = image_id
+    probs = dict(ia.predictions)
+    return st.selectbox(
+        "Class to explain",
+        classes,
+        key=TARGET,
+        format_func=lambda c: f"{c} ({probs[c]:.1%})",
+        help="Grad-CAM and Integrated Gradients explain this class. Attention does not depend on it.",
+    )
+
+
+def _clamp(key: str, options: list) -> None:
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = options[0]
+
+
+def _on_patch_click(cols: int) -> None:
+    """A click on the overlay selected a point of its click layer: point ``i`` is cell divmod(i, cols)."""
+    points = st.session_state[OVERLAY_CHART]["selection"]["points"]
+    if points and "point_index" in points[0]:
+        st.session_state[PATCH] = divmod(int(points[0]["point_index"]), cols)
+        st.session_state[MAP] = MAPS[2]
+
+
+@dataclass(frozen=True)
+class MapChoice:
+    kind: str
+    layer: int
+    head: int | None  # None: mean of heads
+    fusion: str
+    discard: float
+    opacity: float
+    colormap: str
+
+
+def map_controls(ia: ImageAttention) -> MapChoice:
+    c1, c2, c3, c4 = st.columns([5, 2, 3, 3])
+    kind = c1.radio(
+        "Map",
+        MAPS,
+        key=MAP,
+        horizontal=True,
+        help="Class token: where the class token (the model's summary, read by the classifier) looks in one "
+        "layer. Rollout: attention composed through every layer (Abnar & Zuidema). From a clicked patch: "
+        "click a cell of the image.",
+    )
+    layers = list(range(ia.n_layers))
+    heads = [MEAN_OF_HEADS, *range(ia.n_heads)]
+    _clamp(LAYER, layers[::-1])  # default: the last layer, the one the classifier reads
+    _clamp(HEAD, heads)
+    layer = c2.selectbox("Layer", layers, key=LAYER, disabled=kind == "Rollout")
+    head = c3.selectbox("Head", heads, key=HEAD, disabled=kind == "Rollout")
+    opacity = c4.slider("Opacity", 0.0, 1.0, 0.55, 0.05, key=OPACITY)
+    fusion, discard = "mean", 0.0
+    with st.expander("Rollout and colour options", expanded=kind == "Rollout"):
+        d1, d2, d3 = st.columns(3)
+        fusion = d1.selectbox("Head fusion", HEAD_FUSIONS, key=FUSION, help="How each layer's heads become one matrix.")
+        discard = d2.slider(
+            "Discard lowest", 0.0, 0.95, 0.0, 0.05, key=DISCARD, help="Share of each layer's weakest weights dropped."
+        )
+        colormap = d3.selectbox("Colour map", list(COLORMAPS), key=COLORMAP)
+    return MapChoice(kind, layer, None if head == MEAN_OF_HEADS else int(head), fusion, discard, opacity, colormap)
+
+
+def rollout_map(ia: ImageAttention, fusion: str = "mean", discard: float = 0.0) -> np.ndarray:
+    """The class token's row of the rollout, over grid cells: (rows, cols)."""
+    return rollout(ia.weights, head_fusion=fusion, discard_ratio=discard)[0, 1:].reshape(ia.grid)
+
+
+def current_map(ia: ImageAttention, choice: MapChoice) -> tuple[np.ndarray, str]:
+    heads = "mean of heads" if choice.head is None else f"head {choice.head}"
+    if choice.kind == "Rollout":
+        return rollout_map(ia, choice.fusion, choice.discard), f"Rollout ({choice.fusion} of heads)"
+    if choice.kind == "From a clicked patch":
+        row, col = st.session_state.get(PATCH) or (ia.grid[0] // 2, ia.grid[1] // 2)
+        row, col = min(row, ia.grid[0] - 1), min(col, ia.grid[1] - 1)
+        title = f"From patch ({row}, {col}), layer {choice.layer}, {heads}"
+        return ia.cell_attention(choice.layer, choice.head, row, col), title
+    return ia.cls_attention(choice.layer, choice.head), f"Class token, layer {choice.layer}, {heads}"
+
+
+def render_main(result: ImageRun, choice: MapChoice, target: str, picked: Picked) -> np.ndarray:
+    ia = result.attention
+    grid_map, title = current_map(ia, choice)
+    selected = st.session_state.get(PATCH) if choice.kind == "From a clicked patch" else None
+    if choice.kind == "From a clicked patch" and selected is None:
+        selected = (ia.grid[0] // 2, ia.grid[1] // 2)
+    fig = overlay(
+        result.shown,
+        grid_map,
+        opacity=choice.opacity,
+        colormap=choice.colormap,
+        title=title,
+        clickable=True,
+        selected=selected,
+    )
+    st.plotly_chart(
+        fig,
+        key=OVERLAY_CHART,
+        on_select=lambda: _on_patch_click(ia.grid[1]),
+        selection_mode="points",
+        width="stretch",
+    )
+    st.caption(
+        f"Click a cell to see where that patch attends. The {ia.grid[0]} x {ia.grid[1]} grid is the model's view "
+        f"of the whole image (squeezed to {ia.image.width} x {ia.image.height} pixels)."
+    )
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        "Overlay as PNG",
+        lambda: overlay_png(result.shown, grid_map, opacity=choice.opacity, colormap=choice.colormap),
+        file_name=f"{picked.name}-overlay.png",
+        mime="image/png",
+        icon=":material/download:",
+    )
+    return grid_map
+
+
+def render_predictions(ia: ImageAttention, target: str) -> None:
+    st.plotly_chart(
+        predictions_bar(ia.predictions, k=5, chosen=target), width="stretch", config={"displayModeBar": False}
+    )
+
+
+def render_heads(result: ImageRun, choice: MapChoice) -> None:
+    ia = result.attention
+    layer = choice.layer
+    if choice.kind == "From a clicked patch":
+        row, col = st.session_state.get(PATCH) or (ia.grid[0] // 2, ia.grid[1] // 2)
+        maps = [(f"head {h}", ia.cell_attention(layer, h, row, col)) for h in range(ia.n_heads)]
+        maps.append(("mean of heads", ia.cell_attention(layer, None, row, col)))
+        what = f"where patch ({row}, {col}) attends"
+    else:
+        maps = [(f"head {h}", ia.cls_attention(layer, h)) for h in range(ia.n_heads)]
+        maps.append(("mean of heads", ia.cls_attention(layer)))
+        what = "where the class token attends"
+    st.subheader(f"All heads of layer {layer}")
+    st.caption(f"{what.capitalize()}, one head per picture, each scaled to its own maximum.")
+    fig = small_multiples(result.shown, maps, opacity=choice.opacity, colormap=choice.colormap, n_cols=len(maps))
+    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
+
+
+def gradient_maps(model: ImageModel, picked: Picked, target: str) -> tuple[PixelMap | None, PixelMap] | None:
+    try:
+        return cached_gradient_maps(None, device_name(), picked.key, target, picked.data)
+    except InputError as exc:
+        show_input_error(exc)
+        return None
+
+
+def render_comparison(
+    result: ImageRun, choice: MapChoice, target: str, maps: tuple[PixelMap | None, PixelMap], picked: Picked
+) -> None:
+    ia = result.attention
+    cam, ig = maps
+    roll = rollout_map(ia, choice.fusion, choice.discard)
+    last = ia.cls_attention(ia.n_layers - 1)
+    panels = [("Rollout", roll), (f"Class token, layer {ia.n_layers - 1}", last)]
+    if cam is not None:
+        panels.append((f"Grad-CAM: {target}", cam.grid))
+    panels.append((f"Integrated Gradients: {target}", ig.grid))
+    st.subheader("Attention beside gradient attributions")
+    st.caption(
+        "Attention says where the model looked; Grad-CAM (last convolution) and Integrated Gradients "
+        f"(pixels, from a black image, convergence delta {ig.delta:.2g}) say which regions raised the score of "
+        f"“{md_escape(target)}”. All are summed over the same grid cells."
+    )
+    fig = small_multiples(result.shown, panels, opacity=choice.opacity, colormap=choice.colormap, n_cols=len(panels))
+    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
+
+    rows = []
+    if cam is not None:
+        rows.append(("Rollout vs Grad-CAM", spearman(roll.ravel(), cam.grid.ravel())))
+    rows.append(("Rollout vs Integrated Gradients", spearman(roll.ravel(), ig.grid.ravel())))
+    if cam is not None:
+        rows.append(("Grad-CAM vs Integrated Gradients", spearman(cam.grid.ravel(), ig.grid.ravel())))
+    cols = st.columns(len(rows))
+    for col, (label, rho) in zip(cols, rows, strict=True):
+        col.metric(label, "n/a" if not np.isfinite(rho) else f"ρ = {rho:+.2f}")
+    if cam is not None and np.isfinite(rows[0][1]):
+        st.caption(_agreement_sentence(rows[0][1], ia.grid))
+
+    if picked.mask is not None:
+        st.subheader("Does each map point at the shape?")
+        named = dict(panels)
+        table = {
+            "map": list(named),
+            "pointing game": ["hit" if pointing_hit(m, picked.mask) else "miss" for m in named.values()],
+            "mass inside the shape": [f"{mass_inside(m, picked.mask):.0%}" for m in named.values()],
+        }
+        st.dataframe(table, hide_index=True)
+        st.caption(
+            f"The shape covers {picked.mask.mean():.0%} of the image (what a uniform map would score). A hit: the "
+            "map's strongest cell is within half a cell of the shape."
+        )
+    npz = lambda: maps_npz(  # noqa: E731
+        {
+            "attention": ia.weights,
+            "rollout": roll,
+            "integrated_gradients": ig.pixels,
+            **({"gradcam": cam.pixels} if cam is not None else {}),
+        },
+        model=ia.model_name,
+        target=target,
+        classes=",".join(label for label, _ in ia.predictions),
+    )
+    st.download_button(
+        "All maps as .npz",
+        npz,
+        file_name=f"{picked.name}-maps.npz",
+        mime="application/octet-stream",
+        icon=":material/download:",
+    )
+
+
+def _agreement_sentence(rho: float, grid: tuple[int, int]) -> str:
+    size = abs(rho)
+    strength = next(
+        word
+        for bound, word in ((0.7, "strongly"), (0.4, "moderately"), (0.2, "weakly"), (0, "hardly"))
+        if size >= bound
+    )
+    direction = "agree" if rho >= 0 else "disagree"
+    return (
+        f"Spearman's ρ ranks the {grid[0] * grid[1]} cells by each map and compares the rankings: here rollout and "
+        f"Grad-CAM {strength} {direction} on which cells matter most (1 = same order, 0 = unrelated, −1 = reversed)."
+    )
+
+
+def page_caption(model: ImageModel) -> None:
+    card = model.card or {}
+    acc = card.get("metrics", {}).get("test_accuracy")
+    bits = [f"Model: {md_escape(model.name)}", f"{model.n_layers} attention layers × {model.n_heads} heads"]
+    bits.append(f"{model.grid[0]} x {model.grid[1]} grid")
+    if acc is not None and model.name == BUNDLED_IMAGE_MODEL:
+        bits.append(f"{acc:.1%} accuracy on held-out generated shapes")
+    bits.append("classes: " + ", ".join(model.classes))
+    st.caption(" · ".join(bits))

@@ -1,0 +1,30 @@
+"""Image attention: where a small CNN-attention model looks, beside Grad-CAM and Integrated Gradients."""
+
+import streamlit as st
+
+from attnviz.ui import image_page as page
+from attnviz.ui.router import require_router
+
+require_router()
+
+st.title("Image attention")
+model = page.load_model()
+if model is None:
+    st.stop()
+page.page_caption(model)
+left, right = st.columns([3, 2])
+with right:
+    picked = page.pick_image()
+    result = page.run(model, picked) if picked is not None else None
+    if result is not None:
+        target = page.choose_target(result.attention, picked)
+        page.render_predictions(result.attention, target)
+if result is None:
+    st.stop()
+with left:
+    choice = page.map_controls(result.attention)
+    page.render_main(result, choice, target, picked)
+page.render_heads(result, choice)
+maps = page.gradient_maps(model, picked, target)
+if maps is not None:
+    page.render_comparison(result, choice, target, maps, picked)

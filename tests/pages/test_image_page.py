@@ -1,0 +1,127 @@
+"""The image page driven through AppTest: demo images, uploads, bad files, controls."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import attnviz
+from attnviz import synthetic
+from attnviz.ui import image_page as page
+from tests.pages.apptest_helpers import assert_clean, charts, decode, figure, start
+
+PAGE = "pages/image.py"
+
+
+@pytest.fixture
+def at():
+    at = start(PAGE)
+    assert_clean(at)
+    return at
+
+
+def _overlay(at) -> dict:
+    return figure(charts(at)[0])
+
+
+def _overlay_z(at) -> np.ndarray:
+    (trace,) = [t for t in _overlay(at)["data"] if t.get("type") == "heatmap"]
+    return decode(trace["z"]).reshape(8, 8)
+
+
+def test_demo_image_shows_overlay_predictions_heads_and_gradients(at):
+    assert at.title[0].value == "Image attention"
+    figs = [figure(c) for c in charts(at)]
+    assert len(figs) == 4  # overlay, predictions, heads of a layer, attention vs gradients
+    # The overlay is the class token's attention in the last layer, mean of heads, over the demo image.
+    model = attnviz.load_image_model(device="cpu")
+    ia = attnviz.image_attention(model, synthetic.demo_samples()[0].image)
+    np.testing.assert_allclose(_overlay_z(at), ia.cls_attention(ia.n_layers - 1), rtol=1e-5, atol=1e-7)
+    # Predictions bar: probabilities of the top 5, best first (drawn bottom-up).
+    bars = figs[1]["data"][0]
+    assert list(reversed(bars["y"])) == [label for label, _ in ia.predictions[:5]]
+    # Small multiples: one map per head plus their mean.
+    assert sum(t.get("type") == "heatmap" for t in figs[2]["data"]) == ia.n_heads + 1
+    assert at.dataframe, "demo images are scored against their masks"
+
+
+def test_the_whole_page_stays_small(at):
+    total = sum(len(c.proto.spec) for c in charts(at))
+    assert total < 1_000_000, total
+
+
+def test_switching_demo_layer_head_and_map(at):
+    at.selectbox(key=page.DEMO).set_value(5).run()
+    assert_clean(at)
+    model = attnviz.load_image_model(device="cpu")
+    ia = attnviz.image_attention(model, synthetic.demo_samples()[5].image)
+    np.testing.assert_allclose(_overlay_z(at), ia.cls_attention(1), rtol=1e-5, atol=1e-7)
+    at.selectbox(key=page.LAYER).set_value(0).run()
+    at.selectbox(key=page.HEAD).set_value(2).run()
+    assert_clean(at)
+    np.testing.assert_allclose(_overlay_z(at), ia.cls_attention(0, 2), rtol=1e-5, atol=1e-7)
+    at.radio(key=page.MAP).set_value("Rollout").run()
+    assert_clean(at)
+    expected = attnviz.rollout(ia.weights)[0, 1:].reshape(8, 8)
+    np.testing.assert_allclose(_overlay_z(at), expected, rtol=1e-4, atol=1e-7)
+    at.radio(key=page.MAP).set_value("From a clicked patch").run()
+    assert_clean(at)
+    np.testing.assert_allclose(_overlay_z(at), ia.cell_attention(0, 2, 4, 4), rtol=1e-5, atol=1e-7)
+
+
+def test_opacity_and_colour_map_do_not_rerun_the_model(at, monkeypatch):
+    import attnviz.ui.image_models as models
+
+    calls = []
+    monkeypatch.setattr(models, "image_attention", lambda *a: calls.append(a))
+    at.slider(key=page.OPACITY).set_value(0.9).run()
+    at.selectbox(key=page.COLORMAP).set_value("viridis").run()
+    assert_clean(at)
+    assert not calls
+    heat = [t for t in _overlay(at)["data"] if t.get("type") == "heatmap"][0]
+    assert heat["opacity"] == pytest.approx(0.9)
+
+
+def _png(im: Image.Image, fmt="PNG") -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_upload_a_photo(at):
+    at.radio(key=page.SOURCE).set_value("Upload").run()
+    assert_clean(at)
+    assert any("Upload an image" in i.value for i in at.info)
+    photo = Image.new("RGB", (900, 600), (30, 120, 200))
+    at.file_uploader(key=page.UPLOAD).upload("photo.jpg", _png(photo, "JPEG"), "image/jpeg").run()
+    assert_clean(at)
+    assert len(charts(at)) == 4
+    assert not at.dataframe  # no mask for an upload, so no pointing game
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "mime"),
+    [("notes.png", b"this is not an image", "image/png"), ("empty.jpg", b"", "image/jpeg")],
+)
+def test_bad_upload_gives_a_message_and_the_page_keeps_working(at, name, data, mime):
+    at.radio(key=page.SOURCE).set_value("Upload").run()
+    at.file_uploader(key=page.UPLOAD).upload(name, data, mime).run()
+    assert not at.exception
+    text = " ".join(w.value for w in at.warning)
+    assert "PNG, JPEG" in text or "empty" in text
+    at.radio(key=page.SOURCE).set_value("Demo image").run()
+    assert_clean(at)
+    assert len(charts(at)) == 4
+
+
+def test_choosing_another_class_to_explain(at):
+    box = at.selectbox(key=page.TARGET)
+    assert len(box.options) == 8
+    other = next(c for c in synthetic.CLASSES if c != box.value)
+    box.set_value(other).run()
+    assert_clean(at)
+    assert at.selectbox(key=page.TARGET).value == other
+    assert any(f"“{other}”" in c.value for c in at.caption)  # the gradient maps explain it
