@@ -2,14 +2,21 @@
 
 import streamlit as st
 
+from attnviz.ui.image_page import KEPT as IMAGE_PAGE_CHOICES
 from attnviz.ui.state import keep_widget_state
+from attnviz.ui.stats_page import KEPT as STATS_PAGE_CHOICES
 from attnviz.ui.text_page import KEPT as TEXT_PAGE_CHOICES
+from attnviz.ui.worked_page import KEPT as WORKED_PAGE_CHOICES
 
 st.set_page_config(page_title="attnviz", page_icon=":material/visibility:", layout="wide")
-keep_widget_state(TEXT_PAGE_CHOICES)  # a sentence typed on one page survives a visit to another
+# A sentence typed or a choice made on one page survives a visit to another.
+keep_widget_state((*TEXT_PAGE_CHOICES, *IMAGE_PAGE_CHOICES, *WORKED_PAGE_CHOICES, *STATS_PAGE_CHOICES))
 st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("pages/text.py", title="Text attention", icon=":material/text_fields:"),
+        st.Page("pages/image.py", title="Image attention", icon=":material/image:"),
+        st.Page("pages/worked_example.py", title="Worked example", icon=":material/calculate:"),
+        st.Page("pages/head_stats.py", title="Head statistics", icon=":material/query_stats:"),
     ]
 ).run()

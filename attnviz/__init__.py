@@ -8,6 +8,15 @@ The notebook user's API (names are stable)::
     ta.tokens, ta.weights                       # list[str], float32 [layers, heads, n, n]
     view = attnviz.make_view(ta, words=True)    # word level, pair blocks, hide [CLS]/[SEP]
     attnviz.figures.head_matrix(view, layer=0, head=2).show()
+    attnviz.rollout(ta.weights)                 # [n, n] attention composed across layers
+    attnviz.head_stats(ta)                      # one row per (layer, head), with a behaviour label
+    attnviz.token_attributions(tm, "The cat sat.")              # captum integrated gradients
+    attnviz.explain_head(tm, "The cat sat.", layer=1, head=3)   # every Q/K/V intermediate
+    attnviz.qkv.attention_steps(x, w_q, w_k, w_v, n_heads=2)    # the same maths on any numbers
+
+    im = attnviz.load_image_model()             # the bundled CNN-attention model (assets/)
+    ia = attnviz.image_attention(im, attnviz.open_image("photo.jpg"))
+    ia.predictions, ia.weights, ia.grid         # [(label, p)], float32 [layers, heads, t, t], (8, 8)
 
 Names are imported lazily so that ``import attnviz`` stays fast (torch and transformers load
 on first use).
@@ -30,8 +39,22 @@ _EXPORTS = {
     "text_attention": "attnviz.text_extraction",
     "AttentionView": "attnviz.views",
     "make_view": "attnviz.views",
+    # images (issue 3)
+    "open_image": "attnviz.image_io",
+    "ImageModel": "attnviz.image_model",
+    "load_image_model": "attnviz.image_model",
+    "ImageAttention": "attnviz.image_extraction",
+    "image_attention": "attnviz.image_extraction",
+    # worked example (issue 4)
+    "HeadSteps": "attnviz.head_maths",
+    "explain_head": "attnviz.head_maths",
+    # analysis (issue 5)
+    "rollout": "attnviz.composition",
+    "head_stats": "attnviz.head_behaviour",
+    "corpus_head_stats": "attnviz.corpus",
+    "token_attributions": "attnviz.attribution",
 }
-_SUBMODULES = {"figures", "export", "static", "examples"}
+_SUBMODULES = {"figures", "export", "static", "examples", "qkv"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
 

@@ -9,12 +9,25 @@ require_router()
 
 st.title("attnviz")
 st.markdown(
-    "See where attention models look. Type a sentence and inspect the attention of every "
-    "layer and head of a BERT-family encoder: one head's matrix, all heads side by side, "
-    "the whole model at a glance, token-to-token lines, and the attention from one token."
+    "See where attention models look: every layer and head of a BERT-family encoder for your "
+    "sentence, where a small CNN-attention model looks in your image, the Q/K/V maths of one "
+    "head worked through on real numbers, and what each head does across a corpus."
 )
 st.page_link(
     "pages/text.py", label="Text attention: every layer and head for your sentence", icon=":material/text_fields:"
+)
+st.page_link(
+    "pages/image.py", label="Image attention: heatmaps over your image, beside Grad-CAM", icon=":material/image:"
+)
+st.page_link(
+    "pages/worked_example.py",
+    label="Worked example: one head's Q/K/V maths, step by step",
+    icon=":material/calculate:",
+)
+st.page_link(
+    "pages/head_stats.py",
+    label="Head statistics: what each head attends to, rollout and attributions",
+    icon=":material/query_stats:",
 )
 
 st.subheader("Where it runs")

@@ -259,4 +259,4 @@ def test_public_name_text_attention_is_the_function():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["function", "examples", "export", "figures", "static"], result.stdout
+    assert result.stdout.split() == ["function", "examples", "export", "figures", "qkv", "static"], result.stdout

@@ -6,7 +6,9 @@ import pandas as pd
 import torch
 
 from attnviz.device import DEVICE_ENV, device_label
+from attnviz.image_model import BUNDLED_IMAGE_MODEL
 from attnviz.text_model import BUNDLED_TEXT_MODEL
+from attnviz.ui.image_models import image_model
 from attnviz.ui.models import current_text_model_name, device_name, text_model
 from attnviz.ui.safe import md_escape
 
@@ -20,7 +22,7 @@ def runtime_summary() -> str:
 
 
 def loaded_models() -> pd.DataFrame:
-    """The text model this session uses (loaded now if needed, so the table tells the truth)."""
+    """The text and image models this session uses (loaded now if needed, so the table tells the truth)."""
     name = current_text_model_name()
     rows = []
     try:
@@ -48,4 +50,21 @@ def loaded_models() -> pd.DataFrame:
                 "status": f"failed: {exc}",
             }
         )
+    rows.append(_image_row())
     return pd.DataFrame(rows)
+
+
+def _image_row() -> dict:
+    row = {"kind": "image", "model": BUNDLED_IMAGE_MODEL, "bundled": True, "max tokens": None}
+    try:
+        im = image_model(None, device_name())
+    except Exception as exc:  # shown, not raised: the home page must always render
+        return {**row, "layers": None, "heads": None, "status": f"failed: {exc}"}
+    grid = f"{im.grid[0]}x{im.grid[1]} grid + class token"
+    return {
+        **row,
+        "layers": im.n_layers,
+        "heads": im.n_heads,
+        "max tokens": 1 + im.grid[0] * im.grid[1],
+        "status": f"loaded ({grid})",
+    }

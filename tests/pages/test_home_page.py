@@ -25,16 +25,18 @@ def test_home_page_lists_the_bundled_model():
     at = start()
     assert_clean(at)
     table = at.dataframe[0].value
-    assert table["model"].tolist() == ["all-MiniLM-L6-v2"]
+    assert table["model"].tolist() == ["all-MiniLM-L6-v2", "shapes-cnn-attention"]
+    assert table["kind"].tolist() == ["text", "image"]
+    assert table.iloc[1]["status"].startswith("loaded")
+    assert (table.iloc[1]["layers"], table.iloc[1]["heads"]) == (2, 4)
     row = table.iloc[0]
     assert (row["layers"], row["heads"], row["max tokens"]) == (6, 12, 512)
     assert row["status"] == "loaded"
     assert bool(row["bundled"])
 
 
-def test_home_page_links_to_the_text_page():
+def test_home_page_links_to_every_page():
     at = start()
     links = at.get("page_link")
-    assert len(links) == 1
-    assert links[0].proto.page == "text"
+    assert [link.proto.page for link in links] == ["text", "image", "worked_example", "head_stats"]
     assert links[0].proto.label.startswith("Text attention")
