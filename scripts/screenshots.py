@@ -81,6 +81,34 @@ def wait_idle(page) -> None:
     page.wait_for_timeout(700)
 
 
+def whole_page(page, path: Path, max_height: int = 3200) -> None:
+    """Screenshot the whole page: Streamlit scrolls inside its main block, so ``full_page`` alone
+    captures only the viewport; grow the viewport to the content's height first."""
+    height = page.evaluate(
+        "() => { const m = document.querySelector('[data-testid=stMain]'); return m ? m.scrollHeight : 1000; }"
+    )
+    page.set_viewport_size({"width": 1400, "height": int(min(max_height, max(1000, height)))})
+    wait_idle(page)
+    page.screenshot(path=path)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    print("wrote", path)
+
+
+def image_page(page, url: str, out: Path) -> None:
+    page.goto(f"{url}/image")
+    page.wait_for_selector(".js-plotly-plot", timeout=90_000)
+    page.get_by_text("Demo image", exact=True).first.wait_for()
+    wait_idle(page)
+    whole_page(page, out / "image-page.png")
+    # Click a grid cell (row 2, column 5 of 8) of the overlay: where does that patch attend?
+    box = page.locator(".js-plotly-plot").first.locator(".nsewdrag").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 5.5 / 8, box["y"] + box["height"] * 2.5 / 8)
+    wait_idle(page)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=out / "image-patch.png")
+    print("wrote", out / "image-patch.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
@@ -101,6 +129,7 @@ def main() -> None:
             wait_idle(page)
             page.screenshot(path=out / f"{name}.png", full_page=True)
             print("wrote", out / f"{name}.png")
+        image_page(page, url, out)
         browser.close()
 
 
