@@ -47,7 +47,8 @@ def headed_model(tiny_bert_dir, head: str) -> TextModel:
         AutoTokenizer.from_pretrained(str(tiny_bert_dir)).save_pretrained(str(folder))
     tm = attnviz.load_text_model(str(folder), device="cpu")
     # load_text_model keeps the head the checkpoint was saved with.
-    assert type(tm.model).__name__ == ("BertForSequenceClassification" if head == "classification" else "BertForMaskedLM")
+    expected = "BertForSequenceClassification" if head == "classification" else "BertForMaskedLM"
+    assert type(tm.model).__name__ == expected
     return tm
 
 
