@@ -9,6 +9,7 @@ from attnviz.device import DEVICE_ENV, device_label
 from attnviz.image_model import BUNDLED_IMAGE_MODEL
 from attnviz.text_model import BUNDLED_TEXT_MODEL
 from attnviz.ui.image_models import image_model
+from attnviz.ui.image_page import model_name as image_model_name
 from attnviz.ui.models import current_text_model_name, device_name, text_model
 from attnviz.ui.safe import md_escape
 
@@ -55,9 +56,10 @@ def loaded_models() -> pd.DataFrame:
 
 
 def _image_row() -> dict:
-    row = {"kind": "image", "model": BUNDLED_IMAGE_MODEL, "bundled": True, "max tokens": None}
+    name = image_model_name()
+    row = {"kind": "image", "model": name, "bundled": name == BUNDLED_IMAGE_MODEL, "max tokens": None}
     try:
-        im = image_model(None, device_name())
+        im = image_model(name, device_name())
     except Exception as exc:  # shown, not raised: the home page must always render
         return {**row, "layers": None, "heads": None, "status": f"failed: {exc}"}
     grid = f"{im.grid[0]}x{im.grid[1]} grid + class token"

@@ -35,7 +35,7 @@ def digest(data: bytes) -> str:
 
 
 @st.cache_resource(show_spinner="Loading the image model…", max_entries=2)
-def image_model(name: str | None, device: str) -> ImageModel:
+def image_model(name: str, device: str) -> ImageModel:
     return load_image_model(name, device=device)
 
 
@@ -44,14 +44,14 @@ def _decode(data: bytes) -> Image.Image:
 
 
 @st.cache_data(show_spinner="Running the image model…", max_entries=16)
-def cached_image_run(name: str | None, device: str, key: str, _data: bytes) -> ImageRun:
+def cached_image_run(name: str, device: str, key: str, _data: bytes) -> ImageRun:
     image = _decode(_data)
     return ImageRun(image_attention(image_model(name, device), image), display_image(image), image.size)
 
 
 @st.cache_data(show_spinner="Computing Grad-CAM and Integrated Gradients…", max_entries=32)
 def cached_gradient_maps(
-    name: str | None, device: str, key: str, target: str, _data: bytes
+    name: str, device: str, key: str, target: str, _data: bytes
 ) -> tuple[PixelMap | None, PixelMap]:
     """(Grad-CAM or None when the model has no convolution grid, Integrated Gradients)."""
     model = image_model(name, device)

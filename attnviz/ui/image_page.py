@@ -32,7 +32,8 @@ SOURCE, DEMO, UPLOAD = "image_source", "image_demo", "image_upload"
 TARGET, TARGET_FOR = "image_target", "image_target_for"
 MAP, LAYER, HEAD, FUSION, DISCARD = "image_map", "image_layer", "image_head", "image_fusion", "image_discard"
 OPACITY, COLORMAP, PATCH, OVERLAY_CHART = "image_opacity", "image_colormap", "image_patch", "image_overlay"
-KEPT = (SOURCE, DEMO, TARGET, TARGET_FOR, MAP, LAYER, HEAD, FUSION, DISCARD, OPACITY, COLORMAP, PATCH)
+MODEL, MODEL_INPUT, MODEL_ERROR = "image_model_name", "image_model_input", "image_model_error"
+KEPT = (SOURCE, DEMO, TARGET, TARGET_FOR, MAP, LAYER, HEAD, FUSION, DISCARD, OPACITY, COLORMAP, PATCH, MODEL_INPUT)
 
 SOURCES = ("Demo image", "Upload")
 MAPS = ("Class token", "Rollout", "From a clicked patch")
@@ -59,9 +60,52 @@ def _demo_pngs() -> list[tuple[str, bytes, np.ndarray]]:
     return out
 
 
-def load_model() -> ImageModel | None:
+def _load_other() -> None:
+    """Form callback: load the typed model; on failure keep the current one and say why."""
+    name = st.session_state.get(MODEL_INPUT, "").strip()
+    if not name:
+        st.session_state[MODEL_ERROR] = (
+            "Type the path of a folder written by `python -m attnviz.train`, or a ViT hub id (needs internet)."
+        )
+        return
     try:
-        return image_model(None, device_name())
+        image_model(name, device_name())
+    except ModelLoadError as exc:
+        st.session_state[MODEL_ERROR] = str(exc)
+        return
+    st.session_state[MODEL] = name
+    st.session_state.pop(MODEL_ERROR, None)
+
+
+def _use_bundled() -> None:
+    st.session_state[MODEL] = BUNDLED_IMAGE_MODEL
+    st.session_state.pop(MODEL_ERROR, None)
+
+
+def model_name() -> str:
+    return st.session_state.get(MODEL, BUNDLED_IMAGE_MODEL)
+
+
+def load_model() -> ImageModel | None:
+    """Sidebar model picker; returns the loaded image model, or None with a message."""
+    with st.sidebar:
+        st.subheader("Image model")
+        with st.form("image_model_form", border=False):
+            st.text_input(
+                "Another model",
+                key=MODEL_INPUT,
+                placeholder="my-model/ or google/vit-base-patch16-224",
+                help="A folder written by `python -m attnviz.train --data ... --out ...`, or a Hugging Face "
+                "ViT/DeiT classifier (hub id or folder). The bundled model needs neither.",
+            )
+            st.form_submit_button("Load", on_click=_load_other)
+        st.button(
+            f"Use bundled {BUNDLED_IMAGE_MODEL}", on_click=_use_bundled, disabled=model_name() == BUNDLED_IMAGE_MODEL
+        )
+        if MODEL_ERROR in st.session_state:
+            st.warning(md_escape(st.session_state[MODEL_ERROR]), icon="✋")
+    try:
+        return image_model(model_name(), device_name())
     except ModelLoadError as exc:
         show_input_error(exc)
         st.info("The text and worked-example pages do not need the image model and keep working.")
@@ -99,7 +143,7 @@ def pick_image() -> Picked | None:
 
 def run(model: ImageModel, picked: Picked) -> ImageRun | None:
     try:
-        return cached_image_run(None, device_name(), picked.key, picked.data)
+        return cached_image_run(model_name(), device_name(), picked.key, picked.data)
     except InputError as exc:
         show_input_error(exc)
         st.caption(f"Formats that work: {FORMAT_HINT}. Your earlier choices are kept.")
@@ -256,7 +300,7 @@ def render_heads(result: ImageRun, choice: MapChoice) -> None:
 
 def gradient_maps(model: ImageModel, picked: Picked, target: str) -> tuple[PixelMap | None, PixelMap] | None:
     try:
-        return cached_gradient_maps(None, device_name(), picked.key, target, picked.data)
+        return cached_gradient_maps(model_name(), device_name(), picked.key, target, picked.data)
     except InputError as exc:
         show_input_error(exc)
         return None
@@ -281,6 +325,8 @@ def render_comparison(
     )
     fig = small_multiples(result.shown, panels, opacity=choice.opacity, colormap=choice.colormap, n_cols=len(panels))
     st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
+    if cam is None:
+        st.caption("No Grad-CAM for this model: it has no convolution grid to explain (a ViT's patches are linear).")
 
     rows = []
     if cam is not None:

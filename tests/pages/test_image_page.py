@@ -125,3 +125,53 @@ def test_choosing_another_class_to_explain(at):
     assert_clean(at)
     assert at.selectbox(key=page.TARGET).value == other
     assert any(f"“{other}”" in c.value for c in at.caption)  # the gradient maps explain it
+
+
+def test_another_model_folder_loads_from_the_sidebar(at, tmp_path):
+    """A folder written by attnviz.train (here a 2-step run on another seed) replaces the bundled model."""
+    from attnviz.train import train
+
+    folder = tmp_path / "my-model"
+    train(folder, steps=2, batch=8, n_train=16, n_val=8, n_test=8, seed=5, device="cpu", log=lambda s: None)
+    at.text_input(key=page.MODEL_INPUT).set_value(str(folder))
+    at.button[0].click().run()  # the form's Load button
+    assert_clean(at)
+    assert at.session_state[page.MODEL] == str(folder)
+    model = attnviz.load_image_model(str(folder), device="cpu")
+    ia = attnviz.image_attention(model, synthetic.demo_samples()[0].image)
+    np.testing.assert_allclose(_overlay_z(at), ia.cls_attention(1), rtol=1e-5, atol=1e-7)
+    at.button[1].click().run()  # back to the bundled model
+    assert at.session_state[page.MODEL] == "shapes-cnn-attention"
+
+
+def test_a_model_that_cannot_load_keeps_the_current_one(at, tmp_path):
+    at.text_input(key=page.MODEL_INPUT).set_value(str(tmp_path / "nothing-here"))
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("Could not load" in w.value for w in at.warning)
+    assert page.MODEL not in at.session_state or at.session_state[page.MODEL] == "shapes-cnn-attention"
+    assert len(charts(at)) == 4
+
+
+def test_a_vit_has_no_grad_cam_and_says_so(at, tmp_path):
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification
+
+    labels = {0: "cat", 1: "dog", 2: "fox"}
+    config = ViTConfig(
+        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=37, num_labels=3, id2label=labels, label2id={v: k for k, v in labels.items()},
+    )  # fmt: skip
+    torch.manual_seed(0)
+    ViTForImageClassification(config).save_pretrained(str(tmp_path / "vit"))
+    at.text_input(key=page.MODEL_INPUT).set_value(str(tmp_path / "vit"))
+    at.button[0].click().run()
+    assert_clean(at)
+    assert any("No Grad-CAM" in c.value for c in at.caption)
+    assert _overlay_z_shape(at) == (4, 4)
+
+
+def _overlay_z_shape(at) -> tuple[int, int]:
+    (trace,) = [t for t in _overlay(at)["data"] if t.get("type") == "heatmap"]
+    z = trace["z"]
+    return tuple(int(v) for v in str(z["shape"]).split(",")) if isinstance(z, dict) else np.asarray(z).shape
