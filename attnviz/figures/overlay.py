@@ -65,7 +65,9 @@ def _hex_to_rgb(colour: str) -> str:
     return "rgb({},{},{})".format(*(int(colour[i : i + 2], 16) for i in (0, 2, 4)))
 
 
-def _map_trace(grid_map: np.ndarray, size: tuple[int, int], opacity: float, colorscale: str, zmax, showscale: bool):
+def _map_trace(
+    grid_map: np.ndarray, size: tuple[int, int], opacity: float, colorscale, zmax, showscale: bool, zmin: float = 0.0
+):
     """A heatmap laid over a ``size`` = (width, height) image, cell (0, 0) at the top left."""
     w, h = size
     rows, cols = grid_map.shape
@@ -75,7 +77,7 @@ def _map_trace(grid_map: np.ndarray, size: tuple[int, int], opacity: float, colo
         dx=w / cols,
         y0=h / rows / 2,
         dy=h / rows,
-        zmin=0,
+        zmin=zmin,
         zmax=zmax,
         zsmooth="best",
         opacity=opacity,
@@ -103,9 +105,14 @@ def overlay(
     clickable: bool = False,
     selected: tuple[int, int] | None = None,
     zmax: float | None = None,
+    from_min: bool = False,
     height: int = 520,
 ) -> go.Figure:
-    """``grid_map`` (rows, cols) over ``image``; optional click layer and a box on ``selected`` cell."""
+    """``grid_map`` (rows, cols) over ``image``; optional click layer and a box on ``selected`` cell.
+
+    The colour scale runs from 0 to the map's maximum, or from its minimum when ``from_min``:
+    a nearly uniform map (e.g. a patch in a late layer) then shows its small differences.
+    """
     shown = display_image(image)
     size = shown.size
     w, h = size
@@ -115,7 +122,8 @@ def overlay(
         source=image_uri(shown), x=0, y=0, sizex=w, sizey=h, xref="x", yref="y", sizing="stretch", layer="below"
     )
     top = float(zmax) if zmax is not None else max(float(np.max(grid_map)), 1e-9)
-    fig.add_trace(_map_trace(grid_map, size, opacity, fading_colorscale(colormap), top, showscale=True))
+    bottom = float(np.min(grid_map)) if from_min and float(np.min(grid_map)) < top else 0.0
+    fig.add_trace(_map_trace(grid_map, size, opacity, fading_colorscale(colormap), top, showscale=True, zmin=bottom))
     if clickable:
         r, c = np.divmod(np.arange(rows * cols), cols)
         fig.add_trace(

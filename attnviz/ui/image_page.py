@@ -32,8 +32,24 @@ SOURCE, DEMO, UPLOAD = "image_source", "image_demo", "image_upload"
 TARGET, TARGET_FOR = "image_target", "image_target_for"
 MAP, LAYER, HEAD, FUSION, DISCARD = "image_map", "image_layer", "image_head", "image_fusion", "image_discard"
 OPACITY, COLORMAP, PATCH, OVERLAY_CHART = "image_opacity", "image_colormap", "image_patch", "image_overlay"
+FROM_MIN = "image_scale_from_min"
 MODEL, MODEL_INPUT, MODEL_ERROR = "image_model_name", "image_model_input", "image_model_error"
-KEPT = (SOURCE, DEMO, TARGET, TARGET_FOR, MAP, LAYER, HEAD, FUSION, DISCARD, OPACITY, COLORMAP, PATCH, MODEL_INPUT)
+KEPT = (
+    SOURCE,
+    DEMO,
+    TARGET,
+    TARGET_FOR,
+    MAP,
+    LAYER,
+    HEAD,
+    FUSION,
+    DISCARD,
+    OPACITY,
+    COLORMAP,
+    FROM_MIN,
+    PATCH,
+    MODEL_INPUT,
+)
 
 SOURCES = ("Demo image", "Upload")
 MAPS = ("Class token", "Rollout", "From a clicked patch")
@@ -189,6 +205,7 @@ class MapChoice:
     discard: float
     opacity: float
     colormap: str
+    from_min: bool = False
 
 
 def map_controls(ia: ImageAttention) -> MapChoice:
@@ -217,7 +234,14 @@ def map_controls(ia: ImageAttention) -> MapChoice:
             "Discard lowest", 0.0, 0.95, 0.0, 0.05, key=DISCARD, help="Share of each layer's weakest weights dropped."
         )
         colormap = d3.selectbox("Colour map", list(COLORMAPS), key=COLORMAP)
-    return MapChoice(kind, layer, None if head == MEAN_OF_HEADS else int(head), fusion, discard, opacity, colormap)
+        from_min = d3.toggle(
+            "Colours from min",
+            key=FROM_MIN,
+            help="Off: colours run from 0 to the largest value. On: from the smallest, which shows small "
+            "differences in nearly uniform maps (e.g. where a patch attends in a late layer).",
+        )
+    head_index = None if head == MEAN_OF_HEADS else int(head)
+    return MapChoice(kind, layer, head_index, fusion, discard, opacity, colormap, from_min)
 
 
 def rollout_map(ia: ImageAttention, fusion: str = "mean", discard: float = 0.0) -> np.ndarray:
@@ -251,6 +275,7 @@ def render_main(result: ImageRun, choice: MapChoice, target: str, picked: Picked
         title=title,
         clickable=True,
         selected=selected,
+        from_min=choice.from_min,
     )
     st.plotly_chart(
         fig,

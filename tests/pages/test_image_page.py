@@ -175,3 +175,14 @@ def _overlay_z_shape(at) -> tuple[int, int]:
     (trace,) = [t for t in _overlay(at)["data"] if t.get("type") == "heatmap"]
     z = trace["z"]
     return tuple(int(v) for v in str(z["shape"]).split(",")) if isinstance(z, dict) else np.asarray(z).shape
+
+
+def test_colour_scale_from_the_maps_minimum(at):
+    heat = [t for t in _overlay(at)["data"] if t.get("type") == "heatmap"][0]
+    assert heat["zmin"] == 0
+    at.toggle(key=page.FROM_MIN).set_value(True).run()
+    assert_clean(at)
+    heat = [t for t in _overlay(at)["data"] if t.get("type") == "heatmap"][0]
+    z = _overlay_z(at)
+    assert heat["zmin"] == pytest.approx(float(z.min()), rel=1e-5)
+    assert heat["zmax"] == pytest.approx(float(z.max()), rel=1e-5)
