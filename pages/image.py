@@ -25,6 +25,6 @@ with left:
     choice = page.map_controls(result.attention)
     page.render_main(result, choice, target, picked)
 page.render_heads(result, choice)
-maps = page.gradient_maps(model, picked, target)
+maps = page.gradient_maps(result, picked, target)
 if maps is not None:
     page.render_comparison(result, choice, target, maps, picked)

@@ -51,10 +51,14 @@ def cached_image_run(name: str, device: str, key: str, _data: bytes) -> ImageRun
 
 @st.cache_data(show_spinner="Computing Grad-CAM and Integrated Gradients…", max_entries=32)
 def cached_gradient_maps(
-    name: str, device: str, key: str, target: str, _data: bytes
+    name: str, device: str, key: str, target: str, _image: Image.Image
 ) -> tuple[PixelMap | None, PixelMap]:
-    """(Grad-CAM or None when the model has no convolution grid, Integrated Gradients)."""
+    """(Grad-CAM or None when the model has no convolution grid, Integrated Gradients).
+
+    ``_image`` is the run's model-input image (``ImageRun.attention.image``): the upload is not
+    decoded a second time, and the model sees exactly the pixels the attention came from.
+    """
     model = image_model(name, device)
-    image = _decode(_data)
+    image = _image
     cam = gradcam(model, image, target) if model.has_conv else None
     return cam, integrated_gradients(model, image, target)

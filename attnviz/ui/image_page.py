@@ -323,9 +323,9 @@ def render_heads(result: ImageRun, choice: MapChoice) -> None:
     st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
 
 
-def gradient_maps(model: ImageModel, picked: Picked, target: str) -> tuple[PixelMap | None, PixelMap] | None:
+def gradient_maps(result: ImageRun, picked: Picked, target: str) -> tuple[PixelMap | None, PixelMap] | None:
     try:
-        return cached_gradient_maps(model_name(), device_name(), picked.key, target, picked.data)
+        return cached_gradient_maps(model_name(), device_name(), picked.key, target, result.attention.image)
     except InputError as exc:
         show_input_error(exc)
         return None
