@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import configuration as hypothesis_configuration  # noqa: E402
 
-from tests.helpers import TINY_HEADS, TINY_LAYERS, TINY_MAX, VOCAB  # noqa: E402
+from tests.helpers import VOCAB, tiny_bert_config  # noqa: E402
 
 # Hypothesis keeps its example database under the working directory; keep the checkout clean.
 hypothesis_configuration.set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "attnviz-hypothesis"))
@@ -27,7 +27,7 @@ hypothesis_configuration.set_hypothesis_home_dir(os.path.join(tempfile.gettempdi
 def tiny_bert_dir(tmp_path_factory):
     """A folder written by ``save_pretrained``: a random 2-layer, 4-head BERT and a fast tokenizer."""
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizer
+    from transformers import BertModel, BertTokenizer
 
     root = tmp_path_factory.mktemp("tiny_bert")
     vocab_dir = root / "vocab"
@@ -36,14 +36,7 @@ def tiny_bert_dir(tmp_path_factory):
     tokenizer = BertTokenizer.from_pretrained(str(vocab_dir))
     assert tokenizer.is_fast
     model_dir = root / "model"
-    config = BertConfig(
-        hidden_size=32,
-        num_hidden_layers=TINY_LAYERS,
-        num_attention_heads=TINY_HEADS,
-        intermediate_size=37,
-        vocab_size=len(VOCAB),
-        max_position_embeddings=TINY_MAX,
-    )
+    config = tiny_bert_config()
     torch.manual_seed(0)
     BertModel(config).save_pretrained(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))

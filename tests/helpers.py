@@ -72,3 +72,18 @@ def constructed_view(rng, tokens: list[str], n_layers: int = 2, n_heads: int = 3
         key_positions=np.arange(n),
         description=description,
     )
+
+
+def tiny_bert_config(**overrides):
+    """The tiny random BERT's config (2 layers, 4 heads, hidden 32), with ``overrides``."""
+    from transformers import BertConfig
+
+    return BertConfig(
+        hidden_size=32,
+        num_hidden_layers=TINY_LAYERS,
+        num_attention_heads=TINY_HEADS,
+        intermediate_size=37,
+        vocab_size=len(VOCAB),
+        max_position_embeddings=TINY_MAX,
+        **overrides,
+    )

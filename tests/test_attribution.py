@@ -13,7 +13,7 @@ import torch
 import attnviz
 from attnviz import InputError, TextModel, token_attributions
 from attnviz.comparison import IG, LAST, METHODS, ROLLOUT, compare_attention_attribution
-from tests.helpers import TINY_HEADS, TINY_LAYERS, TINY_MAX, VOCAB
+from tests.helpers import TINY_MAX, tiny_bert_config
 
 SENTENCE = "the cat sat on the mat because it was tired ."
 PAIR = ("a man is playing a guitar .", "someone plays an instrument .")
@@ -28,19 +28,11 @@ def check_completeness(a, atol: float = 1e-4) -> None:
 
 def headed_model(tiny_bert_dir, head: str) -> TextModel:
     """The tiny config with a classification or masked-LM head, saved and loaded like any user folder."""
-    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertForSequenceClassification
+    from transformers import AutoTokenizer, BertForMaskedLM, BertForSequenceClassification
 
     folder = tiny_bert_dir.parent / f"headed-{head}"
     if not folder.exists():
-        config = BertConfig(
-            hidden_size=32,
-            num_hidden_layers=TINY_LAYERS,
-            num_attention_heads=TINY_HEADS,
-            intermediate_size=37,
-            vocab_size=len(VOCAB),
-            max_position_embeddings=TINY_MAX,
-            num_labels=3,
-        )
+        config = tiny_bert_config(num_labels=3)
         torch.manual_seed(1)
         cls = BertForSequenceClassification if head == "classification" else BertForMaskedLM
         cls(config).save_pretrained(str(folder))

@@ -54,3 +54,17 @@ def assert_clean(at: AppTest) -> None:
     """No exception and no error box (errors are how the pages report bugs)."""
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+def start_clean(page: str) -> AppTest:
+    """``page`` opened in a fresh session, checked to have drawn without an error."""
+    at = start(page)
+    assert_clean(at)
+    return at
+
+
+def chart(at: AppTest, key: str):
+    """The one plotly chart drawn with widget key ``key``."""
+    found = [c for c in charts(at) if c.key == key]
+    assert len(found) == 1, f"no single chart {key!r} among {[c.key for c in charts(at)]}"
+    return found[0]

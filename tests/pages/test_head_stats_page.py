@@ -10,7 +10,7 @@ import attnviz
 from attnviz.examples import DEFAULT_TEXT
 from attnviz.head_behaviour import COLUMNS
 from attnviz.ui.stats_page import JOB, CorpusJob
-from tests.pages.apptest_helpers import assert_clean, charts, decode, figure, heatmap_z, start
+from tests.pages.apptest_helpers import assert_clean, chart, charts, decode, figure, heatmap_z, start_clean
 
 pytestmark = pytest.mark.bundled
 
@@ -27,15 +27,7 @@ NUMBERS = list(COLUMNS)
 
 @pytest.fixture
 def at():
-    at = start(PAGE)
-    assert_clean(at)
-    return at
-
-
-def chart(at, key: str):
-    found = [c for c in charts(at) if c.key == key]
-    assert len(found) == 1, [c.key for c in charts(at)]
-    return found[0]
+    return start_clean(PAGE)
 
 
 def grid(table, column: str) -> np.ndarray:

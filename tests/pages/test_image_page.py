@@ -11,16 +11,14 @@ from PIL import Image
 import attnviz
 from attnviz import synthetic
 from attnviz.ui import image_page as page
-from tests.pages.apptest_helpers import assert_clean, charts, decode, figure, start
+from tests.pages.apptest_helpers import assert_clean, charts, decode, figure, start_clean
 
 PAGE = "pages/image.py"
 
 
 @pytest.fixture
 def at():
-    at = start(PAGE)
-    assert_clean(at)
-    return at
+    return start_clean(PAGE)
 
 
 def _overlay(at) -> dict:

@@ -10,7 +10,7 @@ from attnviz import text_attention
 from attnviz.examples import DEFAULT_TEXT, TEXT_EXAMPLES
 from attnviz.ui.text_page import VIEWS
 from attnviz.views import BLOCKS
-from tests.pages.apptest_helpers import assert_clean, charts, figure, heatmap_z, start, trace_types
+from tests.pages.apptest_helpers import assert_clean, charts, figure, heatmap_z, start, start_clean, trace_types
 
 pytestmark = pytest.mark.bundled  # the page opens on the bundled model
 
@@ -21,9 +21,7 @@ PAIR = "Where did the cat sit?"
 
 @pytest.fixture
 def at():
-    at = start(PAGE)
-    assert_clean(at)
-    return at
+    return start_clean(PAGE)
 
 
 def captions(at) -> str:

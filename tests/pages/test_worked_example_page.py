@@ -10,7 +10,7 @@ from attnviz.examples import DEFAULT_TEXT
 from attnviz.qkv import attention_steps
 from attnviz.toy_presets import preset, toy_steps
 from attnviz.ui import worked_page as wp
-from tests.pages.apptest_helpers import assert_clean, charts, decode, figure, heatmap_z, start
+from tests.pages.apptest_helpers import assert_clean, chart, charts, decode, figure, heatmap_z, start, start_clean
 
 PAGE = "pages/worked_example.py"
 SENTENCE = "The cat sat on the mat because it was tired."
@@ -18,15 +18,7 @@ SENTENCE = "The cat sat on the mat because it was tired."
 
 @pytest.fixture
 def at():
-    at = start(PAGE)
-    assert_clean(at)
-    return at
-
-
-def chart(at, key: str):
-    found = [c for c in charts(at) if c.key == key]
-    assert len(found) == 1, f"no chart {key!r} among {[c.key for c in charts(at)]}"
-    return found[0]
+    return start_clean(PAGE)
 
 
 def outlined_rows(c) -> set[int]:
