@@ -16,7 +16,7 @@ import streamlit as st
 from attnviz import synthetic
 from attnviz.agreement import spearman
 from attnviz.composition import HEAD_FUSIONS, rollout
-from attnviz.errors import InputError, ModelLoadError
+from attnviz.errors import InputError
 from attnviz.faithfulness import mass_inside, pointing_hit
 from attnviz.figures.overlay import COLORMAPS, overlay, predictions_bar, small_multiples
 from attnviz.image_attribution import PixelMap
@@ -27,6 +27,7 @@ from attnviz.image_model import BUNDLED_IMAGE_MODEL, ImageModel
 from attnviz.ui.image_models import ImageRun, cached_gradient_maps, cached_image_run, digest, image_model
 from attnviz.ui.models import device_name
 from attnviz.ui.safe import md_escape, show_input_error
+from attnviz.ui.widgets import ModelPicker
 
 SOURCE, DEMO, UPLOAD = "image_source", "image_demo", "image_upload"
 TARGET, TARGET_FOR = "image_target", "image_target_for"
@@ -76,56 +77,27 @@ def _demo_pngs() -> list[tuple[str, bytes, np.ndarray]]:
     return out
 
 
-def _load_other() -> None:
-    """Form callback: load the typed model; on failure keep the current one and say why."""
-    name = st.session_state.get(MODEL_INPUT, "").strip()
-    if not name:
-        st.session_state[MODEL_ERROR] = (
-            "Type the path of a folder written by `python -m attnviz.train`, or a ViT hub id (needs internet)."
-        )
-        return
-    try:
-        image_model(name, device_name())
-    except ModelLoadError as exc:
-        st.session_state[MODEL_ERROR] = str(exc)
-        return
-    st.session_state[MODEL] = name
-    st.session_state.pop(MODEL_ERROR, None)
-
-
-def _use_bundled() -> None:
-    st.session_state[MODEL] = BUNDLED_IMAGE_MODEL
-    st.session_state.pop(MODEL_ERROR, None)
-
-
-def model_name() -> str:
-    return st.session_state.get(MODEL, BUNDLED_IMAGE_MODEL)
+PICKER = ModelPicker(
+    title="Image model",
+    bundled=BUNDLED_IMAGE_MODEL,
+    load=image_model,
+    current=MODEL,
+    typed=MODEL_INPUT,
+    error=MODEL_ERROR,
+    placeholder="my-model/ or google/vit-base-patch16-224",
+    help="A folder written by `python -m attnviz.train --data ... --out ...`, or a Hugging Face "
+    "ViT/DeiT classifier (hub id or folder). The bundled model needs neither.",
+    empty_message="Type the path of a folder written by `python -m attnviz.train`, or a ViT hub id (needs internet).",
+)
+model_name = PICKER.name
 
 
 def load_model() -> ImageModel | None:
     """Sidebar model picker; returns the loaded image model, or None with a message."""
-    with st.sidebar:
-        st.subheader("Image model")
-        with st.form("image_model_form", border=False):
-            st.text_input(
-                "Another model",
-                key=MODEL_INPUT,
-                placeholder="my-model/ or google/vit-base-patch16-224",
-                help="A folder written by `python -m attnviz.train --data ... --out ...`, or a Hugging Face "
-                "ViT/DeiT classifier (hub id or folder). The bundled model needs neither.",
-            )
-            st.form_submit_button("Load", on_click=_load_other)
-        st.button(
-            f"Use bundled {BUNDLED_IMAGE_MODEL}", on_click=_use_bundled, disabled=model_name() == BUNDLED_IMAGE_MODEL
-        )
-        if MODEL_ERROR in st.session_state:
-            st.warning(md_escape(st.session_state[MODEL_ERROR]), icon="✋")
-    try:
-        return image_model(model_name(), device_name())
-    except ModelLoadError as exc:
-        show_input_error(exc)
+    model = PICKER.draw()
+    if model is None:
         st.info("The text and worked-example pages do not need the image model and keep working.")
-        return None
+    return model
 
 
 def pick_image() -> Picked | None:
