@@ -15,7 +15,7 @@ page.page_caption(model)
 left, right = st.columns([3, 2])
 with right:
     picked = page.pick_image()
-    result = page.run(model, picked) if picked is not None else None
+    result = page.run(picked) if picked is not None else None
     if result is not None:
         target = page.choose_target(result.attention, picked)
         page.render_predictions(result.attention, target)

@@ -29,7 +29,7 @@ from attnviz.ui.models import device_name
 from attnviz.ui.safe import md_escape, show_input_error
 from attnviz.ui.widgets import ModelPicker
 
-SOURCE, DEMO, UPLOAD = "image_source", "image_demo", "image_upload"
+SOURCE, DEMO, UPLOAD, UPLOAD_DIGEST = "image_source", "image_demo", "image_upload", "image_upload_digest"
 TARGET, TARGET_FOR = "image_target", "image_target_for"
 MAP, LAYER, HEAD, FUSION, DISCARD = "image_map", "image_layer", "image_head", "image_fusion", "image_discard"
 OPACITY, COLORMAP, PATCH, OVERLAY_CHART = "image_opacity", "image_colormap", "image_patch", "image_overlay"
@@ -68,13 +68,24 @@ class Picked:
 
 
 @st.cache_data(max_entries=1)
-def _demo_pngs() -> list[tuple[str, bytes, np.ndarray]]:
+def _demos() -> list[Picked]:
     out = []
     for sample in synthetic.demo_samples():
         buf = io.BytesIO()
         sample.image.save(buf, format="PNG")
-        out.append((sample.label, buf.getvalue(), sample.mask))
+        data = buf.getvalue()
+        out.append(Picked(data, digest(data), f"demo-{sample.label}", sample.mask))
     return out
+
+
+def _upload_key(upload) -> str:
+    """The upload's SHA-256, computed once per uploaded file rather than on every rerun
+    (a 20 MB file takes ~30 ms to hash, and every slider move reruns the page)."""
+    file_id, key = st.session_state.get(UPLOAD_DIGEST, (None, None))
+    if file_id != upload.file_id:
+        file_id, key = upload.file_id, digest(upload.getvalue())
+        st.session_state[UPLOAD_DIGEST] = (file_id, key)
+    return key
 
 
 PICKER = ModelPicker(
@@ -104,8 +115,8 @@ def pick_image() -> Picked | None:
     """Demo picker or uploader; None (with a message) when there is nothing usable."""
     source = st.radio("Image", SOURCES, key=SOURCE, horizontal=True, label_visibility="collapsed")
     if source == "Demo image":
-        demos = _demo_pngs()
-        labels = [f"{label} (generated)" for label, _, _ in demos]
+        demos = _demos()
+        labels = [f"{d.name.removeprefix('demo-')} (generated)" for d in demos]
         i = st.selectbox(
             "Demo image",
             range(len(demos)),
@@ -114,8 +125,7 @@ def pick_image() -> Picked | None:
             help="Images from the same generator the model was trained on (a seed it never saw). "
             "The shape's mask is known, so the page can score each map.",
         )
-        label, data, mask = demos[i]
-        return Picked(data, digest(data), f"demo-{label}", mask)
+        return demos[i]
     upload = st.file_uploader(
         f"Upload an image ({FORMAT_HINT})",
         type=list(EXTENSIONS),
@@ -125,11 +135,10 @@ def pick_image() -> Picked | None:
     if upload is None:
         st.info("Upload an image, or switch to a demo image.")
         return None
-    data = upload.getvalue()
-    return Picked(data, digest(data), upload.name, None)
+    return Picked(upload.getvalue(), _upload_key(upload), upload.name, None)
 
 
-def run(model: ImageModel, picked: Picked) -> ImageRun | None:
+def run(picked: Picked) -> ImageRun | None:
     try:
         return cached_image_run(model_name(), device_name(), picked.key, picked.data)
     except InputError as exc:

@@ -184,3 +184,17 @@ def test_colour_scale_from_the_maps_minimum(at):
     z = _overlay_z(at)
     assert heat["zmin"] == pytest.approx(float(z.min()), rel=1e-5)
     assert heat["zmax"] == pytest.approx(float(z.max()), rel=1e-5)
+
+
+def test_a_second_upload_is_analysed_not_the_first_ones_cached_result(at):
+    """The upload's cache key is remembered per uploaded file; a new file must get a new key."""
+    at.radio(key=page.SOURCE).set_value("Upload").run()
+    first, second = synthetic.demo_samples()[0], synthetic.demo_samples()[6]
+    at.file_uploader(key=page.UPLOAD).upload("a.png", _png(first.image), "image/png").run()
+    z_first = _overlay_z(at)
+    at.file_uploader(key=page.UPLOAD).upload("b.png", _png(second.image), "image/png").run()
+    assert_clean(at)
+    model = attnviz.load_image_model(device="cpu")
+    expected = attnviz.image_attention(model, second.image).cls_attention(1)
+    np.testing.assert_allclose(_overlay_z(at), expected, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(z_first, expected)
