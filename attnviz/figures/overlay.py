@@ -106,7 +106,7 @@ def overlay(
     selected: tuple[int, int] | None = None,
     zmax: float | None = None,
     from_min: bool = False,
-    height: int = 520,
+    height: int | None = None,
 ) -> go.Figure:
     """``grid_map`` (rows, cols) over ``image``; optional click layer and a box on ``selected`` cell.
 
@@ -151,7 +151,8 @@ def overlay(
     _image_axes(fig, size)
     fig.update_layout(
         title=dict(text=title, font=dict(size=14)) if title else None,
-        height=height,
+        # A wide photo in the page's ~480 px column needs less height than a square one.
+        height=height or int(np.clip(40 + 480 * h / w, 260, 640)),
         margin=dict(l=0, r=0, t=36 if title else 8, b=0),
         clickmode="event+select",
         dragmode=False,
@@ -206,8 +207,8 @@ def small_multiples(
         _image_axes(fig, size, row=row + 1, col=col + 1)
         fig.update_yaxes(scaleanchor=f"x{axis}", row=row + 1, col=col + 1)
     fig.update_annotations(font_size=12)
-    # Square panels: on a ~1000 px wide page each is about 1000 / n_cols wide.
-    row_height = int(min(260, 1000 / n_cols + 10))
+    # Panels keep the image's shape: on a ~1000 px wide page each is about 1000 / n_cols wide.
+    row_height = int(min(260, 1000 / n_cols * size[1] / size[0] + 10))
     fig.update_layout(height=40 + n_rows * row_height, margin=dict(l=0, r=0, t=30, b=0), dragmode=False)
     return fig
 
