@@ -26,6 +26,7 @@ class PixelMap:
     grid: np.ndarray  # float32 (rows, cols): summed over each cell, comparable with attention
     pixels: np.ndarray  # float32 (H, W) at the model's input size
     delta: float | None = None  # captum's convergence delta (Integrated Gradients only)
+    change: float | None = None  # f(image) - f(baseline), the score IG splits among the pixels
 
 
 def _target_index(model: ImageModel, target: int | str) -> int:
@@ -63,8 +64,12 @@ def gradcam(model: ImageModel, image: Image.Image, target: int | str) -> PixelMa
     )
 
 
-def integrated_gradients(model: ImageModel, image: Image.Image, target: int | str, n_steps: int = 32) -> PixelMap:
-    """|Integrated Gradients| summed over colour channels, from a black image to ``image``."""
+def integrated_gradients(model: ImageModel, image: Image.Image, target: int | str, n_steps: int = 128) -> PixelMap:
+    """|Integrated Gradients| summed over colour channels, from a black image to ``image``.
+
+    128 steps: on the bundled model 32 steps left convergence deltas up to half the explained
+    score change on some images; 128 keep them near 2 % (0.18 s on 2 CPU cores).
+    """
     index = _target_index(model, target)
     x = model.pixels(image)  # (1, 3, H, W)
     baseline = model.pixels(Image.new("RGB", image.size, (0, 0, 0)))
@@ -72,10 +77,12 @@ def integrated_gradients(model: ImageModel, image: Image.Image, target: int | st
         ig = IntegratedGradients(model.logits)
         attr, delta = ig.attribute(x, baselines=baseline, target=index, n_steps=n_steps, return_convergence_delta=True)
     pixels = attr[0].detach().abs().sum(dim=0).float().cpu().numpy()  # (H, W)
+    delta_value = float(delta.item())  # sum(attributions) - (f(x) - f(baseline))
     return PixelMap(
         method="Integrated Gradients",
         target=model.classes[index],
         grid=_pool(pixels, model.grid),
         pixels=pixels,
-        delta=float(delta.abs().max()),
+        delta=abs(delta_value),
+        change=float(attr.detach().sum()) - delta_value,
     )

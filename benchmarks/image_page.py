@@ -12,7 +12,7 @@ What it measures, in-process, with the same functions the page calls (no browser
    decode size), the forward pass, the display copy, and the overlay figure's JSON, for a
    4000x3000 photo as JPEG and as PNG, and for a 64x64 demo image. Median of ``--rounds``.
 2. **Display change**: a new opacity, layer or head only rebuilds a figure from cached arrays.
-3. **Gradient maps**: Grad-CAM and Integrated Gradients (32 steps) for one class.
+3. **Gradient maps**: Grad-CAM and Integrated Gradients (128 steps) for one class.
 4. **Payload**: bytes of every figure the page sends for the default view (figure JSON, as
    Streamlit sends it), for the photo and the demo.
 
@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---:|",
         f"| new opacity / layer / head (figure from cached arrays, no model run) | {t_change * 1e3:.0f} ms |",
         f"| Grad-CAM (captum LayerGradCam + interpolate) | {t_cam * 1e3:.0f} ms |",
-        f"| Integrated Gradients, 32 steps (convergence delta {ig.delta:.3g}) | {t_ig * 1e3:.0f} ms |",
+        f"| Integrated Gradients, 128 steps (convergence delta {ig.delta:.3g}, score change {ig.change:.3g}) "
+        f"| {t_ig * 1e3:.0f} ms |",
         "",
         "## Payload of the default view",
         "",

@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import attnviz
 from attnviz import synthetic
@@ -43,6 +44,10 @@ def test_integrated_gradients_completeness(random_model):  # noqa: F811
     assert np.isfinite(ig.pixels).all() and ig.delta is not None and np.isfinite(ig.delta)
     np.testing.assert_allclose(ig.grid.sum(), ig.pixels.sum(), rtol=1e-4)
     assert ig.delta < 0.05
+    x, black = random_model.pixels(sample.image), random_model.pixels(Image.new("RGB", (64, 64)))
+    with torch.no_grad():
+        expected = (random_model.logits(x) - random_model.logits(black))[0, 2].item()
+    assert ig.change == pytest.approx(expected, abs=1e-4)
 
 
 def test_bad_targets_are_input_errors(random_model):  # noqa: F811

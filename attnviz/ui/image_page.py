@@ -326,8 +326,9 @@ def render_comparison(
     st.subheader("Attention beside gradient attributions")
     st.caption(
         "Attention says where the model looked; Grad-CAM (last convolution) and Integrated Gradients "
-        f"(pixels, from a black image, convergence delta {ig.delta:.2g}) say which regions raised the score of "
-        f"“{md_escape(target)}”. All are summed over the same grid cells."
+        f"(pixels, from a black image) say which regions raised the score of “{md_escape(target)}”. All are "
+        f"summed over the same grid cells. Integrated Gradients' convergence delta: {ig.delta:.2g}, against a "
+        f"score change of {ig.change:.2g} that it splits among the pixels."
     )
     fig = small_multiples(result.shown, panels, opacity=choice.opacity, colormap=choice.colormap, n_cols=len(panels))
     st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
