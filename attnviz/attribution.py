@@ -28,7 +28,9 @@ Thread safety: captum puts a forward hook on the shared embedding module for the
 call. A forward pass of another thread running meanwhile would go through the hook and get
 wrong results (we measured ~10% corrupted passes). So the attribution holds the model's
 ``lock`` (the one :func:`attnviz.text_attention` holds around its forward pass), and captum
-removes its hook in a ``finally`` before the lock is released.
+removes its hook in a ``finally`` before the lock is released. If the GPU runs out of memory,
+the model moves to the CPU and the attribution runs again there
+(:func:`attnviz.device.falls_back_to_cpu`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from attnviz.device import falls_back_to_cpu
 from attnviz.errors import InputError
 from attnviz.text_extraction import encode
 from attnviz.text_model import TextModel
@@ -251,6 +254,7 @@ def _blanked(ids: torch.Tensor, blank: np.ndarray, pad_id: int | None) -> torch.
     return torch.where(where, torch.full_like(ids, 0 if pad_id is None else pad_id), ids)
 
 
+@falls_back_to_cpu("computing integrated gradients")
 def token_attributions(
     model: TextModel,
     text: str,
@@ -304,9 +308,9 @@ def token_attributions(
         lig = LayerIntegratedGradients(objective, _embeddings(tm.model))
         baseline_values, deltas = [], []
         # [MASK] stays in the baseline too: it marks where the masked-LM predicts, it is no content.
-        fixed = special | (
-            ids[0].cpu().numpy() == (tm.tokenizer.mask_token_id if tm.tokenizer.mask_token_id is not None else -1)
-        )
+        # From the CPU copy of the ids: no copy back from the model's device.
+        mask_id = tm.tokenizer.mask_token_id
+        fixed = special | (enc["input_ids"][0].numpy() == (mask_id if mask_id is not None else -1))
         for blank in _runs(objective.label, fixed, segment.numpy()):  # (n,) tokens set to [PAD]
             baseline = _blanked(ids, blank, tm.tokenizer.pad_token_id)
             attributions, delta = lig.attribute(

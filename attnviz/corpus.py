@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from attnviz.device import falls_back_to_cpu
 from attnviz.divergence import DivergenceTotals
 from attnviz.errors import InputError
 from attnviz.head_behaviour import HeadTotals
@@ -194,6 +195,7 @@ def _groups(lengths: list[int], cells_per_token2: int, max_cells: int) -> list[l
     return groups
 
 
+@falls_back_to_cpu("computing corpus statistics")
 def batch_attention(
     tm: TextModel, sentences: list[str], *, max_cells: int = MAX_BATCH_CELLS
 ) -> list[SentenceAttention]:
@@ -207,7 +209,9 @@ def batch_attention(
     limit = tm.max_tokens
     lengths = [len(ids) for ids in tok(sentences, truncation=False, verbose=False)["input_ids"]]
     cut = [max(0, n - limit) for n in lengths]
-    special_ids = np.array(sorted(set(tok.all_special_ids)), dtype=np.int64)
+    # [UNK] (an unknown word, e.g. one over 100 characters) is text, not a marker: as in
+    # text_extraction's special_tokens_mask, so a line of one long word is not "blank".
+    special_ids = np.array(sorted(set(tok.all_special_ids) - {tok.unk_token_id}), dtype=np.int64)
     out: list[SentenceAttention | None] = [None] * len(sentences)
     cells = tm.n_layers * tm.n_heads
     for group in _groups([min(n, limit) for n in lengths], cells, max_cells):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from attnviz.device import falls_back_to_cpu
 from attnviz.errors import InputError
 from attnviz.qkv import OneHead, attention_steps
 from attnviz.text_extraction import encode
@@ -142,6 +143,7 @@ def _slice(linear: torch.nn.Linear, cols: slice) -> tuple[np.ndarray, np.ndarray
     return w, linear.bias.detach()[cols].cpu().double().numpy()  # (d_head,)
 
 
+@falls_back_to_cpu("explaining a head")
 def explain_head(model: TextModel, text: str, layer: int, head: int, text_pair: str | None = None) -> HeadSteps:
     """Every Q/K/V step of one head of ``model`` for ``text``, checked against the model.
 

@@ -2,6 +2,8 @@
 
 Both run under ``model.lock``: captum installs hooks on the (shared, cached) model, and a hook
 must never meet another thread's forward pass. captum removes its hooks itself, in ``finally``.
+Out of GPU memory, the model moves to the CPU and the map is computed again there
+(:func:`attnviz.device.falls_back_to_cpu`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import torch
 from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam
 from PIL import Image
 
+from attnviz.device import falls_back_to_cpu
 from attnviz.errors import InputError
 from attnviz.image_model import ImageModel
 
@@ -46,6 +49,7 @@ def _pool(pixels: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return pixels.reshape(rows, h // rows, cols, w // cols).sum(axis=(1, 3))
 
 
+@falls_back_to_cpu("computing Grad-CAM")
 def gradcam(model: ImageModel, image: Image.Image, target: int | str) -> PixelMap:
     """Grad-CAM on the last convolution (``model.model.last_conv``), ReLU applied, for ``target``."""
     if not model.has_conv:
@@ -64,6 +68,7 @@ def gradcam(model: ImageModel, image: Image.Image, target: int | str) -> PixelMa
     )
 
 
+@falls_back_to_cpu("computing Integrated Gradients")
 def integrated_gradients(model: ImageModel, image: Image.Image, target: int | str, n_steps: int = 128) -> PixelMap:
     """|Integrated Gradients| summed over colour channels, from a black image to ``image``.
 

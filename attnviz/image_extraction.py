@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from attnviz.device import falls_back_to_cpu
 from attnviz.image_model import ImageModel
 from attnviz.shapes import LayersHeads
 
@@ -41,6 +42,7 @@ class ImageAttention(LayersHeads):
         return rows.mean(axis=0).reshape(self.grid)
 
 
+@falls_back_to_cpu("computing image attention")
 def image_attention(model: ImageModel, image: Image.Image) -> ImageAttention:
     """Classify ``image`` and return the attention of every layer and head."""
     x = model.pixels(image)  # (1, 3, H, W)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from attnviz.device import falls_back_to_cpu
 from attnviz.errors import InputError
 from attnviz.shapes import LayersHeads
 from attnviz.text_model import TextModel
@@ -118,6 +119,7 @@ def encode(tm: TextModel, text: str, text_pair: str | None = None) -> tuple[dict
     return inputs, enc, n_cut
 
 
+@falls_back_to_cpu("computing attention")
 def text_attention(tm: TextModel, text: str, text_pair: str | None = None) -> TextAttention:
     """Attention weights of every layer and head of ``tm`` for ``text`` (and ``text_pair``).
 

@@ -78,10 +78,14 @@ def kb(n: int) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: PyTorch's choice)")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for PyTorch (default: ATTNVIZ_THREADS, else 1)"
+    )
     args = ap.parse_args()
-    if args.threads:
-        __import__("torch").set_num_threads(args.threads)
+    if args.threads is not None:
+        # Read when the model loads (attnviz.device.apply_thread_setting), which would undo a
+        # torch.set_num_threads made here.
+        os.environ["ATTNVIZ_THREADS"] = str(args.threads)
     repeats = 3 if args.quick else 7
     n_corpus = 200 if args.quick else 600
 

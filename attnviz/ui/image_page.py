@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import streamlit as st
@@ -24,8 +25,16 @@ from attnviz.image_export import maps_npz, overlay_png
 from attnviz.image_extraction import ImageAttention
 from attnviz.image_io import EXTENSIONS, FORMAT_HINT
 from attnviz.image_model import BUNDLED_IMAGE_MODEL, ImageModel
-from attnviz.ui.image_models import ImageRun, cached_gradient_maps, cached_image_run, digest, image_model
-from attnviz.ui.models import device_name
+from attnviz.ui.image_models import (
+    ImageRun,
+    cached_gradient_maps,
+    cached_image_run,
+    digest,
+    image_model,
+    shared_image_model,
+)
+from attnviz.ui.models import run_device
+from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error
 from attnviz.ui.widgets import ModelPicker
 
@@ -139,8 +148,12 @@ def pick_image() -> Picked | None:
 
 
 def run(picked: Picked) -> ImageRun | None:
+    """The cached forward pass of the picked image, or None after showing why (and the model's GPU notice)."""
+    name = model_name()
+    model = shared_image_model(name)
     try:
-        return cached_image_run(model_name(), device_name(), picked.key, picked.data)
+        with device_notice(model):
+            return cached_image_run(name, run_device(model), picked.key, picked.data)
     except InputError as exc:
         show_input_error(exc)
         st.caption(f"Formats that work: {FORMAT_HINT}. Your earlier choices are kept.")
@@ -261,7 +274,9 @@ def render_main(result: ImageRun, choice: MapChoice, target: str, picked: Picked
     st.plotly_chart(
         fig,
         key=OVERLAY_CHART,
-        on_select=lambda: _on_patch_click(ia.grid[1]),
+        # A partial, not a lambda: Streamlit keeps every chart's callback for the whole session
+        # (one per new image), and a lambda would keep ``ia`` with it.
+        on_select=partial(_on_patch_click, ia.grid[1]),
         selection_mode="points",
         width="stretch",
     )
@@ -305,8 +320,11 @@ def render_heads(result: ImageRun, choice: MapChoice) -> None:
 
 
 def gradient_maps(result: ImageRun, picked: Picked, target: str) -> tuple[PixelMap | None, PixelMap] | None:
+    name = model_name()
+    model = shared_image_model(name)
     try:
-        return cached_gradient_maps(model_name(), device_name(), picked.key, target, result.attention.image)
+        with device_notice(model, earlier=False):
+            return cached_gradient_maps(name, run_device(model), picked.key, target, result.attention.image)
     except InputError as exc:
         show_input_error(exc)
         return None

@@ -42,7 +42,8 @@ from attnviz.head_behaviour import (
 )
 from attnviz.text_extraction import TextAttention
 from attnviz.text_model import TextModel
-from attnviz.ui.models import cached_text_attention, device_name, text_model
+from attnviz.ui.models import cached_text_attention, configured_device, run_device, shared_text_model
+from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
 
 HEADS, ATTRIBUTION = "Head statistics", "Attention vs attribution"
@@ -82,7 +83,7 @@ def cached_divergence(name: str, device: str, text: str, pair: str | None) -> np
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_attributions(name: str, device: str, text: str, pair: str | None, n_steps: int) -> TokenAttributions:
     # The model's lock is held inside: other sessions' forward passes wait, never see the hooks.
-    return token_attributions(text_model(name, device), text, pair, n_steps=n_steps)
+    return token_attributions(shared_text_model(name), text, pair, n_steps=n_steps)
 
 
 # ---------------------------------------------------------------- pickers
@@ -118,19 +119,20 @@ class StatsResult:
 
 def sentence_section(tm: TextModel, ta: TextAttention, text: str, pair: str | None) -> None:
     """Statistics of the current sentence (the one typed here or on the text page)."""
-    table = cached_head_stats(tm.name, device_name(), text, pair)
+    table = cached_head_stats(tm.name, run_device(tm), text, pair)
     caption = md_escape(
         f"{ta.n_tokens} tokens · {ta.n_layers} layers × {ta.n_heads} heads · model {ta.model_name}. "
         "Each statistic is a mean over the sentence's query tokens."
     )
     # The divergence is computed only when the map is shown (up to ~1 s at 512 tokens).
-    divergence = cached_divergence(tm.name, device_name(), text, pair) if st.session_state.get(SHOW_MAP) else None
+    divergence = cached_divergence(tm.name, run_device(tm), text, pair) if st.session_state.get(SHOW_MAP) else None
     render_stats(StatsResult(table=table, caption=caption, divergence=divergence))
 
 
 def corpus_section(tm: TextModel) -> None:
     """Upload, run (with progress and Stop), then the statistics of the sentences done."""
-    job = run_corpus(tm)
+    with device_notice(tm):
+        job = run_corpus(tm)
     if job is not None:
         render_stats(corpus_result(job))
 
@@ -240,7 +242,8 @@ def _new_job(tm: TextModel, uploaded) -> CorpusJob | None:
         )
         return None
     data = uploaded.getvalue()
-    key = (hashlib.sha1(data).hexdigest(), tm.name, str(tm.device))
+    # The configured device, not tm.device: a GPU fallback in the middle of a run keeps the job.
+    key = (hashlib.sha1(data).hexdigest(), tm.name, configured_device())
     job = st.session_state.get(JOB)
     if job is not None and job.key == key:
         return job
@@ -287,7 +290,7 @@ def run_corpus(tm: TextModel) -> CorpusJob | None:
     if job is None:
         st.info("Upload a corpus to see the statistics averaged over many sentences.", icon="📄")
         return None
-    if job.key[1:] != (tm.name, str(tm.device)):
+    if job.key[1:] != (tm.name, configured_device()):
         st.info(md_escape(f"These results are of model {job.acc.model_name}; upload the file again for {tm.name}."))
         return job if job.acc.sentences else None
     if job.finished:
@@ -352,7 +355,7 @@ def attribution_options() -> tuple[int, str, float]:
 
 def _attributions(tm: TextModel, ta: TextAttention, text: str, pair: str | None, steps: int):
     """The cached attributions; long inputs wait for a click. None while waiting."""
-    key = (tm.name, device_name(), text, pair, steps)
+    key = (tm.name, text, pair, steps)  # not the device: a GPU fallback does not ask again
     asked = st.session_state.setdefault(ASKED_ATTRIBUTIONS, set())
     if ta.n_tokens > AUTO_ATTRIBUTION_TOKENS and key not in asked:
         st.info(
@@ -366,8 +369,11 @@ def _attributions(tm: TextModel, ta: TextAttention, text: str, pair: str | None,
         )
         return None
     # From the cache this takes no time, and the status then just says what was computed.
-    with st.status(f"Integrated gradients: {steps} steps through the model…", expanded=False) as status:
-        result = cached_attributions(*key)
+    with (
+        device_notice(tm, earlier=False),
+        st.status(f"Integrated gradients: {steps} steps through the model…", expanded=False) as status,
+    ):
+        result = cached_attributions(tm.name, run_device(tm), text, pair, steps)
         status.update(label=f"Integrated gradients over {steps} steps: done.", state="complete")
     return result
 

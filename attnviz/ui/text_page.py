@@ -7,6 +7,7 @@ set them from a callback (the only moment Streamlit lets code change a widget's 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import streamlit as st
 
@@ -19,7 +20,8 @@ from attnviz.figures.rollout import rollout_matrix, rollout_view
 from attnviz.rollout_export import rollout_csv, rollout_png
 from attnviz.text_extraction import TextAttention
 from attnviz.text_model import TextModel
-from attnviz.ui.models import cached_text_attention, device_name
+from attnviz.ui.models import cached_text_attention, run_device, shared_text_model, text_model
+from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
 from attnviz.views import BLOCKS, AttentionView, make_view
 
@@ -88,9 +90,10 @@ def sentence_inputs() -> tuple[str, str | None]:
 
 
 def run_model(tm: TextModel, text: str, pair: str | None) -> TextAttention | None:
-    """The cached attention, or None after showing why there is none."""
+    """The cached attention, or None after showing why there is none (and the model's GPU notice)."""
     try:
-        return cached_text_attention(tm.name, device_name(), text, pair)
+        with device_notice(tm):
+            return cached_text_attention(tm.name, run_device(tm), text, pair)
     except InputError as exc:
         show_input_error(exc)
     except Exception as exc:  # a bug: keep the page alive, log the details
@@ -145,8 +148,16 @@ def options(is_pair: bool) -> Options:
     return Options(words=words, hide_special=hide, block=block, scale=scale)
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
 def cached_view(
+    name: str, device: str, text: str, pair: str | None, words: bool, block: str, hide: bool
+) -> AttentionView:
+    """The view of the cached attention. ``device`` is the configured one (``device_name()``); the
+    cache is keyed on where the shared model runs now, as the attention is (attnviz.ui.models)."""
+    return _cached_view(name, run_device(text_model(name, device)), text, pair, words, block, hide)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _cached_view(
     name: str, device: str, text: str, pair: str | None, words: bool, block: str, hide: bool
 ) -> AttentionView:
     # Shared, never mutated; cache_resource avoids copying up to 75 MB on every rerun.
@@ -229,7 +240,9 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
         st.plotly_chart(
             fig,
             key=LAYER_CHART,
-            on_select=lambda: _on_tile_click(LAYER_CHART, None),
+            # Partials, not lambdas: Streamlit keeps a chart's callback for the whole session
+            # (one per new figure), and a lambda would keep ``view`` (up to 75 MB) with it.
+            on_select=partial(_on_tile_click, LAYER_CHART, None),
             selection_mode="points",
             width="stretch",
         )
@@ -239,7 +252,7 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
         st.plotly_chart(
             fig,
             key=OVERVIEW_CHART,
-            on_select=lambda: _on_tile_click(OVERVIEW_CHART, view.n_heads),
+            on_select=partial(_on_tile_click, OVERVIEW_CHART, view.n_heads),
             selection_mode="points",
             width="stretch",
         )
@@ -326,8 +339,8 @@ def rollout_section(ta: TextAttention, opts: Options) -> AttentionView | None:
     )
     try:
         view = cached_rollout_view(
-            ta.model_name, device_name(), ta.text, ta.text_pair, fusion, float(discard), opts.words, opts.block,
-            opts.hide_special,
+            ta.model_name, run_device(shared_text_model(ta.model_name)), ta.text, ta.text_pair, fusion,
+            float(discard), opts.words, opts.block, opts.hide_special,
         )  # fmt: skip
     except InputError as exc:
         show_input_error(exc)

@@ -33,7 +33,8 @@ from attnviz.toy_presets import (
     toy_steps,
 )
 from attnviz.ui import text_page
-from attnviz.ui.models import device_name, text_model
+from attnviz.ui.models import run_device, shared_text_model
+from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
 from attnviz.ui.worked_steps import (  # noqa: F401  (render, WEIGHTS_CHART: the page file and tests use them from here)
     DIVISOR,
@@ -209,7 +210,8 @@ def toy_inputs() -> Shown | None:
 
 @st.cache_data(show_spinner="Computing the head's steps…", max_entries=16)
 def cached_explain_head(name: str, device: str, text: str, layer: int, head: int) -> HeadSteps:
-    return explain_head(text_model(name, device), text, layer, head)
+    """``device``: where the shared model runs now (a key only, as in attnviz.ui.models)."""
+    return explain_head(shared_text_model(name), text, layer, head)
 
 
 def _use_text_page_sentence() -> None:
@@ -240,7 +242,8 @@ def real_inputs(tm) -> Shown | None:
         f"every dimension of up to {SHOW_ALL_TOKENS} tokens (numbers in cells only while they fit).",
     )
     try:
-        steps = cached_explain_head(tm.name, device_name(), text, layer, head)
+        with device_notice(tm):
+            steps = cached_explain_head(tm.name, run_device(tm), text, layer, head)
     except InputError as exc:
         show_input_error(exc)
         return None
