@@ -3,12 +3,14 @@
 import streamlit as st
 
 from attnviz.ui.image_page import KEPT as IMAGE_PAGE_CHOICES
+from attnviz.ui.safe import configure_logging
 from attnviz.ui.state import keep_widget_state
 from attnviz.ui.stats_page import KEPT as STATS_PAGE_CHOICES
 from attnviz.ui.text_page import KEPT as TEXT_PAGE_CHOICES
 from attnviz.ui.worked_page import KEPT as WORKED_PAGE_CHOICES
 
 st.set_page_config(page_title="attnviz", page_icon=":material/visibility:", layout="wide")
+configure_logging()  # what visitors are not shown goes to the server log
 # A sentence typed or a choice made on one page survives a visit to another.
 keep_widget_state((*TEXT_PAGE_CHOICES, *IMAGE_PAGE_CHOICES, *WORKED_PAGE_CHOICES, *STATS_PAGE_CHOICES))
 st.navigation(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -28,6 +29,9 @@ MAX_PIXELS = 40_000_000
 MAX_BYTES = 50 * 1024 * 1024
 
 ImageSource = bytes | bytearray | memoryview | str | os.PathLike | BinaryIO
+#: What Pillow's decoders raise on damaged bytes. Besides OSError/ValueError/SyntaxError, a GIF
+#: cut inside a later frame's header raises struct.error or IndexError while counting frames.
+DAMAGED = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError, ZeroDivisionError)
 
 
 def _read(data: ImageSource) -> bytes:
@@ -92,7 +96,7 @@ def open_image(data: ImageSource, max_side: int | None = None) -> Image.Image:
         ) from exc
     except UnidentifiedImageError as exc:
         raise InputError(f"This file is not an image attnviz can read: upload a {FORMAT_HINT} file.") from exc
-    except (OSError, ValueError, SyntaxError) as exc:  # damaged headers raise assorted errors
+    except DAMAGED as exc:  # damaged headers raise assorted errors
         raise InputError(f"This image's header is damaged ({exc}): upload another {FORMAT_HINT} file.") from exc
     w, h = im.size
     if w < 1 or h < 1:
@@ -112,7 +116,7 @@ def open_image(data: ImageSource, max_side: int | None = None) -> Image.Image:
         rgb = _to_rgb(im)
     except Image.DecompressionBombError as exc:
         raise InputError(f"This image is too large to open safely: scale it down. ({exc})") from exc
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+    except DAMAGED as exc:
         raise InputError(
             f"This image could not be decoded; the file is probably truncated or damaged ({exc}). "
             f"Upload it again or save it as {FORMAT_HINT}."

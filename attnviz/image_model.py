@@ -16,23 +16,30 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from attnviz import train as _train
 from attnviz.cnn_attention import CnnAttention, CnnAttentionConfig
-from attnviz.device import pick_device
+from attnviz.device import apply_thread_setting, pick_device
 from attnviz.errors import ModelLoadError
-from attnviz.train import BUNDLED_DIR, CARD_FILE, WEIGHTS_FILE, sha256_file
+from attnviz.model_source import BUNDLED, FOLDER, HUB, ModelSource, hub_error, resolve_model_source, weights_error
+from attnviz.train import CARD_FILE, WEIGHTS_FILE, sha256_file
 
 #: Name shown for the bundled model, and accepted by ``load_image_model``.
 BUNDLED_IMAGE_MODEL = "shapes-cnn-attention"
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class ImageModel:
     """A loaded classifier, how it wants its input, and where it runs.
 
     ``kind`` is ``"cnn-attention"`` (the bundled family: class token + conv grid, Grad-CAM on
     ``model.last_conv``) or ``"vit"`` (a Hugging Face ViT: class token + patch grid).
+
+    One object is shared by every session of the app. Only :func:`attnviz.device.move_to_cpu`
+    changes it, under ``lock``: when the GPU runs out of memory, ``device`` becomes the CPU
+    (for good) and ``notice`` says so. Compared and hashed by identity.
     """
 
     name: str
@@ -44,10 +51,16 @@ class ImageModel:
     device: torch.device
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)  # applied here for ViTs; inside the bundled model
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    card: dict = field(default_factory=dict, repr=False, compare=False)
+    card: dict = field(default_factory=dict, repr=False)
     #: Held around every forward pass and every attribution (captum's hooks on a shared model
     #: must never meet another thread's forward pass).
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    #: Set when the model moved to the CPU after the GPU ran out of memory; pages show it.
+    notice: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.device = torch.device(self.device)
+        apply_thread_setting()  # when the first model loads (ATTNVIZ_THREADS)
 
     @property
     def n_layers(self) -> int:
@@ -86,41 +99,104 @@ class ImageModel:
         return self.model(x) if self.kind == "cnn-attention" else self.model(pixel_values=x).logits
 
 
+def bundled_image_dir() -> Path:
+    """Folder of the bundled image model (``attnviz.train.BUNDLED_DIR``, read at call time)."""
+    return _train.BUNDLED_DIR
+
+
 def load_image_model(name: str | None = None, device: torch.device | str | None = None) -> ImageModel:
-    """The bundled model (``name`` None or ``BUNDLED_IMAGE_MODEL``), a folder, or a hub id."""
+    """The bundled model (``name`` None or ``BUNDLED_IMAGE_MODEL``), a folder, or a hub id.
+
+    Folders and hub ids pass the policy of ``attnviz.model_source`` first (the environment
+    variables ATTNVIZ_LOCAL_MODELS, ATTNVIZ_MODEL_DIRS and ATTNVIZ_HUB_MODELS).
+
+    Raises:
+        ModelLoadError: the name is refused or cannot be loaded; the message says why and what to do.
+    """
     device = torch.device(device) if device is not None else pick_device()
-    if name is None or name.strip() in ("", BUNDLED_IMAGE_MODEL):
-        return _load_cnn_attention(BUNDLED_DIR, BUNDLED_IMAGE_MODEL, device)
-    name = name.strip()
-    folder = Path(name).expanduser()
-    if folder.is_dir() and (folder / CARD_FILE).is_file():
-        return _load_cnn_attention(folder, name, device)
-    return _load_vit(name, device)
+    source = resolve_model_source(name, BUNDLED_IMAGE_MODEL, what="image model")
+    if source.kind == BUNDLED:
+        return _load_cnn_attention(bundled_image_dir(), BUNDLED_IMAGE_MODEL, device, bundled=True)
+    if source.kind == FOLDER and _is_file_or_dir(source.path / CARD_FILE):
+        return _load_cnn_attention(source.path, source.name, device)
+    return _load_vit(source, device)
 
 
-def _load_cnn_attention(folder: Path, label: str, device: torch.device) -> ImageModel:
-    weights, card_path = folder / WEIGHTS_FILE, folder / CARD_FILE
-    if not weights.is_file() or not card_path.is_file():
+def _is_file_or_dir(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
+def _restore_hint(folder: Path, bundled: bool) -> str:
+    if bundled:
+        return (
+            "Restore the bundled model with `git checkout -- assets/image-model` (or reinstall attnviz), or "
+            "retrain it with `python -m attnviz.train`."
+        )
+    return f"Retrain it with `python -m attnviz.train --out {folder}` (add `--data FOLDER` for your own images)."
+
+
+def _read_card(card_path: Path, hint: str) -> dict:
+    """The model card as a dict with ``classes`` and ``config``; a ModelLoadError for anything else."""
+    if card_path.is_dir():
+        raise ModelLoadError(f"{card_path} is a folder, not a file. {hint}")
+    try:
+        text = card_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ModelLoadError(
-            f"The image model in {folder} is missing {WEIGHTS_FILE} or {CARD_FILE}. Train it with "
-            "`python -m attnviz.train` (or reinstall attnviz to restore the bundled one)."
+            f"The model card {card_path} cannot be read ({type(exc).__name__}: {exc}). {hint}"
+        ) from exc
+    try:
+        card = json.loads(text)
+    except ValueError as exc:
+        raise ModelLoadError(f"The model card {card_path} is not valid JSON ({exc}). {hint}") from exc
+    if not isinstance(card, dict):
+        raise ModelLoadError(f"The model card {card_path} is not a JSON object. {hint}")
+    missing = [k for k in ("classes", "config") if k not in card]
+    if missing:
+        raise ModelLoadError(f"The model card {card_path} lacks {' and '.join(missing)}. {hint}")
+    classes = card["classes"]
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise ModelLoadError(f"The model card {card_path}: 'classes' must be a list of class names. {hint}")
+    if not isinstance(card["config"], dict):
+        raise ModelLoadError(f"The model card {card_path}: 'config' must be a JSON object. {hint}")
+    return card
+
+
+def _load_cnn_attention(folder: Path, label: str, device: torch.device, bundled: bool = False) -> ImageModel:
+    weights, card_path = folder / WEIGHTS_FILE, folder / CARD_FILE
+    hint = _restore_hint(folder, bundled)
+    what = "The bundled image model" if bundled else "The image model"
+    missing = [p.name for p in (weights, card_path) if not p.exists()]
+    if missing:
+        raise ModelLoadError(f"{what} in {folder} is missing {' and '.join(missing)}. {hint}")
+    if weights.is_dir():
+        raise ModelLoadError(f"{weights} is a folder, not a weights file. {hint}")
+    card = _read_card(card_path, hint)
+    expected = card.get("weights_sha256")
+    if bundled and not expected:
+        raise ModelLoadError(
+            f"The bundled model card {card_path} has no weights_sha256 to check {weights} against. {hint}"
         )
     try:
-        card = json.loads(card_path.read_text())
-        expected = card.get("weights_sha256")
-        if expected and sha256_file(weights) != expected:
-            raise ModelLoadError(
-                f"{weights} does not match the SHA-256 in its model card: the file is damaged or was replaced. "
-                "Retrain with `python -m attnviz.train` or restore the file (git checkout assets/)."
-            )
+        actual = sha256_file(weights) if expected else None
+    except OSError as exc:
+        raise ModelLoadError(f"{weights} cannot be read ({type(exc).__name__}: {exc}). {hint}") from exc
+    if expected and actual != expected:
+        raise ModelLoadError(
+            f"{weights} does not match the SHA-256 in its model card: the file is damaged, truncated or was "
+            f"replaced. {hint}"
+        )
+    try:
         config = CnnAttentionConfig.from_dict(card["config"])
+        if len(card["classes"]) != config.n_classes:
+            raise ValueError(f"{len(card['classes'])} class names for {config.n_classes} outputs")
         model = CnnAttention(config)
         model.load_state_dict(load_file(str(weights)))
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise ModelLoadError(
-            f"The image model in {folder} could not be read ({type(exc).__name__}: {exc}). "
-            "Retrain it with `python -m attnviz.train`."
-        ) from exc
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
+        raise ModelLoadError(f"{what} in {folder} could not be read ({type(exc).__name__}: {exc}). {hint}") from exc
     model.eval().to(device)
     return ImageModel(
         name=label,
@@ -134,15 +210,19 @@ def _load_cnn_attention(folder: Path, label: str, device: torch.device) -> Image
     )
 
 
-def _load_vit(name: str, device: torch.device) -> ImageModel:
+def _load_vit(source: ModelSource, device: torch.device) -> ImageModel:
     from transformers import AutoConfig, AutoModelForImageClassification
 
+    name, location, extra = source.name, source.location, source.hub_kwargs
     try:
-        config = AutoConfig.from_pretrained(name)
-    except (OSError, ValueError) as exc:
+        config = AutoConfig.from_pretrained(location, **extra)
+    except Exception as exc:  # OSError, ValueError, hub errors
+        if source.kind == HUB:
+            raise hub_error(source, exc, BUNDLED_IMAGE_MODEL) from exc
         raise ModelLoadError(
-            f"Could not load image model {name!r}: not a folder written by `python -m attnviz.train`, and not "
-            f"a Hugging Face model this machine can reach ({exc}). Use the bundled model ({BUNDLED_IMAGE_MODEL})."
+            f"Could not load image model {name!r}: the folder has neither a model_card.json (a folder written by "
+            f"`python -m attnviz.train`) nor a readable config.json (a Hugging Face model). "
+            f"Use the bundled model ({BUNDLED_IMAGE_MODEL})."
         ) from exc
     if config.model_type not in ("vit", "deit"):
         raise ModelLoadError(
@@ -150,13 +230,16 @@ def _load_vit(name: str, device: torch.device) -> ImageModel:
             f"(vit, deit) with a class token and a patch grid. Use the bundled model ({BUNDLED_IMAGE_MODEL})."
         )
     try:
-        model = AutoModelForImageClassification.from_pretrained(name, attn_implementation="eager")
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"Could not load the weights of {name!r}: {exc}") from exc
+        # Safetensors only (a pickled pytorch_model.bin is refused), eager attention, no remote code.
+        model = AutoModelForImageClassification.from_pretrained(
+            location, attn_implementation="eager", use_safetensors=True, **extra
+        )
+    except Exception as exc:
+        raise weights_error(source, exc, BUNDLED_IMAGE_MODEL) from exc
     model.eval().to(device)
     size = config.image_size if isinstance(config.image_size, int) else config.image_size[0]
     patch = config.patch_size if isinstance(config.patch_size, int) else config.patch_size[0]
-    mean, std = _vit_normalisation(name)
+    mean, std = _vit_normalisation(location, extra)
     classes = tuple(config.id2label[i] for i in range(config.num_labels))
     return ImageModel(
         name=name,
@@ -171,12 +254,12 @@ def _load_vit(name: str, device: torch.device) -> ImageModel:
     )
 
 
-def _vit_normalisation(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def _vit_normalisation(name: str, extra: dict | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The processor's mean and std when the model ships one, else ViT's default (0.5, 0.5)."""
     try:
         from transformers import AutoImageProcessor
 
-        proc = AutoImageProcessor.from_pretrained(name)
+        proc = AutoImageProcessor.from_pretrained(name, **(extra or {}))
         return tuple(proc.image_mean), tuple(proc.image_std)
     except (OSError, ValueError, AttributeError, TypeError):
         return (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)

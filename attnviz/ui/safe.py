@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 
 import streamlit as st
 
@@ -14,6 +16,23 @@ log = logging.getLogger("attnviz")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:&])")
 
 
+def configure_logging() -> None:
+    """Send the "attnviz" logger's records to the server's stderr, with time and level.
+
+    Without a handler Python prints only the bare message of WARNING and above. This is the
+    log that holds what visitors are not shown (``client.showErrorDetails = "none"``).
+    Records still propagate, so pytest's caplog and a host's own logging see them too.
+    """
+    if any(getattr(h, "_attnviz", False) for h in log.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler._attnviz = True
+    log.addHandler(handler)
+    if log.level == logging.NOTSET:
+        log.setLevel(logging.INFO)
+
+
 def md_escape(text: str) -> str:
     """Backslash-escape everything Streamlit's Markdown (and its LaTeX) would interpret."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
@@ -22,6 +41,36 @@ def md_escape(text: str) -> str:
 def show_input_error(error: InputError) -> None:
     """A message a person can act on, shown literally."""
     st.warning(md_escape(str(error)), icon="✋")
+
+
+#: A model that keeps failing is logged again after this many seconds, not on every rerun.
+LOG_REPEAT_S = 600.0
+_logged: dict[str, float] = {}
+_logged_lock = threading.Lock()
+
+
+def log_model_error(name: str, error: Exception) -> None:
+    """Write a model that could not be loaded (or was refused) to the server log.
+
+    WARNING on the "attnviz" logger, with the message (which names the file or folder). Each
+    page rerun would repeat it: the same name and message is logged once per ``LOG_REPEAT_S``.
+    """
+    key = f"{name}\0{error}"
+    now = time.monotonic()
+    with _logged_lock:
+        last = _logged.get(key)
+        if last is not None and now - last < LOG_REPEAT_S:
+            return
+        if len(_logged) > 256:
+            _logged.clear()
+        _logged[key] = now
+    log.warning("model %r could not be loaded: %s", name, error)
+
+
+def forget_logged_model_errors() -> None:
+    """Log every model error again (tests that check the log call this first)."""
+    with _logged_lock:
+        _logged.clear()
 
 
 def show_unexpected(error: Exception, what: str) -> None:

@@ -9,9 +9,10 @@ import streamlit as st
 
 from attnviz.device import device_label
 from attnviz.errors import ModelLoadError
+from attnviz.model_source import check_model_name
 from attnviz.text_model import BUNDLED_TEXT_MODEL, TextModel
 from attnviz.ui.models import TEXT_MODEL_KEY, device_name, text_model
-from attnviz.ui.safe import md_escape, show_input_error
+from attnviz.ui.safe import log_model_error, md_escape, show_input_error
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,12 @@ class ModelPicker:
             st.session_state[self.error] = self.empty_message
             return
         try:
+            # The server's policy first (ATTNVIZ_LOCAL_MODELS, ATTNVIZ_MODEL_DIRS, ATTNVIZ_HUB_MODELS):
+            # a refused name never reaches a loader or its cache.
+            check_model_name(name, self.bundled)
             self.load(name, device_name())
         except ModelLoadError as exc:
+            log_model_error(name, exc)
             st.session_state[self.error] = str(exc)
             return
         st.session_state[self.current] = name
@@ -63,9 +68,12 @@ class ModelPicker:
             st.button(f"Use bundled {self.bundled}", on_click=self._use_bundled, disabled=self.name() == self.bundled)
             if self.error in st.session_state:
                 st.warning(md_escape(st.session_state[self.error]), icon="✋")
+            name = self.name()
             try:
-                return self.load(self.name(), device_name())
+                check_model_name(name, self.bundled)  # a name kept in the session is checked again
+                return self.load(name, device_name())
             except ModelLoadError as exc:
+                log_model_error(name, exc)
                 show_input_error(exc)
                 return None
 

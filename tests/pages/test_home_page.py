@@ -31,7 +31,7 @@ def test_home_page_lists_the_bundled_model():
     assert (table.iloc[1]["layers"], table.iloc[1]["heads"]) == (2, 4)
     row = table.iloc[0]
     assert (row["layers"], row["heads"], row["max tokens"]) == (6, 12, 512)
-    assert row["status"] == "loaded"
+    assert row["status"] == "loaded, runs on cpu"
     assert bool(row["bundled"])
 
 

@@ -1,0 +1,343 @@
+"""Where models may be loaded from: the policy of attnviz.model_source, in the loaders and the app's picker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+import torch
+
+import attnviz
+from attnviz import model_source
+from attnviz.image_model import BUNDLED_IMAGE_MODEL
+from attnviz.model_source import (
+    BUNDLED,
+    DIRS_ENV,
+    FOLDER,
+    HUB,
+    HUB_ENV,
+    LOCAL_ENV,
+    Policy,
+    resolve_model_source,
+)
+from attnviz.text_model import BUNDLED_TEXT_MODEL
+from attnviz.ui.safe import md_escape
+
+
+@pytest.fixture(autouse=True)
+def default_policy(monkeypatch):
+    """Every test starts from the defaults, whatever the environment running the tests says."""
+    for key in (LOCAL_ENV, DIRS_ENV, HUB_ENV):
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture(scope="module")
+def image_model_dir(tmp_path_factory):
+    """A random CnnAttention saved the way ``python -m attnviz.train`` saves it (fast: no training)."""
+    from attnviz import synthetic
+    from attnviz.cnn_attention import CnnAttention, CnnAttentionConfig
+    from attnviz.train import save
+
+    torch.manual_seed(0)
+    config = CnnAttentionConfig()
+    card = {"classes": list(synthetic.CLASSES), "config": config.to_dict()}
+    folder = tmp_path_factory.mktemp("image_models") / "shapes"
+    save(CnnAttention(config).eval(), card, folder)
+    return folder
+
+
+def _text_error(name: str) -> str:
+    with pytest.raises(attnviz.ModelLoadError) as info:
+        attnviz.load_text_model(name, device="cpu")
+    return str(info.value)
+
+
+def _image_error(name: str) -> str:
+    with pytest.raises(attnviz.ModelLoadError) as info:
+        attnviz.load_image_model(name, device="cpu")
+    return str(info.value)
+
+
+# ------------------------------------------------------------------- classification
+
+
+@pytest.mark.parametrize("name", [None, "", "   ", BUNDLED_TEXT_MODEL, f"  {BUNDLED_TEXT_MODEL} "])
+def test_bundled_names(name):
+    source = resolve_model_source(name, BUNDLED_TEXT_MODEL)
+    assert source.kind == BUNDLED and source.name == BUNDLED_TEXT_MODEL
+
+
+def test_a_folder_is_resolved(tiny_bert_dir):
+    source = resolve_model_source(f" {tiny_bert_dir} ", BUNDLED_TEXT_MODEL)
+    assert source.kind == FOLDER
+    assert source.name == str(tiny_bert_dir)
+    assert source.path == tiny_bert_dir.resolve()
+
+
+def test_home_and_dot_dot_are_normalised(tiny_bert_dir, monkeypatch):
+    monkeypatch.setenv("HOME", str(tiny_bert_dir.parent))
+    assert resolve_model_source(f"~/{tiny_bert_dir.name}", "b").path == tiny_bert_dir.resolve()
+    dotted = f"{tiny_bert_dir.parent}/vocab/../{tiny_bert_dir.name}"
+    assert resolve_model_source(dotted, "b").path == tiny_bert_dir.resolve()
+    monkeypatch.chdir(tiny_bert_dir.parent)
+    assert resolve_model_source(tiny_bert_dir.name, "b").path == tiny_bert_dir.resolve()  # exists: a folder
+
+
+@pytest.mark.parametrize("name", ["bert-base-uncased", "google/vit-base-patch16-224", "org/model.v2"])
+def test_hub_ids(name):
+    source = resolve_model_source(name, BUNDLED_TEXT_MODEL)
+    assert source.kind == HUB and source.location == name
+    assert source.offline  # the tests run with HF_HUB_OFFLINE=1
+    assert source.hub_kwargs == {"local_files_only": True}
+
+
+def test_names_that_look_like_paths_say_no_such_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    for name in [
+        "/definitely/not/a/folder",
+        "./nope",
+        "../nope-xyz-123",
+        "~/nope-xyz-123",
+        str(tmp_path / "nope"),
+        "models/nope",  # a slash after a folder that exists: a path, not org/name
+        "a/b/c",  # two slashes: never a hub id
+    ]:
+        message = _text_error(name)
+        assert "no such folder" in message, (name, message)
+        assert name in message and BUNDLED_TEXT_MODEL in message
+        assert "hub" not in message
+
+
+def test_a_file_is_not_a_folder(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("{}")
+    assert "is a file, not a folder" in _text_error(str(path))
+
+
+@pytest.mark.parametrize("name", ["not a valid id!", "a--b", "x" * 200])
+def test_invalid_hub_ids(name):
+    message = _text_error(name)
+    assert "neither a folder" in message and "hub id" in message
+    assert BUNDLED_TEXT_MODEL in message
+
+
+def test_control_characters_are_refused():
+    assert "control characters" in _text_error("bert\x00base")
+    assert "control characters" in _text_error("/tmp/\nmodel")
+
+
+# ------------------------------------------------------------------- the policy
+
+
+def test_allowed_folder_loads(tiny_bert_dir, image_model_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv(DIRS_ENV, os.pathsep.join([str(tmp_path), str(tiny_bert_dir.parent), ""]))
+    tm = attnviz.load_text_model(str(tiny_bert_dir), device="cpu")
+    assert tm.n_layers == 2 and tm.name == str(tiny_bert_dir)
+    monkeypatch.setenv(DIRS_ENV, str(image_model_dir.parent))
+    im = attnviz.load_image_model(str(image_model_dir), device="cpu")
+    assert im.kind == "cnn-attention" and im.grid == (8, 8)
+
+
+def test_folder_outside_the_allowed_ones_is_refused(tiny_bert_dir, image_model_dir, monkeypatch, tmp_path):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    monkeypatch.setenv(DIRS_ENV, str(allowed))
+    for message in (_text_error(str(tiny_bert_dir)), _image_error(str(image_model_dir))):
+        assert "outside the folders this server loads models from" in message
+        assert str(allowed.resolve()) in message  # what is allowed
+        assert DIRS_ENV in message  # which setting changes it
+        assert "bundled model" in message
+
+
+def test_path_traversal_out_of_the_allowed_folder_is_refused(tiny_bert_dir, monkeypatch, tmp_path):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    monkeypatch.setenv(DIRS_ENV, str(allowed))
+    # Starts with the allowed folder as a string, but '..' leads out of it.
+    dotted = str(allowed) + "/.." * len(allowed.resolve().parts) + str(tiny_bert_dir.resolve())
+    assert os.path.realpath(dotted) == str(tiny_bert_dir.resolve())
+    assert "outside the folders" in _text_error(dotted)
+
+
+def test_symlink_out_of_the_allowed_folder_is_refused(tiny_bert_dir, image_model_dir, monkeypatch, tmp_path):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "text").symlink_to(tiny_bert_dir, target_is_directory=True)
+    (allowed / "image").symlink_to(image_model_dir, target_is_directory=True)
+    monkeypatch.setenv(DIRS_ENV, str(allowed))
+    assert "outside the folders" in _text_error(str(allowed / "text"))
+    assert "outside the folders" in _image_error(str(allowed / "image"))
+    # A link that stays inside the allowed folder is fine.
+    shutil.copytree(tiny_bert_dir, allowed / "real")
+    (allowed / "inner").symlink_to(allowed / "real", target_is_directory=True)
+    assert attnviz.load_text_model(str(allowed / "inner"), device="cpu").n_heads == 4
+
+
+def test_missing_folder_outside_the_allowed_ones_says_outside_not_missing(monkeypatch, tmp_path):
+    """A visitor cannot probe which folders exist outside the allowed ones."""
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    monkeypatch.setenv(DIRS_ENV, str(allowed))
+    assert "outside the folders" in _text_error("/no/such/folder")
+    assert "outside the folders" in _text_error("/etc")
+    assert "no such folder" in _text_error(str(allowed / "nope"))
+
+
+def test_local_folders_off(tiny_bert_dir, image_model_dir, monkeypatch):
+    monkeypatch.setenv(LOCAL_ENV, "off")
+    monkeypatch.setenv(DIRS_ENV, str(tiny_bert_dir.parent))  # off wins over an allowed list
+    for message in (_text_error(str(tiny_bert_dir)), _image_error(str(image_model_dir)), _text_error("/etc")):
+        assert f"does not load models from local folders ({LOCAL_ENV}=off)" in message
+        assert f"{LOCAL_ENV}=on" in message
+        assert "Allowed here: the bundled model" in message and "Hugging Face hub ids" in message
+    assert resolve_model_source(None, BUNDLED_TEXT_MODEL).kind == BUNDLED  # the bundled model still loads
+    assert resolve_model_source("bert-base-uncased", BUNDLED_TEXT_MODEL).kind == HUB
+
+
+def test_hub_off(tiny_bert_dir, monkeypatch):
+    monkeypatch.setenv(HUB_ENV, "OFF")
+    for message in (_text_error("bert-base-uncased"), _image_error("google/vit-base-patch16-224")):
+        assert f"does not download models from the Hugging Face hub ({HUB_ENV}=off)" in message
+        assert f"{HUB_ENV}=on" in message
+        assert "any local model folder" in message
+    assert attnviz.load_text_model(str(tiny_bert_dir), device="cpu").n_layers == 2
+
+
+def test_everything_off_leaves_the_bundled_model():
+    policy = Policy(local=False, hub=False)
+    assert policy.allowed("m") == "Allowed here: the bundled model 'm'."
+    with pytest.raises(attnviz.ModelLoadError):
+        resolve_model_source("bert-base-uncased", "m", policy=policy)
+
+
+@pytest.mark.parametrize("key", [LOCAL_ENV, HUB_ENV])
+def test_a_malformed_setting_refuses_everything_but_the_bundled_model(key, tiny_bert_dir, monkeypatch):
+    monkeypatch.setenv(key, "maybe")
+    message = _text_error(str(tiny_bert_dir))
+    assert key in message and "'maybe'" in message and "on or off" in message
+    assert resolve_model_source("", BUNDLED_TEXT_MODEL).kind == BUNDLED
+
+
+@pytest.mark.parametrize("value,expected", [("on", True), ("1", True), ("Yes", True), ("", True), ("no", False)])
+def test_switch_values(value, expected):
+    assert Policy.from_env({LOCAL_ENV: value}).local is expected
+    assert Policy.from_env({HUB_ENV: value}).hub is expected
+
+
+# ------------------------------------------------------------------- the hub, offline
+
+
+def test_offline_hub_id_gives_a_clear_message_at_once():
+    start = time.monotonic()
+    for message in (_text_error("no-such-org/no-such-model-xyz"), _image_error("google/vit-base-patch16-224")):
+        assert "hub cannot be reached" in message
+        assert "HF_HUB_OFFLINE" in message
+        assert "local model folder" in message and "bundled model" in message
+    assert time.monotonic() - start < 10
+
+
+def test_unreachable_hub_is_tried_from_the_cache_only(monkeypatch):
+    """Without offline mode, a hub that does not answer gives the same message, without retries."""
+    monkeypatch.setattr(model_source, "hub_offline_mode", lambda: False)
+    monkeypatch.setattr(model_source, "hub_reachable", lambda timeout=0: False)
+    source = resolve_model_source("bert-base-uncased", BUNDLED_TEXT_MODEL)
+    assert source.offline and source.hub_kwargs == {"local_files_only": True}
+    start = time.monotonic()
+    message = _text_error("bert-base-uncased")
+    assert "hub cannot be reached from this server (no connection to the hub)" in message
+    assert time.monotonic() - start < 10
+
+
+def test_hub_probe_gives_up_quickly(monkeypatch):
+    from huggingface_hub import constants
+
+    assert model_source.hub_reachable() is False  # offline mode: no probe at all
+    monkeypatch.setattr(model_source, "hub_offline_mode", lambda: False)
+    for key in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # discard port: nothing listens
+    monkeypatch.setattr(model_source, "_probe_cache", {})
+    start = time.monotonic()
+    assert model_source.hub_reachable(timeout=2.0) is False
+    assert time.monotonic() - start < 3
+
+
+# ------------------------------------------------------------------- no pickles
+
+
+def _forbid_torch_load(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("torch.load was called on a model file")
+
+    monkeypatch.setattr(torch, "load", refuse)
+
+
+def test_a_folder_with_only_pickled_weights_is_refused(tmp_path, tiny_bert_dir, monkeypatch):
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_bert_dir, folder)
+    from safetensors.torch import load_file
+
+    state = load_file(str(folder / "model.safetensors"))
+    (folder / "model.safetensors").unlink()
+    torch.save(state, folder / "pytorch_model.bin")
+    _forbid_torch_load(monkeypatch)
+    message = _text_error(str(folder))
+    assert "pytorch_model.bin" in message and "pickle" in message
+    assert "save_pretrained" in message and BUNDLED_TEXT_MODEL in message
+
+
+def test_a_vit_folder_with_only_pickled_weights_is_refused(tmp_path, monkeypatch):
+    from transformers import ViTConfig, ViTForImageClassification
+
+    config = ViTConfig(
+        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=37
+    )
+    folder = tmp_path / "vit"
+    model = ViTForImageClassification(config)
+    model.save_pretrained(str(folder))
+    (folder / "model.safetensors").unlink()
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    _forbid_torch_load(monkeypatch)
+    message = _image_error(str(folder))
+    assert "pytorch_model.bin" in message and "pickle" in message and BUNDLED_IMAGE_MODEL in message
+
+
+# ------------------------------------------------------------------- the app's picker
+
+
+@pytest.mark.bundled
+@pytest.mark.parametrize("setting", ["dirs", "local-off"])
+def test_text_page_picker_refuses_a_disallowed_folder(setting, tiny_bert_dir, monkeypatch, tmp_path):
+    from tests.pages.apptest_helpers import assert_clean, charts, start_clean
+
+    if setting == "dirs":
+        monkeypatch.setenv(DIRS_ENV, str(tmp_path))
+        expected = md_escape(DIRS_ENV)
+    else:
+        monkeypatch.setenv(LOCAL_ENV, "off")
+        expected = md_escape(f"{LOCAL_ENV}=off")
+    at = start_clean("pages/text.py")
+    at.text_input(key="model_name_input").input(str(tiny_bert_dir))
+    at.form_submit_button[0].click().run()
+    assert_clean(at)
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and expected in warnings[0]
+    assert "6 layers × 12 heads" in "\n".join(c.value for c in at.caption)  # still the bundled model
+    assert "text_model_name" not in at.session_state or at.session_state["text_model_name"] == BUNDLED_TEXT_MODEL
+    assert len(charts(at)) == 1
+
+
+@pytest.mark.bundled
+def test_image_page_picker_refuses_a_disallowed_folder(image_model_dir, monkeypatch, tmp_path):
+    from tests.pages.apptest_helpers import assert_clean, start_clean
+
+    monkeypatch.setenv(DIRS_ENV, str(tmp_path))
+    at = start_clean("pages/image.py")
+    at.text_input(key="image_model_input").input(str(image_model_dir))
+    at.form_submit_button[0].click().run()
+    assert_clean(at)
+    assert any(md_escape(DIRS_ENV) in w.value for w in at.warning)
+    assert "image_model_name" not in at.session_state or at.session_state["image_model_name"] == BUNDLED_IMAGE_MODEL
