@@ -8,25 +8,20 @@ Needs Debian's chromium (/usr/bin/chromium) and Playwright for Python (requireme
 from __future__ import annotations
 
 import argparse
-import contextlib
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
-
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from tests.browser.live_app import SCREENSHOTS, VIEWPORT, launch_chromium, running_app, wait_idle  # noqa: E402
+from tests.browser.live_app import whole_page as _whole_page  # noqa: E402
+
+#: The app's log while this script runs (git-ignored, next to the browser tests' screenshots).
+LOG = SCREENSHOTS / "streamlit-screenshots-script.log"
 VIEWS = {
     "text-single-head": "Single head",
     "text-layer-heads": "All heads of a layer",
@@ -36,61 +31,8 @@ VIEWS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running_app(port: int):
-    """The real app in a subprocess, ready when /_stcore/health answers."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            with contextlib.suppress(OSError):
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            time.sleep(0.5)
-        else:
-            raise RuntimeError("the app did not start within 90 s")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
-
-def wait_idle(page) -> None:
-    """Until Streamlit's script has finished and the charts have had a moment to draw."""
-    page.wait_for_timeout(300)
-    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000)
-    page.wait_for_timeout(700)
-
-
 def whole_page(page, path: Path, max_height: int = 3200) -> None:
-    """Screenshot the whole page: Streamlit scrolls inside its main block, so ``full_page`` alone
-    captures only the viewport; grow the viewport to the content's height first."""
-    height = page.evaluate(
-        "() => { const m = document.querySelector('[data-testid=stMain]'); return m ? m.scrollHeight : 1000; }"
-    )
-    page.set_viewport_size({"width": 1400, "height": int(min(max_height, max(1000, height)))})
-    wait_idle(page)
-    page.screenshot(path=path)
-    page.set_viewport_size({"width": 1400, "height": 1000})
+    _whole_page(page, path, max_height=max_height)
     print("wrote", path)
 
 
@@ -114,9 +56,9 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     out = Path(parser.parse_args().out)
     out.mkdir(parents=True, exist_ok=True)
-    with running_app(free_port()) as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    with running_app(log_path=LOG) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport=VIEWPORT)
         page.goto(f"{url}/")
         page.wait_for_selector("[data-testid=stDataFrame]", timeout=90_000)
         wait_idle(page)

@@ -1,0 +1,229 @@
+"""Every page in real Chromium against the real app: it loads cleanly, and its main interaction works.
+
+Each test ends with a whole-page screenshot in ``test-output/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from tests.browser.live_app import wait_idle
+from tests.browser.page_tools import (
+    alerts,
+    assert_no_errors,
+    chart_count,
+    chart_titles,
+    click_grid_cell,
+    edit_grid_cell,
+    hover_text,
+    open_page,
+    plot_point,
+    screenshot,
+    select_option,
+    submit_text_area,
+    tick_texts,
+    upload,
+    wait_for,
+    wait_for_text,
+    wait_for_title,
+)
+
+LINKS = {
+    # link text starts with -> (path, page title)
+    "Text attention": ("/text", "Text attention"),
+    "Image attention": ("/image", "Image attention"),
+    "Worked example": ("/worked_example", "Worked example: one attention head, step by step"),
+    "Head statistics": ("/head_stats", "Head statistics"),
+}
+
+
+def h1(page) -> str:
+    return page.locator("[data-testid=stMain] h1").first.inner_text().strip()
+
+
+def test_home_page_links_open_every_page(live_app, page, page_events):
+    open_page(page, live_app.url(""), charts=False)
+    page.locator("[data-testid=stDataFrame]").wait_for()
+    assert h1(page) == "attnviz"
+    assert_no_errors(page)
+    wait_for_text(page, "Models run on the")
+    screenshot(page, "home")
+    for text, (path, title) in LINKS.items():
+        link = page.locator("[data-testid=stMain] [data-testid=stPageLink] a").filter(has_text=text)
+        assert link.count() == 1, f"no single link to {text} on the home page"
+        link.click()
+        page.wait_for_url(f"**{path}")
+        wait_for(page, "t => document.querySelector('[data-testid=stMain] h1')?.textContent.trim() === t", title)
+        wait_idle(page)
+        assert_no_errors(page)
+        page.go_back()
+        page.wait_for_url(live_app.url(""))
+        wait_for(page, "() => document.querySelector('[data-testid=stMain] h1')?.textContent.trim() === 'attnviz'")
+        wait_idle(page)
+    page_events.assert_clean()
+
+
+def test_text_page_sentence_layer_head_and_cell_click(live_app, page, page_events):
+    open_page(page, live_app.url("text"))
+    assert h1(page) == "Text attention"
+    assert_no_errors(page)
+    assert "animal" in tick_texts(page, "x")  # the default sentence
+
+    # A new sentence: the matrix shows its tokens, on both axes.
+    submit_text_area(page, "Sentence", "Zebras graze quietly near rivers.")
+    wait_for(page, "() => [...document.querySelectorAll('.js-plotly-plot .xtick text')]"
+                   ".some((t) => t.textContent === 'quietly')")  # fmt: skip
+    keys, queries = tick_texts(page, "x"), tick_texts(page, "y")
+    assert keys == queries
+    assert keys[0] == "[CLS]" and keys[-1] == "[SEP]"
+    assert {"quietly", "near", "rivers", "."} <= set(keys)
+    assert "animal" not in keys
+    wait_for_text(page, f"{len(keys)} tokens · 6 layers × 12 heads", "[data-testid=stCaptionContainer]")
+
+    # Layer and head pickers: the chart's title follows.
+    assert chart_titles(page)[0].startswith("Layer 0 · head 0")
+    select_option(page, "Layer", "2")
+    wait_for_title(page, "Layer 2 · head 0")
+    select_option(page, "Head", "5")
+    wait_for_title(page, "Layer 2 · head 5")
+
+    # Hover, then click the cell (query "near", key "quietly"): "near" becomes the chosen query token.
+    row, col = queries.index("near"), keys.index("quietly")
+    x, y = plot_point(page, 0, col, row)
+    page.mouse.move(x, y)
+    wait_for(page, "() => !!document.querySelector('.hoverlayer .hovertext')")
+    hover = hover_text(page)
+    assert "query: near" in hover and "key: quietly" in hover and "weight: " in hover, hover
+    page.mouse.click(x, y)
+    wait_idle(page)
+    # The chosen row is outlined (a red rectangle around row `row`).
+    wait_for(
+        page,
+        """r => { const g = document.querySelector('.js-plotly-plot');
+                  return (g.layout.shapes || []).some((s) => Math.abs(s.y0 - (r - 0.5)) < 1e-6); }""",
+        row,
+    )
+    assert_no_errors(page)
+    screenshot(page, "text")
+
+    # "From one token" opens on the clicked query token.
+    page.get_by_text("From one token", exact=True).click()
+    wait_for_title(page, "From “near” in every layer and head")
+    assert page.get_by_role("combobox", name="Query token").input_value() == f"{row}: near"
+    assert_no_errors(page)
+    screenshot(page, "text-from-token")
+    page_events.assert_clean()
+
+
+def _triangle_png() -> bytes:
+    """The demo triangle, upscaled 3x (a new file: its own bytes and hash), as a PNG."""
+    from attnviz import synthetic
+
+    sample = next(s for s in synthetic.demo_samples() if s.label == "triangle")
+    image = sample.image.resize((sample.image.width * 3, sample.image.height * 3), resample=0)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_image_page_upload_and_patch_click(live_app, page, page_events):
+    open_page(page, live_app.url("image"))
+    assert h1(page) == "Image attention"
+    assert_no_errors(page)
+
+    page.get_by_text("Upload", exact=True).click()
+    wait_for_text(page, "Upload an image, or switch to a demo image.")
+    wait_idle(page)
+    assert chart_count(page) == 0  # nothing to show before a file arrives
+
+    upload(page, "my triangle.png", _triangle_png(), "image/png")
+    wait_for_title(page, "Class token, layer 1, mean of heads")
+    assert page.locator("[data-testid=stFileChipName]").first.inner_text() == "my triangle.png"
+    # The overlay draws the image (a layout image) with the map on top.
+    overlay = page.locator(".js-plotly-plot").first
+    assert overlay.locator("image").count() >= 1
+    # Predictions: five bars, the triangle's the longest.
+    wait_for(page, "() => [...document.querySelectorAll('.js-plotly-plot')].some((g) => g.querySelector('.bars'))")
+    bars = page.eval_on_selector_all(
+        ".js-plotly-plot",
+        "gs => gs.filter((g) => g.querySelector('.bars')).map((g) => ({y: [...g.data[0].y], x: [...g.data[0].x]}))",
+    )[0]
+    assert len(bars["y"]) == 5
+    assert bars["y"][int(np.argmax(bars["x"]))] == "triangle", bars
+    assert "triangle (" in page.get_by_role("combobox", name="Class to explain").input_value()
+
+    # Click the patch in row 2, column 5 of the 8 x 8 grid: the page says which patch it shows.
+    click_grid_cell(page, 0, 2, 5, 8, 8)
+    wait_for_title(page, "From patch (2, 5), layer 1, mean of heads")
+    assert page.get_by_role("radio", name="From a clicked patch").is_checked()
+    wait_for_text(page, "Where patch (2, 5) attends")
+    assert_no_errors(page)
+    screenshot(page, "image")
+    page_events.assert_clean()
+
+
+def following(page) -> str:
+    return page.locator("[data-testid=stMarkdownContainer]").filter(has_text="Following the weight").inner_text()
+
+
+def test_worked_example_toy_cell_edit_changes_the_weights(live_app, page, page_events):
+    open_page(page, live_app.url("worked_example"))
+    assert h1(page).startswith("Worked example")
+    assert_no_errors(page)
+    # Preset "Two tokens, worked by hand": X = [[1, 0], [1, 1]], W_Q = W_K = I; follow weight (1, 1).
+    assert "query “b” (i = 1) on key “b” (j = 1): 0.6698" in following(page)
+
+    # X row 1 (token "b"), column x0 (the 3rd of 4 columns after the row markers): 1 -> 3.
+    editor = page.locator("[data-testid=stDataFrame]").first
+    edit_grid_cell(page, editor, 1, 0.62, "3")
+    wait_for(page, "() => document.querySelector('[data-testid=glide-cell-3-1]')?.textContent === '3'")
+    x = np.array([[1.0, 0.0], [3.0, 1.0]])
+    scores = x @ x.T / np.sqrt(2)  # Q = K = X
+    weights = np.exp(scores[1]) / np.exp(scores[1]).sum()
+    expected = f"query “b” (i = 1) on key “b” (j = 1): {weights[1]:.4f}"
+    wait_for_text(page, expected)
+    # Downstream: the softmax row worked through now shows the new score, 10 / √2.
+    wait_for_text(page, f"{scores[1, 1]:.4f}")
+    assert_no_errors(page)
+    screenshot(page, "worked-example")
+    page_events.assert_clean()
+
+
+CORPUS = "The cat sat on the mat.\nDogs bark at night.\n\nBirds sing in the morning, loudly.\nIt rained.\n"
+
+
+def test_head_stats_corpus_upload(live_app, page, page_events):
+    open_page(page, live_app.url("head_stats"))
+    assert h1(page) == "Head statistics"
+    assert_no_errors(page)
+
+    page.get_by_text("Corpus file", exact=True).click()
+    wait_for_text(page, "Upload a corpus to see the statistics")
+    upload(page, "corpus.txt", CORPUS.encode("utf-8"), "text/plain")
+    wait_for_text(page, "corpus.txt: 4 sentences", "[data-testid=stCaptionContainer]")
+    wait_idle(page)
+    assert "1 blank line was skipped." in " ".join(alerts(page, "Info"))
+    titles = chart_titles(page)
+    assert any(t.startswith("entropy") for t in titles), titles
+    assert any(t.startswith("What each head does") for t in titles), titles
+    # The table: one row per head (6 layers x 12 heads), plus the header row.
+    table = page.locator("[data-testid=stDataFrame] table[role=grid]").first
+    assert table.get_attribute("aria-rowcount") == str(6 * 12 + 1)
+    # The heatmap is layer x head.
+    assert tick_texts(page, "y", 0)[:6] == [str(i) for i in range(6)]
+    assert_no_errors(page)
+    screenshot(page, "head-stats")
+    page_events.assert_clean()
+
+
+@pytest.mark.parametrize("path", ["", "text", "image", "worked_example", "head_stats"])
+def test_every_page_opens_directly_without_errors(live_app, page, page_events, path):
+    """A bookmark to any page: it draws through the router, with no exception, error or warning."""
+    open_page(page, live_app.url(path), charts=bool(path))
+    nav = page.locator("[data-testid=stSidebarNav]").inner_text()
+    assert "Head statistics" in nav and "Worked example" in nav
+    assert_no_errors(page)
+    page_events.assert_clean()
