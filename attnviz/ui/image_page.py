@@ -36,6 +36,7 @@ from attnviz.ui.image_models import (
 from attnviz.ui.models import run_device
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error
+from attnviz.ui.state import keep_default
 from attnviz.ui.widgets import ModelPicker
 
 SOURCE, DEMO, UPLOAD, UPLOAD_DIGEST = "image_source", "image_demo", "image_upload", "image_upload_digest"
@@ -219,13 +220,15 @@ def map_controls(ia: ImageAttention) -> MapChoice:
     _clamp(HEAD, heads)
     layer = c2.selectbox("Layer", layers, key=LAYER, disabled=kind == "Rollout")
     head = c3.selectbox("Head", heads, key=HEAD, disabled=kind == "Rollout")
-    opacity = c4.slider("Opacity", 0.0, 1.0, 0.55, 0.05, key=OPACITY)
+    keep_default(OPACITY, 0.55)
+    opacity = c4.slider("Opacity", 0.0, 1.0, step=0.05, key=OPACITY)
     fusion, discard = "mean", 0.0
     with st.expander("Rollout and colour options", expanded=kind == "Rollout"):
         d1, d2, d3 = st.columns(3)
         fusion = d1.selectbox("Head fusion", HEAD_FUSIONS, key=FUSION, help="How each layer's heads become one matrix.")
+        keep_default(DISCARD, 0.0)
         discard = d2.slider(
-            "Discard lowest", 0.0, 0.95, 0.0, 0.05, key=DISCARD, help="Share of each layer's weakest weights dropped."
+            "Discard lowest", 0.0, 0.95, step=0.05, key=DISCARD, help="Share of each layer's weakest weights dropped."
         )
         colormap = d3.selectbox("Colour map", list(COLORMAPS), key=COLORMAP)
         from_min = d3.toggle(

@@ -13,6 +13,15 @@ from collections.abc import Iterable
 import streamlit as st
 
 
+def keep_default(key: str, value) -> None:
+    """A kept widget's first value, given through Session State rather than the widget's ``value``.
+
+    keep_widget_state assigns kept values through the Session State API; a widget that also
+    gets a default ``value`` makes Streamlit log a warning about the two sources.
+    """
+    st.session_state.setdefault(key, value)
+
+
 def keep_widget_state(keys: Iterable[str]) -> None:
     for key in keys:
         if key in st.session_state:

@@ -45,6 +45,7 @@ from attnviz.text_model import TextModel
 from attnviz.ui.models import cached_text_attention, configured_device, run_device, shared_text_model
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
+from attnviz.ui.state import keep_default
 
 HEADS, ATTRIBUTION = "Head statistics", "Attention vs attribution"
 SECTIONS = [HEADS, ATTRIBUTION]
@@ -341,15 +342,18 @@ def corpus_result(job: CorpusJob) -> StatsResult:
 
 def attribution_options() -> tuple[int, str, float]:
     c1, c2, c3 = st.columns([2, 2, 3])
+    keep_default(STEPS, 50)
     steps = c1.select_slider(
         "Integration steps",
         STEP_CHOICES,
-        value=50,
         key=STEPS,
         help="More steps: a smaller convergence delta (the integral's error), a longer run.",
     )
     fusion = c2.radio("Rollout: heads fused by", HEAD_FUSIONS, key=ATTR_FUSION, horizontal=True)
-    discard = c3.slider("Rollout: discard the lowest weights", 0.0, 0.95, 0.0, 0.05, key=ATTR_DISCARD, format="%.2f")
+    keep_default(ATTR_DISCARD, 0.0)
+    discard = c3.slider(
+        "Rollout: discard the lowest weights", 0.0, 0.95, step=0.05, key=ATTR_DISCARD, format="%.2f"
+    )
     return int(steps), fusion, float(discard)
 
 

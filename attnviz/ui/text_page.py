@@ -23,6 +23,7 @@ from attnviz.text_model import TextModel
 from attnviz.ui.models import cached_text_attention, run_device, shared_text_model, text_model
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
+from attnviz.ui.state import keep_default
 from attnviz.views import BLOCKS, AttentionView, make_view
 
 VIEWS = ["Single head", "All heads of a layer", "Model overview", "Head lines", "From one token", "Rollout"]
@@ -268,12 +269,12 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
             key="line_heads",
             help="Each head in its own colour; add heads to compare them.",
         )
+        keep_default("threshold", 0.05)
         threshold = c2.slider(
             "Hide weights below",
             0.01,
             0.5,
-            0.05,
-            0.01,
+            step=0.01,
             key="threshold",
             help="A row sums to 1, so at most 1/threshold lines leave a token: the view stays light.",
         )
@@ -326,12 +327,12 @@ def rollout_section(ta: TextAttention, opts: Options) -> AttentionView | None:
         help="How each layer's heads become one matrix before layers are multiplied: their mean "
         "(Abnar & Zuidema 2020), or the largest or smallest weight of any head (vit-explain).",
     )
+    keep_default(DISCARD, 0.0)
     discard = c2.slider(
         "Discard the lowest weights",
         0.0,
         0.95,
-        0.0,
-        0.05,
+        step=0.05,
         key=DISCARD,
         format="%.2f",
         help="Share of each fused layer's smallest weights set to 0 before the identity is added "
