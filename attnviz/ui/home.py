@@ -14,7 +14,7 @@ from attnviz.ui.image_models import image_model
 from attnviz.ui.image_page import model_name as image_model_name
 from attnviz.ui.models import current_text_model_name, device_name, text_model
 from attnviz.ui.notices import show_notice
-from attnviz.ui.safe import log, log_model_error, md_escape
+from attnviz.ui.safe import log, log_model_error, md_escape, message_markdown
 
 
 def runtime_summary() -> str:
@@ -52,7 +52,7 @@ def _load(kind: str, name: str, loader):
     except Exception as exc:  # a bug: the home page must still render
         log.exception("unexpected error while loading the %s model %r for the home page", kind, name)
         why = f"unexpected {type(exc).__name__}; the details are in the server log"
-    st.warning(md_escape(f"The {kind} model {name!r} is unavailable: {why}"), icon="✋")
+    st.warning(message_markdown(f"The {kind} model {name!r} is unavailable: {why}"), icon="✋")
     return None, why
 
 

@@ -14,6 +14,7 @@ from attnviz.errors import InputError
 log = logging.getLogger("attnviz")
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:&])")
+_BETWEEN_HYPHENS = re.compile(r"(?<=\\-)(?=\\-)")  # between two escaped hyphens
 
 
 def configure_logging() -> None:
@@ -34,13 +35,32 @@ def configure_logging() -> None:
 
 
 def md_escape(text: str) -> str:
-    """Backslash-escape everything Streamlit's Markdown (and its LaTeX) would interpret."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    """Backslash-escape everything Streamlit's Markdown (and its LaTeX) would interpret.
+
+    Streamlit's Markdown also turns ``--`` into an em dash, escaped or not (seen in Chromium on
+    1.67); a zero-width space between the hyphens keeps them two hyphens on screen.
+    """
+    return _BETWEEN_HYPHENS.sub("\u200b", _MARKDOWN_SPECIAL.sub(r"\\\1", text))
+
+
+#: A command or path quoted in backticks inside one of our messages, e.g. `git checkout -- assets`.
+_QUOTED_COMMAND = re.compile(r"`([A-Za-z0-9 ._/=:~+-]+)`")
+
+
+def message_markdown(message: str) -> str:
+    """A message shown literally, except that `backtick-quoted` commands become code spans.
+
+    Inside a code span nothing is interpreted (no em dash either), so a command reads and copies
+    exactly as written; only letters, digits, spaces and ``._/=:~+-`` may be quoted that way,
+    everything else is escaped like any user text.
+    """
+    parts = _QUOTED_COMMAND.split(message)
+    return "".join(f"`{part}`" if i % 2 else md_escape(part) for i, part in enumerate(parts))
 
 
 def show_input_error(error: InputError) -> None:
-    """A message a person can act on, shown literally."""
-    st.warning(md_escape(str(error)), icon="✋")
+    """A message a person can act on, shown literally (its quoted commands as code)."""
+    st.warning(message_markdown(str(error)), icon="✋")
 
 
 #: A model that keeps failing is logged again after this many seconds, not on every rerun.

@@ -12,7 +12,7 @@ from attnviz.errors import ModelLoadError
 from attnviz.model_source import check_model_name
 from attnviz.text_model import BUNDLED_TEXT_MODEL, TextModel
 from attnviz.ui.models import TEXT_MODEL_KEY, device_name, text_model
-from attnviz.ui.safe import log_model_error, md_escape, show_input_error
+from attnviz.ui.safe import log_model_error, md_escape, message_markdown, show_input_error
 
 
 @dataclass(frozen=True)
@@ -67,15 +67,15 @@ class ModelPicker:
                 st.form_submit_button("Load", on_click=self._load_typed)
             st.button(f"Use bundled {self.bundled}", on_click=self._use_bundled, disabled=self.name() == self.bundled)
             if self.error in st.session_state:
-                st.warning(md_escape(st.session_state[self.error]), icon="✋")
-            name = self.name()
-            try:
-                check_model_name(name, self.bundled)  # a name kept in the session is checked again
-                return self.load(name, device_name())
-            except ModelLoadError as exc:
-                log_model_error(name, exc)
-                show_input_error(exc)
-                return None
+                st.warning(message_markdown(st.session_state[self.error]), icon="✋")
+        name = self.name()
+        try:
+            check_model_name(name, self.bundled)  # a name kept in the session is checked again
+            return self.load(name, device_name())
+        except ModelLoadError as exc:
+            log_model_error(name, exc)
+            show_input_error(exc)  # in the page itself: without a model there is nothing else to see
+            return None
 
 
 TEXT_MODEL_PICKER = ModelPicker(

@@ -288,7 +288,7 @@ def test_corrupted_bundled_image_model_in_the_app(image_copy, fresh_app, caplog)
     at = start("pages/image.py")
     assert_clean(at)  # no exception element, no error box
     warnings = _warnings(at)
-    assert any("SHA\\-256" in w and "git checkout" in w for w in warnings), warnings
+    assert any("SHA\\-256" in w and f"`{RESTORE}`" in w for w in warnings), warnings
     assert any("keep working" in i.value for i in at.info)
     logged = _log_lines(caplog)
     assert any(str(image_copy / WEIGHTS_FILE) in line and BUNDLED_IMAGE_MODEL in line for line in logged), logged
@@ -304,7 +304,8 @@ def test_bundled_text_weights_with_a_wrong_hash_in_the_app(fresh_app, caplog, mo
     at = start("pages/text.py")
     assert_clean(at)
     warnings = _warnings(at)
-    assert any("do not match the official file" in w and "force\\-reinstall" in w for w in warnings), warnings
+    # The command is a code span: it reads and copies exactly (plain Markdown would turn -- into a dash).
+    assert any("do not match the official file" in w and f"`{REINSTALL}`" in w for w in warnings), warnings
     logged = _log_lines(caplog)
     assert any(str(weights) in line and BUNDLED_TEXT_MODEL in line for line in logged), logged
 
