@@ -19,6 +19,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import torch
@@ -156,6 +157,26 @@ def is_out_of_memory(exc: BaseException, device: torch.device) -> bool:
     if isinstance(exc, torch.OutOfMemoryError):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+@dataclass(eq=False, kw_only=True)
+class SharedModel:
+    """What every loaded model (TextModel, ImageModel) carries to be shared by many sessions.
+
+    Subclasses declare ``device``. Only :func:`move_to_cpu` changes an instance, under ``lock``:
+    when the GPU runs out of memory, ``device`` becomes the CPU (for good) and ``notice`` says
+    so. Compared and hashed by identity.
+    """
+
+    #: Held around every forward pass and every attribution. captum installs hooks on the
+    #: shared module; without the lock they corrupted other threads' forward passes.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    #: Set when the model moved to the CPU after the GPU ran out of memory; pages show it.
+    notice: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.device = torch.device(self.device)
+        apply_thread_setting()  # when the first model loads (ATTNVIZ_THREADS)
 
 
 def move_to_cpu(model, what: str) -> bool:

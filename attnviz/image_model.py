@@ -10,7 +10,6 @@ Any other name is a Hugging Face ViT-style classifier (a hub id or a local folde
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from safetensors.torch import load_file
 
 from attnviz import train as _train
 from attnviz.cnn_attention import CnnAttention, CnnAttentionConfig
-from attnviz.device import apply_thread_setting, pick_device
+from attnviz.device import SharedModel, pick_device
 from attnviz.errors import ModelLoadError
 from attnviz.model_source import BUNDLED, FOLDER, HUB, ModelSource, hub_error, resolve_model_source, weights_error
 from attnviz.train import CARD_FILE, WEIGHTS_FILE, sha256_file
@@ -31,15 +30,13 @@ BUNDLED_IMAGE_MODEL = "shapes-cnn-attention"
 
 
 @dataclass(eq=False)
-class ImageModel:
+class ImageModel(SharedModel):
     """A loaded classifier, how it wants its input, and where it runs.
 
     ``kind`` is ``"cnn-attention"`` (the bundled family: class token + conv grid, Grad-CAM on
     ``model.last_conv``) or ``"vit"`` (a Hugging Face ViT: class token + patch grid).
 
-    One object is shared by every session of the app. Only :func:`attnviz.device.move_to_cpu`
-    changes it, under ``lock``: when the GPU runs out of memory, ``device`` becomes the CPU
-    (for good) and ``notice`` says so. Compared and hashed by identity.
+    One object is shared by every session of the app: see :class:`attnviz.device.SharedModel`.
     """
 
     name: str
@@ -52,15 +49,6 @@ class ImageModel:
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)  # applied here for ViTs; inside the bundled model
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     card: dict = field(default_factory=dict, repr=False)
-    #: Held around every forward pass and every attribution (captum's hooks on a shared model
-    #: must never meet another thread's forward pass).
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
-    #: Set when the model moved to the CPU after the GPU ran out of memory; pages show it.
-    notice: str | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        self.device = torch.device(self.device)
-        apply_thread_setting()  # when the first model loads (ATTNVIZ_THREADS)
 
     @property
     def n_layers(self) -> int:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from attnviz.device import apply_thread_setting, pick_device
+from attnviz.device import SharedModel, pick_device
 from attnviz.errors import ModelLoadError
 from attnviz.model_source import BUNDLED, HUB, hub_error, resolve_model_source, weights_error
 
@@ -27,27 +26,16 @@ BUNDLED_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4
 
 
 @dataclass(eq=False)
-class TextModel:
+class TextModel(SharedModel):
     """A loaded encoder, its tokenizer, and where it runs.
 
-    One object is shared by every session of the app. Only :func:`attnviz.device.move_to_cpu`
-    changes it, under ``lock``: when the GPU runs out of memory, ``device`` becomes the CPU
-    (for good) and ``notice`` says so. Compared and hashed by identity.
+    One object is shared by every session of the app: see :class:`attnviz.device.SharedModel`.
     """
 
     name: str
     model: torch.nn.Module
     tokenizer: object
     device: torch.device
-    #: Held around every forward pass and every attribution. captum installs hooks on the
-    #: shared module; without the lock they corrupted other threads' forward passes.
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
-    #: Set when the model moved to the CPU after the GPU ran out of memory; pages show it.
-    notice: str | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        self.device = torch.device(self.device)
-        apply_thread_setting()  # when the first model loads (ATTNVIZ_THREADS)
 
     @property
     def n_layers(self) -> int:

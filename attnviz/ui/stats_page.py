@@ -351,9 +351,7 @@ def attribution_options() -> tuple[int, str, float]:
     )
     fusion = c2.radio("Rollout: heads fused by", HEAD_FUSIONS, key=ATTR_FUSION, horizontal=True)
     keep_default(ATTR_DISCARD, 0.0)
-    discard = c3.slider(
-        "Rollout: discard the lowest weights", 0.0, 0.95, step=0.05, key=ATTR_DISCARD, format="%.2f"
-    )
+    discard = c3.slider("Rollout: discard the lowest weights", 0.0, 0.95, step=0.05, key=ATTR_DISCARD, format="%.2f")
     return int(steps), fusion, float(discard)
 
 
