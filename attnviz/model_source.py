@@ -125,7 +125,7 @@ class ModelSource:
 
 
 def resolve_model_source(
-    name: str | None, bundled: str, what: str = "model", policy: Policy | None = None
+    name: str | None, bundled: str, what: str = "model", policy: Policy | None = None, *, probe_hub: bool = True
 ) -> ModelSource:
     """Classify ``name`` and check it against ``policy`` (default: from the environment).
 
@@ -148,12 +148,16 @@ def resolve_model_source(
         raise ModelLoadError(f"{label!r} contains control characters: it is not a folder or a hub id. {fallback}")
     if _looks_like_path(label):
         return _folder(label, bundled, what, policy, fallback)
-    return _hub(label, bundled, what, policy, fallback)
+    return _hub(label, bundled, what, policy, fallback, probe_hub)
 
 
 def check_model_name(name: str | None, bundled: str, what: str = "model") -> ModelSource:
-    """Raise ``ModelLoadError`` when the policy refuses ``name`` (the app's pickers call this first)."""
-    return resolve_model_source(name, bundled, what)
+    """Raise ``ModelLoadError`` when the policy refuses ``name`` (the app's pickers call this first).
+
+    The policy only: the hub is not probed, since the pickers check on every rerun (a slider
+    move) and a loaded hub model is already in the cache; the loader probes when it loads.
+    """
+    return resolve_model_source(name, bundled, what, probe_hub=False)
 
 
 def _exists(path: Path) -> bool:
@@ -211,7 +215,7 @@ def _folder(label: str, bundled: str, what: str, policy: Policy, fallback: str) 
     return ModelSource(FOLDER, label, path=resolved)
 
 
-def _hub(label: str, bundled: str, what: str, policy: Policy, fallback: str) -> ModelSource:
+def _hub(label: str, bundled: str, what: str, policy: Policy, fallback: str, probe: bool) -> ModelSource:
     if not policy.hub:
         raise ModelLoadError(
             f"This server does not download models from the Hugging Face hub ({HUB_ENV}=off), so {label!r} "
@@ -227,7 +231,7 @@ def _hub(label: str, bundled: str, what: str, policy: Policy, fallback: str) -> 
             f"{label!r} is neither a folder on this server nor a Hugging Face hub id (hub ids look like "
             f"bert-base-uncased or org/model-name). {fallback}"
         ) from exc
-    return ModelSource(HUB, label, offline=not hub_reachable())
+    return ModelSource(HUB, label, offline=probe and not hub_reachable())
 
 
 def hub_offline_mode() -> bool:

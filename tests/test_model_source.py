@@ -341,3 +341,15 @@ def test_image_page_picker_refuses_a_disallowed_folder(image_model_dir, monkeypa
     assert_clean(at)
     assert any(md_escape(DIRS_ENV) in w.value for w in at.warning)
     assert "image_model_name" not in at.session_state or at.session_state["image_model_name"] == BUNDLED_IMAGE_MODEL
+
+
+def test_the_pickers_policy_check_never_probes_the_hub(monkeypatch):
+    """The pickers check the kept name on every rerun: that must not wait on the network."""
+    import attnviz.model_source as model_source
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("the hub was probed")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(model_source, "hub_reachable", no_probe)
+    assert model_source.check_model_name("bert-base-uncased", BUNDLED_TEXT_MODEL).kind == HUB
