@@ -180,7 +180,7 @@ class SharedModel:
 
 
 def move_to_cpu(model, what: str) -> bool:
-    """Move a TextModel/ImageModel (anything with ``model``, ``device``, ``lock``, ``notice``) to the
+    """Move a :class:`SharedModel` (a TextModel or ImageModel) to the
     CPU for good, free the GPU's cached memory and set ``notice``. False if it was already there."""
     with model.lock:  # no forward pass of another thread is running while the weights move
         old = torch.device(model.device)
@@ -212,10 +212,9 @@ def falls_back_to_cpu(what: str) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         @functools.wraps(func)
         def guarded(model, *args, **kwargs):
-            device = getattr(model, "device", None)
-            if device is None or not hasattr(model, "lock"):  # not a model: let func say so
+            if not isinstance(model, SharedModel):  # not a model: let func say so
                 return func(model, *args, **kwargs)
-            device = torch.device(device)
+            device = model.device
             try:
                 return func(model, *args, **kwargs)
             except Exception as exc:
