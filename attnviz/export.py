@@ -7,6 +7,7 @@ import io
 
 import numpy as np
 
+from attnviz.csv_cells import text_cells
 from attnviz.text_extraction import TextAttention
 from attnviz.views import AttentionView
 
@@ -30,13 +31,17 @@ def attention_npz(ta: TextAttention) -> bytes:
 
 
 def head_csv(view: AttentionView, layer: int, head: int) -> bytes:
-    """One head of the current view as a long table: one row per (query, key) pair."""
+    """One head of the current view as a long table: one row per (query, key) pair.
+
+    Token and word cells that a spreadsheet would run as formulas get a leading ``'`` (:mod:`attnviz.csv_cells`).
+    """
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["layer", "head", "query_index", "query", "key_index", "key", "weight"])
     w = view.weights[layer, head]
-    for i, q in enumerate(view.query_tokens):
-        for j, k in enumerate(view.key_tokens):
+    queries, keys = text_cells(view.query_tokens), text_cells(view.key_tokens)
+    for i, q in enumerate(queries):
+        for j, k in enumerate(keys):
             writer.writerow(
                 [layer, head, int(view.query_positions[i]), q, int(view.key_positions[j]), k, f"{w[i, j]:.6f}"]
             )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attnviz.csv_cells import text_cells
 from attnviz.errors import InputError
 
 
@@ -378,10 +379,14 @@ def steps_npz(head: OneHead, tokens: list[str], **meta) -> bytes:
 
 
 def matrix_csv(m: np.ndarray, row_labels: list[str], col_labels: list[str]) -> bytes:
-    """A matrix as CSV with a header row and a label column; ``-inf`` is written as ``-inf``."""
+    """A matrix as CSV with a header row and a label column; ``-inf`` is written as ``-inf``.
+
+    Labels that a spreadsheet would run as formulas get a leading ``'`` (:mod:`attnviz.csv_cells`);
+    the numbers are written as numbers, so ``-0.5`` stays ``-0.5``.
+    """
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["", *col_labels])
-    for label, row in zip(row_labels, np.asarray(m), strict=True):
+    writer.writerow(["", *text_cells(col_labels)])
+    for label, row in zip(text_cells(row_labels), np.asarray(m), strict=True):
         writer.writerow([label, *(repr(float(v)) for v in row)])
     return out.getvalue().encode("utf-8")

@@ -7,6 +7,7 @@ import io
 
 from matplotlib.figure import Figure
 
+from attnviz.csv_cells import text_cells
 from attnviz.static import CMAP, _labels, _png, _size
 from attnviz.views import AttentionView
 
@@ -26,12 +27,16 @@ def rollout_png(view: AttentionView, *, scale: str = "fixed") -> bytes:
 
 
 def rollout_csv(view: AttentionView) -> bytes:
-    """One row per (query, key): how much the query's last-layer state draws on the key."""
+    """One row per (query, key): how much the query's last-layer state draws on the key.
+
+    Token and word cells that a spreadsheet would run as formulas get a leading ``'`` (:mod:`attnviz.csv_cells`).
+    """
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["query_index", "query", "key_index", "key", "rollout"])
     w = view.weights[0, 0]
-    for i, q in enumerate(view.query_tokens):
-        for j, k in enumerate(view.key_tokens):
+    queries, keys = text_cells(view.query_tokens), text_cells(view.key_tokens)
+    for i, q in enumerate(queries):
+        for j, k in enumerate(keys):
             writer.writerow([int(view.query_positions[i]), q, int(view.key_positions[j]), k, f"{w[i, j]:.6f}"])
     return out.getvalue().encode("utf-8")

@@ -154,3 +154,48 @@ def test_head_matrix_png_labels_escape_dollars(rng, monkeypatch):
         assert not math
         assert drawn in ODD_TOKENS
     assert [t.get_text().replace("\\$", "$") for t in ax.get_yticklabels()] == ODD_TOKENS
+
+
+# ---------------------------------------------------------------- spreadsheet formulas (issue 19, item 8)
+
+#: Words a spreadsheet would run as formulas; the space-splitting tokenizer keeps each one whole.
+FORMULA_WORDS = ['=HYPERLINK("http://evil.example","Click")', "+1", "-2", "@SUM(A1)"]
+
+
+@pytest.fixture(scope="module")
+def space_split_model(tmp_path_factory):
+    from tests.space_split_model import write_space_split_model
+
+    return attnviz.load_text_model(str(write_space_split_model(tmp_path_factory.mktemp("space_split"))), device="cpu")
+
+
+def _cells(data: bytes, column: int) -> list[str]:
+    return [row[column] for row in csv.reader(io.StringIO(data.decode("utf-8"), newline=""))][1:]
+
+
+def test_word_mode_head_csv_does_not_export_formulas(space_split_model):
+    ta = text_attention(space_split_model, " ".join(["the", *FORMULA_WORDS, "cat"]))
+    view = attnviz.make_view(ta, words=True)
+    assert view.query_tokens[2:6] == FORMULA_WORDS  # the words as typed, one cell each
+    data = head_csv(view, 0, 0)
+    queries, keys = set(_cells(data, 3)), set(_cells(data, 5))
+    expected = {"[CLS]", "the", *(f"'{w}" for w in FORMULA_WORDS), "cat", "[SEP]"}
+    assert queries == keys == expected
+    assert {float(w) for w in _cells(data, 6)} <= set(np.round(view.weights[0, 0].ravel().astype(float), 6))
+
+
+def test_word_mode_rollout_csv_does_not_export_formulas(space_split_model):
+    from attnviz.figures.rollout import rollout_view
+    from attnviz.rollout_export import rollout_csv
+
+    ta = text_attention(space_split_model, " ".join(["the", *FORMULA_WORDS]), "cat")
+    data = rollout_csv(rollout_view(ta, words=True))
+    expected = {"[CLS]", "the", *(f"'{w}" for w in FORMULA_WORDS), "[SEP]", "cat"}
+    assert set(_cells(data, 1)) == set(_cells(data, 3)) == expected
+
+
+def test_head_csv_neutralises_tab_and_carriage_return_tokens(rng):
+    """No tokenizer here keeps a leading tab or CR, but a model's vocabulary may: crafted tokens."""
+    tokens = ["[CLS]", "\tcmd", "\r=1+1", "a-b", "x@y", "[SEP]"]
+    view = constructed_view(rng, tokens, n_layers=1, n_heads=1)
+    assert _cells(head_csv(view, 0, 0), 3)[:: len(tokens)] == ["[CLS]", "'\tcmd", "'\r=1+1", "a-b", "x@y", "[SEP]"]
