@@ -9,12 +9,25 @@ batches. Lines longer than the model's limit are cut to it, and counted.
 
 Reading a file: :func:`decode_corpus` (bytes, e.g. an upload) and :func:`scan_corpus_file` +
 :func:`iter_corpus_file` (a path, streamed line by line, for the command line) check that the
-text is UTF-8 and not empty, and enforce optional size limits, before any model runs.
+text is UTF-8 and not empty, and enforce optional size limits, before any model runs. Both
+split lines the same way: at ``\n``, ``\r\n`` or a lone ``\r``.
+
+Before a long run, :func:`estimate_corpus` tokenizes every line once (fast: no model) and
+estimates the run's time from the token counts, so a caller can say how long it will take, or
+refuse it (:func:`check_corpus_budget`), before the model runs at all.
+
+Special tokens are the ones the tokenizer adds ([CLS], [SEP], padding), exactly as in
+:func:`attnviz.text_attention`: a "[SEP]" typed in a line is text, so a sentence has the same
+statistics alone and in a corpus.
+
+:class:`CorpusRun` is a run that can be stepped one batch at a time from several threads (the
+app's overlapping reruns): a lock makes each step and each read of the totals whole.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -38,7 +51,27 @@ MAX_BATCH_CELLS = 50_000_000
 #: The head map (Jensen–Shannon divergence) uses the first this many sentences; it costs
 #: ~10 ms a sentence against ~5 ms for everything else.
 DIVERGENCE_SENTENCES = 200
-_BOMS = {b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16", b"\xff\xfe\x00\x00": "UTF-32"}
+# Longest first: the UTF-32 little-endian mark starts with the UTF-16 one.
+_BOMS = {
+    b"\xff\xfe\x00\x00": "UTF-32",
+    b"\x00\x00\xfe\xff": "UTF-32",
+    b"\xff\xfe": "UTF-16",
+    b"\xfe\xff": "UTF-16",
+}
+#: Bytes read at a time when a file is streamed line by line.
+_CHUNK = 1 << 16
+#: The time model of :func:`estimate_corpus`, measured with the bundled model (6 layers x 12 heads,
+#: hidden size 384) on 2 CPU cores (``benchmarks/corpus_cost.py``): seconds per token (the
+#: model's dense layers) and per token squared (attention and the head statistics of every row).
+#: Measured/estimated: 0.45-0.8 for lines of 16-42 tokens (batches of short lines are cheaper),
+#: 0.9-1.3 for 64-510 tokens.
+SECONDS_PER_TOKEN = 0.6e-3
+SECONDS_PER_TOKEN2 = 2.6e-6
+_REFERENCE = {"layers": 6, "heads": 12, "hidden": 384}
+#: ``ATTNVIZ_CORPUS_MINUTES``: the estimated time past which the app refuses a corpus (the
+#: command line has no limit). The default keeps a run on the bundled model near 10 minutes.
+BUDGET_ENV = "ATTNVIZ_CORPUS_MINUTES"
+DEFAULT_BUDGET_MINUTES = 10.0
 
 ProgressFn = Callable[[int, int | None], None]
 
@@ -89,6 +122,24 @@ def _decode_line(raw: bytes, number: int, name: str) -> str:
             "which UTF-8 does not allow (the file was probably saved as Latin-1 or Windows-1252). "
             "Save it as UTF-8 and try again."
         ) from exc
+
+
+def _byte_lines(f, chunk_size: int = _CHUNK) -> Iterator[bytes]:
+    """The lines of a binary stream, split as ``bytes.splitlines`` splits (``\n``, ``\r\n``, ``\r``).
+
+    A file object's own iteration splits at ``\n`` only, so a file saved with old Mac line ends
+    would be one line on the command line and many on the page.
+    """
+    rest = b""
+    while chunk := f.read(chunk_size):
+        data = rest + chunk
+        lines = data.splitlines(keepends=True)
+        # The last piece may be incomplete, and a final "\r" may be the first half of "\r\n".
+        rest = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+        for line in lines:
+            yield line.rstrip(b"\r\n")
+    if rest:
+        yield rest.rstrip(b"\r\n")
 
 
 def _lines(raw_lines: Iterable[bytes], name: str) -> Iterator[tuple[int, str]]:
@@ -150,7 +201,7 @@ def scan_corpus_file(
     _check_size(path.stat().st_size, name, max_bytes)
     count = lines = empty = 0
     with open(path, "rb") as f:
-        for number, text in _lines(f, name):
+        for number, text in _lines(_byte_lines(f), name):
             lines = number
             if text.strip():
                 count += 1
@@ -164,7 +215,7 @@ def iter_corpus_file(path: str | os.PathLike) -> Iterator[str]:
     """The non-blank lines of a UTF-8 file, stripped, read lazily (check it with :func:`scan_corpus_file`)."""
     path = Path(path)
     with open(path, "rb") as f:
-        for _, text in _lines(f, path.name):
+        for _, text in _lines(_byte_lines(f), path.name):
             if text := text.strip():
                 yield text
 
@@ -209,14 +260,16 @@ def batch_attention(
     limit = tm.max_tokens
     lengths = [len(ids) for ids in tok(sentences, truncation=False, verbose=False)["input_ids"]]
     cut = [max(0, n - limit) for n in lengths]
-    # [UNK] (an unknown word, e.g. one over 100 characters) is text, not a marker: as in
-    # text_extraction's special_tokens_mask, so a line of one long word is not "blank".
-    special_ids = np.array(sorted(set(tok.all_special_ids) - {tok.unk_token_id}), dtype=np.int64)
     out: list[SentenceAttention | None] = [None] * len(sentences)
     cells = tm.n_layers * tm.n_heads
     for group in _groups([min(n, limit) for n in lengths], cells, max_cells):
         padded = tok(
-            [sentences[i] for i in group], truncation=True, max_length=limit, padding=True, return_tensors="pt"
+            [sentences[i] for i in group],
+            truncation=True,
+            max_length=limit,
+            padding=True,
+            return_tensors="pt",
+            return_special_tokens_mask=True,
         )
         inputs = {
             k: v.to(tm.device) for k, v in padded.items() if k in ("input_ids", "token_type_ids", "attention_mask")
@@ -226,13 +279,15 @@ def batch_attention(
         # L tensors (B, H, T, T) -> (B, L, H, T, T)
         stacked = torch.stack(attentions, dim=1).float().cpu().numpy()
         mask = padded["attention_mask"].numpy().astype(bool)  # (B, T)
+        # The tokens the tokenizer added, as text_attention reads them: a typed "[SEP]" is text.
+        added = padded["special_tokens_mask"].numpy().astype(bool)  # (B, T)
         for b, i in enumerate(group):
             keep = np.flatnonzero(mask[b])  # works for left or right padding
-            ids = np.asarray(padded["input_ids"][b].numpy()[keep], dtype=np.int64)
+            ids = padded["input_ids"][b].numpy()[keep]
             out[i] = SentenceAttention(
                 weights=np.ascontiguousarray(stacked[b][:, :, keep[:, None], keep[None, :]]),
                 tokens=tok.convert_ids_to_tokens(ids.tolist()),
-                special=np.isin(ids, special_ids),
+                special=added[b][keep],
                 n_cut=cut[i],
             )
     return out  # type: ignore[return-value]
@@ -370,6 +425,147 @@ class CorpusAccumulator:
             seconds=self.seconds,
             max_tokens=self.max_tokens,
         )
+
+
+@dataclass(eq=False)
+class CorpusRun:
+    """A corpus run stepped one batch at a time, safely from several threads at once.
+
+    The app keeps one per visitor and steps it from its script; Streamlit's fast reruns start a
+    new script thread while the old one is still inside a step, so two threads can step the same
+    run. A lock held for the whole step (read the position, run the batch, add it, move the
+    position) and for every read of the totals means each batch is counted exactly once, none is
+    skipped, and a reader never sees a batch half added.
+    """
+
+    sentences: list[str]
+    acc: CorpusAccumulator
+    batch_size: int = BATCH_SIZE
+    position: int = 0  # sentences done
+    #: The first sentence of every batch added, in order (each batch exactly once).
+    batch_starts: list[int] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def total(self) -> int:
+        return len(self.sentences)
+
+    @property
+    def finished(self) -> bool:
+        return self.position >= self.total
+
+    def step(self, tm: TextModel) -> bool:
+        """Add the next batch; False when there was none left. Waits while another thread steps."""
+        with self._lock:
+            start = self.position
+            if start >= self.total:
+                return False
+            batch = self.sentences[start : start + self.batch_size]
+            self.acc.add_batch(tm, batch)  # an exception leaves the position, and the totals, as they were
+            self.position = start + len(batch)
+            self.batch_starts.append(start)
+            return True
+
+    def result(self) -> CorpusStats:
+        """The statistics of the sentences done so far (waits for a step in progress to finish)."""
+        with self._lock:
+            return self.acc.result(total=self.total, cancelled=not self.finished)
+
+    def seconds(self) -> float:
+        with self._lock:
+            return self.acc.seconds
+
+
+@dataclass(frozen=True)
+class CorpusPlan:
+    """What a run would do, from one tokenizer pass (no model): see :func:`estimate_corpus`."""
+
+    sentences: list[str]  # the lines that hold text, in order
+    tokens: int  # tokens the model would see ([CLS]/[SEP] included, long lines cut to the limit)
+    invisible_lines: int  # lines of only invisible characters (nothing for the model)
+    seconds: float  # estimated run time on 2 CPU cores
+    longest: int  # tokens of the longest line (after the cut)
+
+    @property
+    def minutes(self) -> float:
+        return self.seconds / 60
+
+
+def _cost_factors(tm: TextModel) -> tuple[float, float]:
+    """How much slower than the reference model ``tm`` is, per token and per token squared."""
+    hidden = getattr(tm.model.config, "hidden_size", _REFERENCE["hidden"]) or _REFERENCE["hidden"]
+    per_token = (tm.n_layers * hidden**2) / (_REFERENCE["layers"] * _REFERENCE["hidden"] ** 2)
+    per_token2 = (tm.n_layers * tm.n_heads) / (_REFERENCE["layers"] * _REFERENCE["heads"])
+    return per_token, per_token2
+
+
+def estimate_corpus(tm: TextModel, sentences: Iterable[str], *, name: str = "the file") -> CorpusPlan:
+    """Tokenize every line once and estimate the run: tokens, and seconds on 2 CPU cores.
+
+    The time grows with each line's tokens n as ``a·n + b·n²`` (:data:`SECONDS_PER_TOKEN`,
+    :data:`SECONDS_PER_TOKEN2`, scaled by the model's size): one 512-token line costs as much as
+    about 75 lines of 20 tokens. Lines that tokenize to nothing but the tokenizer's own tokens
+    (zero-width or control characters only) are dropped and counted.
+
+    Raises:
+        InputError: no line holds anything the model can read.
+    """
+    kept = [s.strip() for s in sentences if isinstance(s, str) and s.strip()]
+    limit = tm.max_tokens
+    texts, lengths = [], []
+    masks = tm.tokenizer(kept, truncation=True, max_length=limit, return_special_tokens_mask=True, verbose=False)
+    for text, mask in zip(kept, masks["special_tokens_mask"], strict=True):
+        if not all(mask):
+            texts.append(text)
+            lengths.append(len(mask))
+    if not texts:
+        raise InputError(
+            f"{name} has no line the model can read: every line is blank or holds only invisible characters "
+            "(zero-width or control characters). Put one sentence per line."
+        )
+    n = np.asarray(lengths, dtype=np.float64)
+    per_token, per_token2 = _cost_factors(tm)
+    seconds = float(SECONDS_PER_TOKEN * per_token * n.sum() + SECONDS_PER_TOKEN2 * per_token2 * (n**2).sum())
+    return CorpusPlan(
+        sentences=texts,
+        tokens=int(n.sum()),
+        invisible_lines=len(kept) - len(texts),
+        seconds=seconds,
+        longest=int(n.max()),
+    )
+
+
+def budget_minutes(env: dict[str, str] | None = None) -> float:
+    """The app's corpus budget in estimated minutes (``ATTNVIZ_CORPUS_MINUTES``; a bad value: the default)."""
+    raw = (os.environ if env is None else env).get(BUDGET_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_BUDGET_MINUTES
+    except ValueError:
+        return DEFAULT_BUDGET_MINUTES
+    return value if value > 0 and np.isfinite(value) else DEFAULT_BUDGET_MINUTES
+
+
+def human_duration(seconds: float) -> str:
+    """``"40 s"``, ``"12 min"``, ``"3.7 h"``: a run's length as a person says it."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def check_corpus_budget(plan: CorpusPlan, max_minutes: float, *, name: str = "the file") -> None:
+    """Refuse a run whose estimate is over ``max_minutes``, saying how to do it instead."""
+    if plan.minutes <= max_minutes:
+        return
+    share = max_minutes / plan.minutes
+    raise InputError(
+        f"{name} would take about {human_duration(plan.seconds)} here ({plan.tokens:,} tokens in "
+        f"{len(plan.sentences):,} lines; long lines cost the most, the longest has {plan.longest} tokens). "
+        f"This page runs corpora of up to about {human_duration(max_minutes * 60)}: upload about "
+        f"{share:.0%} of it, or run the command line `python -m attnviz.stats FILE --out stats.csv`, "
+        "which has no limit."
+    )
 
 
 def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:

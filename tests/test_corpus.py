@@ -227,3 +227,146 @@ def test_progress_bar_lines_without_a_terminal():
     lines = stream.getvalue().splitlines()
     assert len(lines) == 11  # one per 10%, not one per call
     assert lines[-1].startswith("[" + "#" * 30 + "] 100/100 sentences 100%")
+
+
+# ---------------------------------------------------------------- defects found by a hostile probe
+
+
+def test_overlapping_steps_count_every_batch_once(tiny_model, monkeypatch):
+    """Streamlit's fast reruns start a new script thread while the old one is inside a step: both
+    threads step the same run. Each batch must be counted exactly once, and none skipped."""
+    import threading
+    import time
+
+    from attnviz import corpus as corpus_module
+    from attnviz.corpus import CorpusAccumulator, CorpusRun
+
+    real = corpus_module.batch_attention
+
+    def slow_batch_attention(tm, sentences, **kwargs):
+        time.sleep(0.05)  # widen the window in which a second thread reads the position
+        return real(tm, sentences, **kwargs)
+
+    monkeypatch.setattr(corpus_module, "batch_attention", slow_batch_attention)
+    sentences = SENTENCES * 4  # 20 sentences, 10 batches of 2
+    run = CorpusRun(sentences=sentences, acc=CorpusAccumulator.for_model(tiny_model), batch_size=2)
+    start = threading.Barrier(3)
+
+    def script_thread():
+        start.wait()
+        while run.step(tiny_model):
+            pass
+
+    threads = [threading.Thread(target=script_thread) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert run.finished and run.batch_starts == list(range(0, 20, 2))
+    stats = run.result()
+    serial = corpus_head_stats(tiny_model, sentences)
+    assert (stats.sentences, stats.tokens) == (serial.sentences, serial.tokens) == (20, serial.tokens)
+    np.testing.assert_allclose(stats.table[NUMBERS].to_numpy(), serial.table[NUMBERS].to_numpy(), atol=1e-6)
+
+
+def test_a_result_read_during_a_step_is_whole(tiny_model, monkeypatch):
+    """The page reads the totals (after Stop) while the old thread may still be merging a batch."""
+    import threading
+
+    from attnviz import corpus as corpus_module
+    from attnviz.corpus import CorpusAccumulator, CorpusRun
+
+    inside, release = threading.Event(), threading.Event()
+    real_merge = CorpusAccumulator._merge
+
+    def paused_merge(self, *args):
+        real_merge(self, *args)
+        inside.set()
+        release.wait(10)  # the sentences are counted; the tokens of this batch are not yet
+
+    run = CorpusRun(sentences=SENTENCES, acc=CorpusAccumulator.for_model(tiny_model), batch_size=2)
+    run.step(tiny_model)
+    monkeypatch.setattr(corpus_module.CorpusAccumulator, "_merge", paused_merge)
+    worker = threading.Thread(target=run.step, args=(tiny_model,))
+    worker.start()
+    assert inside.wait(60)
+    results = []
+    reader = threading.Thread(target=lambda: results.append(run.result()))
+    reader.start()
+    reader.join(0.3)
+    assert reader.is_alive(), "the result was read in the middle of a batch"
+    release.set()
+    worker.join(60)
+    reader.join(60)
+    stats = results[0]
+    assert stats.sentences == 4
+    assert stats.tokens == sum(attnviz.text_attention(tiny_model, s).n_tokens for s in SENTENCES[:4])
+
+
+def test_typed_special_tokens_are_text_as_in_a_single_sentence(tiny_model):
+    """One rule everywhere: special tokens are the ones the tokenizer adds; a typed "[SEP]" is text."""
+    lines = ["the cat [SEP] sat on the mat [PAD] .", "[MASK] dog ran [SEP]", "[SEP]"]
+    stats = corpus_head_stats(tiny_model, lines)
+    expected = expected_table(tiny_model, lines)
+    np.testing.assert_allclose(stats.table[NUMBERS].to_numpy(), expected[NUMBERS].to_numpy(), atol=1e-5)
+    assert stats.table["label"].tolist() == expected["label"].tolist()
+    assert stats.sentences == 3 and stats.empty_lines == 0
+    for got, line in zip(batch_attention(tiny_model, lines), lines, strict=True):
+        np.testing.assert_array_equal(got.special, attnviz.text_attention(tiny_model, line).special)
+
+
+def test_utf32_is_named_utf32():
+    import codecs
+
+    text = "hello\nworld"
+    marked = {
+        "UTF-32": [codecs.BOM_UTF32_LE + text.encode("utf-32-le"), codecs.BOM_UTF32_BE + text.encode("utf-32-be")],
+        "UTF-16": [codecs.BOM_UTF16_LE + text.encode("utf-16-le"), codecs.BOM_UTF16_BE + text.encode("utf-16-be")],
+    }
+    for encoding, files in marked.items():
+        for data in files:
+            with pytest.raises(InputError, match=f"is {encoding} text"):
+                decode_corpus(data, name="c.txt")
+
+
+@pytest.mark.parametrize("end", [b"\r", b"\n", b"\r\n"])
+def test_line_ends_split_alike_on_the_page_and_from_a_file(tmp_path, end):
+    data = end.join([b"one .", b"", b"two .", b"three ."]) + end
+    path = tmp_path / "c.txt"
+    path.write_bytes(data)
+    page = decode_corpus(data, name="c.txt")
+    scanned = scan_corpus_file(path)
+    assert page.sentences == list(iter_corpus_file(path)) == ["one .", "two .", "three ."]
+    assert (page.lines, page.empty_lines) == (scanned.lines, scanned.empty_lines) == (4, 1)
+
+
+def test_a_chunked_file_splits_cr_lf_across_chunks(tmp_path):
+    from attnviz.corpus import _byte_lines
+
+    data = b"a\r\nb\rc\n\r\nd" * 500
+    path = tmp_path / "c.txt"
+    path.write_bytes(data)
+    with open(path, "rb") as f:
+        assert list(_byte_lines(f, chunk_size=7)) == data.splitlines()
+
+
+def test_the_work_is_estimated_from_a_first_pass(tiny_model):
+    from attnviz.corpus import estimate_corpus
+
+    long_line = " ".join(["cat"] * (TINY_MAX + 20))
+    plan = estimate_corpus(tiny_model, ["a dog ran .", long_line, "\u200b", "the cat sat ."])
+    tokens = [attnviz.text_attention(tiny_model, s).n_tokens for s in ("a dog ran .", long_line, "the cat sat .")]
+    assert plan.sentences == ["a dog ran .", long_line, "the cat sat ."]
+    assert plan.invisible_lines == 1
+    assert plan.tokens == sum(tokens) == 6 + TINY_MAX + 6
+    assert plan.seconds > 0
+    # Cost grows with the square of a line's length: one long line outweighs many short ones.
+    short = estimate_corpus(tiny_model, ["a dog ran ."] * 10)
+    assert estimate_corpus(tiny_model, [long_line]).seconds > short.seconds * 64**2 / (10 * 6**2) / 4
+
+
+def test_a_corpus_of_only_invisible_lines_says_so(tiny_model):
+    from attnviz.corpus import estimate_corpus
+
+    with pytest.raises(InputError, match="invisible"):
+        estimate_corpus(tiny_model, ["\u200b", "\u200b\u200c", "\u2060"], name="c.txt")
