@@ -10,15 +10,17 @@ Streamlit stops a running script at its next ``st.*`` call when the user clicks 
 (a rerun request); the Stop button's callback marks the job stopped before the new run
 starts, so the new run shows the statistics of the sentences done so far, with a Continue
 button. A click on any other widget interrupts the loop the same way, and the next run
-simply resumes it: no work is lost or done twice, because nothing is committed halfway
-through a batch (there is no ``st.*`` call between a batch's totals and its position).
+simply resumes it: no work is lost or done twice. Streamlit's fast reruns start the new script
+thread while the old one may still be inside a batch, so two threads can step the same run;
+:class:`~attnviz.corpus.CorpusRun` holds a lock over each step and each read of the totals, so
+every batch counts exactly once and nothing is read half added.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -27,7 +29,18 @@ import streamlit as st
 from attnviz.attribution import TokenAttributions, token_attributions
 from attnviz.comparison import compare_attention_attribution
 from attnviz.composition import HEAD_FUSIONS
-from attnviz.corpus import BATCH_SIZE, CorpusAccumulator, CorpusStats, decode_corpus
+from attnviz.corpus import (
+    Corpus,
+    CorpusAccumulator,
+    CorpusPlan,
+    CorpusRun,
+    CorpusStats,
+    budget_minutes,
+    check_corpus_budget,
+    decode_corpus,
+    estimate_corpus,
+    human_duration,
+)
 from attnviz.divergence import head_divergence, head_map
 from attnviz.errors import InputError
 from attnviz.figures.compare import attention_vs_attribution
@@ -167,10 +180,13 @@ def render_stats(result: StatsResult) -> None:
     st.dataframe(table, hide_index=True, width="stretch", column_config=config, key="stats_table")
     st.download_button(
         "Table (CSV)",
-        lambda: table.to_csv(index=False, float_format="%.6g").encode("utf-8"),
+        # Bytes, not a callable: Streamlit drops a deferred download at the next rerun, and a corpus
+        # run reruns often. One row per head, a few kB. "ignore": a download does not stop a run.
+        table.to_csv(index=False, float_format="%.6g").encode("utf-8"),
         file_name=result.csv_name,
         mime="text/csv",
         icon=":material/table:",
+        on_click="ignore",
     )
     if st.checkbox(
         "Map the heads by how alike they attend",
@@ -188,36 +204,33 @@ def render_stats(result: StatsResult) -> None:
 # ---------------------------------------------------------------- corpus runs
 
 
-@dataclass
+@dataclass(eq=False)
 class CorpusJob:
-    """A corpus run kept across reruns; ``key`` says which file and model it belongs to."""
+    """A visitor's corpus run kept across reruns; ``key`` says which file and model it belongs to.
+
+    The run itself (:class:`~attnviz.corpus.CorpusRun`) is safe to step from overlapping reruns.
+    """
 
     key: tuple[str, str, str]  # (SHA-1 of the file, model name, device)
     file_name: str
-    sentences: list[str]
-    empty_lines: int
-    acc: CorpusAccumulator
-    position: int = 0
+    run: CorpusRun
+    estimate: CorpusPlan | None = None
     stopped: bool = False
-    batch_size: int = BATCH_SIZE
-    notes: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
-        return len(self.sentences)
+        return self.run.total
+
+    @property
+    def position(self) -> int:
+        return self.run.position
 
     @property
     def finished(self) -> bool:
-        return self.position >= self.total
-
-    def step(self, tm: TextModel) -> None:
-        """One batch; the totals and the position change together (no ``st.*`` call in between)."""
-        batch = self.sentences[self.position : self.position + self.batch_size]
-        self.acc.add_batch(tm, batch)
-        self.position += len(batch)
+        return self.run.finished
 
     def result(self) -> CorpusStats:
-        return self.acc.result(total=self.total, cancelled=not self.finished)
+        return self.run.result()
 
 
 def _stop() -> None:
@@ -232,82 +245,111 @@ def _continue() -> None:
         job.stopped = False
 
 
+def _read_upload(tm: TextModel, uploaded) -> tuple[Corpus, CorpusPlan]:
+    """Decode, count and estimate an uploaded corpus; InputError when it cannot run on this page."""
+    if uploaded.size > MAX_CORPUS_MB * 1_000_000:  # refused before reading it into memory
+        raise InputError(
+            f"{uploaded.name} is {uploaded.size / 1e6:.1f} MB; this page takes files up to {MAX_CORPUS_MB} MB. "
+            "Split it, or run the command line `python -m attnviz.stats FILE --out stats.csv`, which has no limit."
+        )
+    corpus = decode_corpus(
+        uploaded.getvalue(), name=uploaded.name, max_bytes=MAX_CORPUS_MB * 1_000_000, max_sentences=MAX_CORPUS_SENTENCES
+    )
+    plan = estimate_corpus(tm, corpus.sentences, name=uploaded.name)
+    check_corpus_budget(plan, budget_minutes(), name=uploaded.name)
+    return corpus, plan
+
+
 def _new_job(tm: TextModel, uploaded) -> CorpusJob | None:
     """A job for the uploaded file, or None after saying what is wrong with it (the old job stays)."""
-    if uploaded.size > MAX_CORPUS_MB * 1_000_000:  # refused before reading it into memory
-        show_input_error(
-            InputError(
-                f"{uploaded.name} is {uploaded.size / 1e6:.1f} MB; this page takes files up to {MAX_CORPUS_MB} MB. "
-                "Split it, or run the command line `python -m attnviz.stats FILE --out stats.csv`, which has no limit."
-            )
-        )
-        return None
-    data = uploaded.getvalue()
     # The configured device, not tm.device: a GPU fallback in the middle of a run keeps the job.
-    key = (hashlib.sha1(data).hexdigest(), tm.name, configured_device())
+    key = (hashlib.sha1(uploaded.getvalue()).hexdigest(), tm.name, configured_device())
     job = st.session_state.get(JOB)
     if job is not None and job.key == key:
         return job
     try:
-        corpus = decode_corpus(
-            data, name=uploaded.name, max_bytes=MAX_CORPUS_MB * 1_000_000, max_sentences=MAX_CORPUS_SENTENCES
-        )
+        with st.spinner(f"Reading {uploaded.name} and counting its tokens…"):
+            corpus, plan = _read_upload(tm, uploaded)
     except InputError as exc:
         show_input_error(exc)
         return None
     acc = CorpusAccumulator.for_model(tm)
-    acc.empty_lines = corpus.empty_lines
-    job = CorpusJob(
-        key=key, file_name=uploaded.name, sentences=corpus.sentences, empty_lines=corpus.empty_lines, acc=acc
-    )
+    acc.empty_lines = corpus.empty_lines + plan.invisible_lines
+    job = CorpusJob(key=key, file_name=uploaded.name, run=CorpusRun(sentences=plan.sentences, acc=acc), estimate=plan)
     st.session_state[JOB] = job
     return job
 
 
 def _progress_text(job: CorpusJob) -> str:
-    rate = job.acc.sentences / job.acc.seconds if job.acc.seconds > 0 else float("nan")
-    speed = f" · {rate:,.0f} sentences/s" if math.isfinite(rate) else ""
-    return f"{job.position:,} of {job.total:,} sentences{speed}"
+    seconds = job.run.seconds()
+    rate = job.position / seconds if seconds > 0 else float("nan")
+    text = f"{job.position:,} of {job.total:,} sentences"
+    if math.isfinite(rate) and rate > 0:
+        left = (job.total - job.position) / rate
+        text += f" · {rate:,.0f} sentences/s · about {human_duration(left)} left"
+    return text
+
+
+def _running_note(job: CorpusJob) -> str:
+    plan = job.estimate
+    ahead = (
+        f"{plan.tokens:,} tokens in {len(plan.sentences):,} sentences: about {human_duration(plan.seconds)} on 2 "
+        "CPU cores. "
+        if plan is not None
+        else ""
+    )
+    return md_escape(
+        f"{ahead}The statistics appear here when the run ends; Stop shows (and lets you download) those of the "
+        "sentences done so far."
+    )
 
 
 def run_corpus(tm: TextModel) -> CorpusJob | None:
-    """Uploader, then the run (progress, Stop/Continue); returns the job whose results to show."""
+    """Uploader, then the run (progress, Stop/Continue); returns the job whose results to show.
+
+    While a run goes on, the results slot holds a note instead of the previous statistics: the
+    browser keeps showing a rerun's old elements until the run ends, and a download button among
+    them would point at a file that the rerun has already let go.
+    """
     uploaded = st.file_uploader(
         "Corpus: a .txt file, one sentence per line (UTF-8)",
         type=["txt"],
         key=UPLOAD,
-        max_upload_size=50,
-        help=f"Up to {MAX_CORPUS_MB} MB and {MAX_CORPUS_SENTENCES:,} sentences here; lines longer than the "
-        "model's limit are cut (and counted). For larger files use `python -m attnviz.stats`.",
+        # The uploader itself refuses larger files, with its own message, before they are sent.
+        max_upload_size=MAX_CORPUS_MB,
+        help=f"Up to {MAX_CORPUS_MB} MB, {MAX_CORPUS_SENTENCES:,} sentences and about "
+        f"{human_duration(budget_minutes() * 60)} of work here; lines longer than the model's limit are cut (and "
+        "counted). For larger files use `python -m attnviz.stats`.",
     )
     job = _new_job(tm, uploaded) if uploaded is not None else None
     kept = st.session_state.get(JOB)
     if job is None and kept is not None:
         job = kept
         if uploaded is None:
-            st.caption(md_escape(f"Showing the last corpus, {job.file_name} (model {job.acc.model_name})."))
+            st.caption(md_escape(f"Showing the last corpus, {job.file_name} (model {job.run.acc.model_name})."))
         else:
             st.caption(md_escape(f"Still showing the previous corpus, {job.file_name}."))
     if job is None:
         st.info("Upload a corpus to see the statistics averaged over many sentences.", icon="📄")
         return None
     if job.key[1:] != (tm.name, configured_device()):
-        st.info(md_escape(f"These results are of model {job.acc.model_name}; upload the file again for {tm.name}."))
-        return job if job.acc.sentences else None
+        st.info(md_escape(f"These results are of model {job.run.acc.model_name}; upload the file again for {tm.name}."))
+        return job if job.position else None
     if job.finished:
         return job
     if job.stopped:
         c1, c2 = st.columns([4, 1])
         c1.progress(job.position / job.total, text=f"Stopped at {_progress_text(job)}")
         c2.button("Continue", key=CONTINUE, on_click=_continue, icon=":material/play_arrow:")
-        return job if job.acc.sentences else None
+        return job if job.position else None
     c1, c2 = st.columns([4, 1])
     bar = c1.progress(job.position / job.total, text=_progress_text(job))
     stop = c2.empty()
     stop.button("Stop", key=STOP, on_click=_stop, icon=":material/stop:", help="Keeps the sentences done so far.")
+    results = st.empty()
+    results.info(_running_note(job), icon="⏳")
     try:
-        while not job.finished:
-            job.step(tm)
+        while not job.stopped and job.run.step(tm):
             bar.progress(job.position / job.total, text=_progress_text(job))  # a click stops the script here
     except InputError as exc:
         job.stopped = True
@@ -316,19 +358,21 @@ def run_corpus(tm: TextModel) -> CorpusJob | None:
         job.stopped = True
         show_unexpected(exc, "running the corpus")
     stop.empty()
+    results.empty()
     if job.finished:  # a full bar says nothing the caption below does not
         bar.empty()
-    return job if job.acc.sentences else None
+    return job if job.position else None
 
 
 def corpus_result(job: CorpusJob) -> StatsResult:
     stats = job.result()
+    estimated = f"; estimated {human_duration(job.estimate.seconds)}" if job.estimate is not None else ""
     for note in stats.notes():
         st.info(note, icon="✂️" if "cut" in note else "ℹ️")
     caption = md_escape(
         f"{job.file_name}: {stats.sentences:,} sentences, {stats.tokens:,} tokens · model {stats.model_name} · "
-        f"{stats.seconds:.1f} s ({stats.sentences_per_second:,.0f} sentences/s). Each statistic is a mean over "
-        "every token of every sentence."
+        f"{stats.seconds:.1f} s ({stats.sentences_per_second:,.0f} sentences/s{estimated}). Each statistic is a "
+        "mean over every token of every sentence."
     )
     base = job.file_name.rsplit(".", 1)[0] or "corpus"
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in base)[:60]

@@ -152,19 +152,12 @@ def test_lines_over_the_limit_are_cut_and_reported(at):
 
 
 def _job(tm, sentences, position: int, stopped: bool) -> CorpusJob:
-    from attnviz.corpus import CorpusAccumulator
+    from attnviz.corpus import CorpusAccumulator, CorpusRun
 
-    acc = CorpusAccumulator.for_model(tm)
-    job = CorpusJob(
-        key=("x" * 40, tm.name, str(tm.device)),
-        file_name="k.txt",
-        sentences=sentences,
-        empty_lines=0,
-        acc=acc,
-        batch_size=2,
-    )
+    run = CorpusRun(sentences=sentences, acc=CorpusAccumulator.for_model(tm), batch_size=2)
+    job = CorpusJob(key=("x" * 40, tm.name, str(tm.device)), file_name="k.txt", run=run)
     while job.position < position:
-        job.step(tm)
+        run.step(tm)
     job.stopped = stopped
     return job
 
@@ -192,7 +185,7 @@ def test_an_interrupted_run_resumes_where_it_was(at, bundled_model):
     at.run()
     assert_clean(at)
     job = at.session_state[JOB]
-    assert job.finished and job.acc.sentences == 5
+    assert job.finished and job.result().sentences == 5
     full = attnviz.corpus_head_stats(bundled_model, CORPUS).table
     np.testing.assert_allclose(table_of(at)[NUMBERS].to_numpy(), full[NUMBERS].to_numpy(), atol=1e-5)
 
@@ -207,6 +200,81 @@ def test_corpus_results_survive_a_visit_to_another_page(at):
     assert at.selectbox(key="stats_column").value == "cls_mass"
     assert "Showing the last corpus, good\\.txt" in " ".join(c.value for c in at.caption)
     assert len(table_of(at)) == 72
+
+
+def test_the_uploader_states_the_true_cap():
+    """The uploader refuses files over the page's limit itself (the server's cap is larger), so a
+    too-large file gets Streamlit's own message instead of a raw "AxiosError 413"."""
+    import tomllib
+    from pathlib import Path
+
+    from attnviz.ui.stats_page import MAX_CORPUS_MB
+
+    at = start_clean(PAGE)
+    at.radio(key="stats_source").set_value("Corpus file").run()
+    server_cap = tomllib.loads(Path(".streamlit/config.toml").read_text())["server"]["maxUploadSize"]
+    uploader = at.file_uploader(key="corpus_upload")
+    assert uploader.proto.max_upload_size_mb == MAX_CORPUS_MB <= server_cap
+    assert f"Up to {MAX_CORPUS_MB} MB" in uploader.help
+
+
+def test_a_corpus_over_the_time_budget_is_refused_with_the_estimate(at):
+    """Under both size limits, a file of long lines would still run for hours: refused before it runs."""
+    long_line = " ".join(["word"] * 508)  # 510 tokens with [CLS] and [SEP]
+    upload(at, "long.txt", (long_line + "\n").encode() * 700)  # 1.8 MB, 700 lines
+    assert_clean(at)
+    found = warnings(at)
+    assert len(found) == 1, found
+    assert "long\\.txt would take about" in found[0] and "357,000 tokens in 700 lines" in found[0]
+    assert "python \\-m attnviz\\.stats" in found[0] or "python -m attnviz.stats" in found[0]
+    assert JOB not in at.session_state
+
+
+def test_the_budget_is_a_deployment_setting(at, monkeypatch):
+    monkeypatch.setenv("ATTNVIZ_CORPUS_MINUTES", "0.0001")
+    upload(at, "good.txt", b"The cat sat on the mat.\nA dog ran.\n")
+    assert_clean(at)
+    assert any("would take about" in w for w in warnings(at))
+    monkeypatch.setenv("ATTNVIZ_CORPUS_MINUTES", "10")
+    upload(at, "good.txt", b"The cat sat on the mat.\nA dog ran.\n")
+    assert len(table_of(at)) == 72
+    assert "estimated 1 s" in " ".join(c.value for c in at.caption)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("\u200b\n\u200b\u200c\n\u2060\n".encode(), "no line the model can read"),
+        (b"\n\n \n", "only blank lines"),
+    ],
+)
+def test_a_corpus_with_nothing_to_read_says_so(at, data, message):
+    upload(at, "nothing.txt", data)
+    assert_clean(at)
+    found = warnings(at)
+    assert len(found) == 1 and message in found[0], found
+
+
+def test_lines_of_typed_special_tokens_are_text(at, bundled_model):
+    """A file of only "[PAD]"/"[SEP]"/"[MASK]" lines has statistics, the same as each line alone."""
+    lines = ["[PAD]", "[SEP] [SEP]", "[MASK]"]
+    upload(at, "specials.txt", "\n".join(lines).encode())
+    assert_clean(at)
+    totals = attnviz.corpus_head_stats(bundled_model, lines).table
+    np.testing.assert_allclose(table_of(at)[NUMBERS].to_numpy(), totals[NUMBERS].to_numpy(), atol=1e-5)
+    one = attnviz.head_stats(attnviz.text_attention(bundled_model, "[SEP] [SEP]"))
+    alone = attnviz.corpus_head_stats(bundled_model, ["[SEP] [SEP]"]).table
+    np.testing.assert_allclose(alone[NUMBERS].to_numpy(), one[NUMBERS].to_numpy(), atol=1e-5)
+
+
+def test_the_table_download_is_bytes_that_do_not_rerun(at):
+    """A deferred (callable) download is dropped at the next rerun; a corpus run reruns often."""
+    upload(at, "good.txt", b"The cat sat on the mat.\nA dog ran.\n")
+    buttons = [b for b in at.get("download_button") if "CSV" in b.proto.label]
+    assert len(buttons) == 1
+    proto = buttons[0].proto
+    assert not proto.deferred_file_id  # a stored file, not a callable run on click
+    assert proto.ignore_rerun
 
 
 # ---------------------------------------------------------------- attention vs attribution
