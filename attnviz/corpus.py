@@ -63,7 +63,7 @@ _CHUNK = 1 << 16
 #: The time model of :func:`estimate_corpus`, measured with the bundled model (6 layers x 12 heads,
 #: hidden size 384) on 2 CPU cores (``benchmarks/corpus_cost.py``): seconds per token (the
 #: model's dense layers) and per token squared (attention and the head statistics of every row).
-#: Measured/estimated: 0.45-0.8 for lines of 16-42 tokens (batches of short lines are cheaper),
+#: Measured/estimated: 0.44-0.54 for lines of 16-32 tokens (batches of short lines are cheaper),
 #: 0.9-1.3 for 64-510 tokens.
 SECONDS_PER_TOKEN = 0.6e-3
 SECONDS_PER_TOKEN2 = 2.6e-6
