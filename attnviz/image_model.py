@@ -24,6 +24,7 @@ from attnviz.device import SharedModel, pick_device
 from attnviz.errors import ModelLoadError
 from attnviz.model_source import BUNDLED, FOLDER, HUB, ModelSource, hub_error, resolve_model_source, weights_error
 from attnviz.train import CARD_FILE, WEIGHTS_FILE, sha256_file
+from attnviz.weight_files import check_weight_files, safetensors_only
 
 #: Name shown for the bundled model, and accepted by ``load_image_model``.
 BUNDLED_IMAGE_MODEL = "shapes-cnn-attention"
@@ -217,11 +218,16 @@ def _load_vit(source: ModelSource, device: torch.device) -> ImageModel:
             f"{name!r} is a {config.model_type!r} model; attnviz reads attention from ViT-style classifiers "
             f"(vit, deit) with a class token and a patch grid. Use the bundled model ({BUNDLED_IMAGE_MODEL})."
         )
+    fallback = f"Use the bundled model ({BUNDLED_IMAGE_MODEL})."
+    check_weight_files(source, config, fallback)
     try:
         # Safetensors only (a pickled pytorch_model.bin is refused), eager attention, no remote code.
-        model = AutoModelForImageClassification.from_pretrained(
-            location, attn_implementation="eager", use_safetensors=True, **extra
-        )
+        with safetensors_only(name, fallback):
+            model = AutoModelForImageClassification.from_pretrained(
+                location, attn_implementation="eager", use_safetensors=True, **extra
+            )
+    except ModelLoadError:
+        raise
     except Exception as exc:
         raise weights_error(source, exc, BUNDLED_IMAGE_MODEL) from exc
     model.eval().to(device)

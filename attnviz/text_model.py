@@ -17,6 +17,7 @@ import torch
 from attnviz.device import SharedModel, pick_device
 from attnviz.errors import ModelLoadError
 from attnviz.model_source import BUNDLED, HUB, hub_error, resolve_model_source, weights_error
+from attnviz.weight_files import check_weight_files, safetensors_only
 
 #: Name shown for the bundled model, and accepted by ``load_text_model``.
 BUNDLED_TEXT_MODEL = "all-MiniLM-L6-v2"
@@ -182,6 +183,8 @@ def load_text_model(name: str | None = None, device: str | torch.device | None =
             f"{label!r} is a {config.model_type!r} model, not a BERT-style encoder; this page "
             f"shows encoder self-attention. {fallback}"
         )
+    if not bundled:  # the bundled weights are checked by their SHA-256
+        check_weight_files(source, config, fallback)
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, **extra)
     except Exception as exc:
@@ -195,9 +198,12 @@ def load_text_model(name: str | None = None, device: str | torch.device | None =
     try:
         # Eager attention: the default SDPA kernels return no attention weights. Safetensors
         # only: a pickled pytorch_model.bin is refused, never opened. No remote code, ever.
-        model = _model_class(config).from_pretrained(
-            location, attn_implementation="eager", use_safetensors=True, **extra
-        )
+        with safetensors_only(label, fallback):
+            model = _model_class(config).from_pretrained(
+                location, attn_implementation="eager", use_safetensors=True, **extra
+            )
+    except ModelLoadError:
+        raise
     except Exception as exc:
         if bundled:
             raise ModelLoadError(

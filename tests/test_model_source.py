@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -303,6 +304,144 @@ def test_a_vit_folder_with_only_pickled_weights_is_refused(tmp_path, monkeypatch
     _forbid_torch_load(monkeypatch)
     message = _image_error(str(folder))
     assert "pytorch_model.bin" in message and "pickle" in message and BUNDLED_IMAGE_MODEL in message
+
+
+class _Planted:
+    """Unpickling this writes a marker file: proof that a pickle was opened, whatever loader opened it."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _spy_torch_load(monkeypatch) -> list:
+    """Record every torch.load call (and refuse it), so a test can assert that none happened."""
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(args[:1])
+        raise AssertionError("torch.load was called on a model file")
+
+    monkeypatch.setattr(torch, "load", spy)
+    return calls
+
+
+def _tiny_vit(folder):
+    from transformers import ViTConfig, ViTForImageClassification
+
+    config = ViTConfig(
+        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=37
+    )
+    ViTForImageClassification(config).save_pretrained(str(folder))
+    return folder
+
+
+def _plant_pickle(folder, name):
+    """A pickle file in the folder whose unpickling would leave ``folder/unpickled``."""
+    import pickle
+
+    (folder / name).write_bytes(pickle.dumps({"weight": _Planted(folder / "unpickled")}))
+
+
+def _route_config_names_a_bin(folder):
+    _plant_pickle(folder, "adapter_model.bin")
+    config = json.loads((folder / "config.json").read_text())
+    config["transformers_weights"] = "adapter_model.bin"
+    (folder / "config.json").write_text(json.dumps(config))
+    return "adapter_model.bin"
+
+
+def _route_index_points_at_a_bin(folder):
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+        keys = list(f.keys())
+    (folder / "model.safetensors").unlink()
+    _plant_pickle(folder, "pytorch_model-00001-of-00001.bin")
+    index = {"metadata": {}, "weight_map": dict.fromkeys(keys, "pytorch_model-00001-of-00001.bin")}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    return "pytorch_model-00001-of-00001.bin"
+
+
+def _route_config_names_an_index_of_bins(folder):
+    name = _route_index_points_at_a_bin(folder)
+    (folder / "model.safetensors.index.json").rename(folder / "custom.safetensors.index.json")
+    config = json.loads((folder / "config.json").read_text())
+    config["transformers_weights"] = "custom.safetensors.index.json"
+    (folder / "config.json").write_text(json.dumps(config))
+    return name
+
+
+ROUTES = [_route_config_names_a_bin, _route_index_points_at_a_bin, _route_config_names_an_index_of_bins]
+
+
+@pytest.mark.parametrize("kind", ["text", "image"])
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.__name__.removeprefix("_route_"))
+def test_no_route_opens_a_pickle(kind, route, tmp_path, tiny_bert_dir, monkeypatch):
+    """use_safetensors=True alone lets a config.json or an index send transformers to a .bin file."""
+    folder = tmp_path / "model"
+    if kind == "text":
+        shutil.copytree(tiny_bert_dir, folder)
+    else:
+        _tiny_vit(folder)
+    pickled = route(folder)
+    calls = _spy_torch_load(monkeypatch)
+    message = _text_error(str(folder)) if kind == "text" else _image_error(str(folder))
+    assert calls == [] and not (folder / "unpickled").exists()
+    assert pickled in message and "safetensors" in message and "pickle" in message
+    assert "convert" in message.lower()  # what to do
+
+
+@pytest.mark.parametrize("kind", ["text", "image"])
+def test_an_index_cannot_lead_out_of_the_folder(kind, tmp_path, tiny_bert_dir):
+    """A weight_map entry with '..' or an absolute path would make transformers read a file elsewhere."""
+    folder = tmp_path / "model"
+    if kind == "text":
+        shutil.copytree(tiny_bert_dir, folder)
+    else:
+        _tiny_vit(folder)
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+        keys = list(f.keys())
+    (folder / "model.safetensors").rename(tmp_path / "elsewhere.safetensors")
+    index = {"metadata": {}, "weight_map": dict.fromkeys(keys, "../elsewhere.safetensors")}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    message = _text_error(str(folder)) if kind == "text" else _image_error(str(folder))
+    assert "../elsewhere.safetensors" in message and "outside" in message
+
+
+def test_safetensors_shards_still_load(tmp_path, tiny_bert_dir):
+    """The check refuses pickles, not sharded safetensors checkpoints."""
+    from transformers import AutoModel
+
+    folder = tmp_path / "sharded"
+    shutil.copytree(tiny_bert_dir, folder)
+    (folder / "model.safetensors").unlink()
+    model = AutoModel.from_pretrained(str(tiny_bert_dir), use_safetensors=True, trust_remote_code=False)
+    model.save_pretrained(str(folder), max_shard_size="20KB")
+    assert (folder / "model.safetensors.index.json").exists() and not (folder / "model.safetensors").exists()
+    tm = attnviz.load_text_model(str(folder), device="cpu")
+    torch.testing.assert_close(tm.model.embeddings.word_embeddings.weight, model.embeddings.word_embeddings.weight)
+
+
+def test_the_backstop_refuses_a_pickle_that_transformers_resolves(tmp_path, tiny_bert_dir, monkeypatch):
+    """Routes the folder check does not know (a hub repo, say) are stopped where transformers lists its files."""
+    from transformers import AutoModel
+
+    from attnviz.weight_files import safetensors_only
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_bert_dir, folder)
+    name = _route_config_names_a_bin(folder)
+    calls = _spy_torch_load(monkeypatch)
+    with pytest.raises(attnviz.ModelLoadError, match=name), safetensors_only("a model"):
+        AutoModel.from_pretrained(str(folder), use_safetensors=True, trust_remote_code=False)
+    assert calls == []
+    with pytest.raises(AssertionError, match="torch.load was called"):  # outside the guard: transformers' own way
+        AutoModel.from_pretrained(str(folder), use_safetensors=True, trust_remote_code=False)
 
 
 # ------------------------------------------------------------------- the app's picker
