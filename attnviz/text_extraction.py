@@ -6,6 +6,7 @@ Everything downstream (figures, statistics, rollout, export) takes the returned
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -107,8 +108,42 @@ def _words(encoding, sources: list[str]) -> tuple[np.ndarray, list[str]]:
     return index, words
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_characters(text: str, what: str) -> None:
+    """Raise :class:`InputError` if ``text`` holds half of a UTF-16 surrogate pair (U+D800–U+DFFF).
+
+    Python strings may hold such a half on its own (text cut in the middle of an emoji, bytes
+    decoded with ``surrogateescape``), but it is not a character: tokenizers refuse it with a
+    ``TypeError`` and UTF-8 cannot encode it. It is refused, not replaced, so that the tokens
+    shown are always the text as given; the message says where it is so a person can delete it.
+    """
+    found = _LONE_SURROGATE.search(text)
+    if found is None:
+        return
+    at = found.start()
+    before = text[max(0, at - 20) : at]
+    after = f" (after “{before}”)" if before.strip() else ""
+    raise InputError(
+        f"{what} has a broken character, U+{ord(found.group()):04X} at character {at + 1}{after}: it is half of "
+        "a UTF-16 surrogate pair, not a character, so no tokenizer can read it (text cut in the middle of an "
+        "emoji leaves one). Delete it, or copy the text again from its source."
+    )
+
+
 def encode(tm: TextModel, text: str, text_pair: str | None = None) -> tuple[dict, object, int]:
-    """Tokenize for ``tm``, cut to its limit; returns (model inputs, encoding, tokens cut)."""
+    """Tokenize for ``tm``, cut to its limit; returns (model inputs, encoding, tokens cut).
+
+    Every library entry point that runs a text model tokenizes here, so the checks of the
+    characters themselves live here too.
+
+    Raises:
+        InputError: a text holds a lone surrogate (see :func:`check_characters`).
+    """
+    check_characters(text, "The text" if text_pair is None else "The first sentence")
+    if text_pair is not None:
+        check_characters(text_pair, "The second sentence")
     tok = tm.tokenizer
     enc = tok(text, text_pair, truncation=False, return_tensors="pt", verbose=False)
     n_full = enc["input_ids"].shape[1]
@@ -126,7 +161,8 @@ def text_attention(tm: TextModel, text: str, text_pair: str | None = None) -> Te
     Input longer than the model's limit is cut (``truncated``/``n_cut`` say by how much).
 
     Raises:
-        InputError: the text is empty, or holds nothing the tokenizer keeps.
+        InputError: the text is empty, holds nothing the tokenizer keeps, or holds a lone
+            surrogate (half of a UTF-16 pair, which no tokenizer can read).
     """
     text = _clean(text)
     text_pair = _clean(text_pair)

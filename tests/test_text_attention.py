@@ -85,6 +85,33 @@ def test_blank_pair_means_single_sentence(tiny_model):
     assert ta.tokens.count("[SEP]") == 1
 
 
+@pytest.mark.parametrize(
+    "text, pair, where",
+    [
+        ("abc\ud800def", None, "The text has"),
+        ("\udfff", None, "The text has"),
+        ("The cat sat.", "A dog\udc00.", "The second sentence has"),
+        ("The \ud83d cat.", "A dog.", "The first sentence has"),
+    ],
+)
+def test_a_lone_surrogate_is_an_input_error_that_says_where(tiny_model, text, pair, where):
+    """Half of a UTF-16 pair is not a character: the tokenizer raised TypeError on it (issue 19, item 13)."""
+    bad = next(c for c in text + (pair or "") if 0xD800 <= ord(c) <= 0xDFFF)
+    with pytest.raises(attnviz.InputError) as info:
+        text_attention(tiny_model, text, pair)
+    message = str(info.value)
+    assert message.startswith(where)
+    assert f"U+{ord(bad):04X}" in message and "Delete it" in message
+
+
+def test_every_library_entry_point_gives_the_same_lone_surrogate_error(tiny_model):
+    """explain_head and token_attributions tokenize through the same encode()."""
+    with pytest.raises(attnviz.InputError, match="U\\+D800 at character 4"):
+        attnviz.explain_head(tiny_model, "abc\ud800def", 0, 0)
+    with pytest.raises(attnviz.InputError, match="U\\+D800 at character 4"):
+        attnviz.token_attributions(tiny_model, "abc\ud800def")
+
+
 def test_pair_segments_and_special_mask(tiny_model):
     a, b = "Where did the cat sit?", "The cat sat on the mat."
     ta = text_attention(tiny_model, a, b)
