@@ -22,7 +22,16 @@ from attnviz import train as _train
 from attnviz.cnn_attention import CnnAttention, CnnAttentionConfig
 from attnviz.device import SharedModel, pick_device
 from attnviz.errors import ModelLoadError
-from attnviz.model_source import BUNDLED, FOLDER, HUB, ModelSource, hub_error, resolve_model_source, weights_error
+from attnviz.model_source import (
+    BUNDLED,
+    FOLDER,
+    HUB,
+    ModelSource,
+    hub_error,
+    remote_code_error,
+    resolve_model_source,
+    weights_error,
+)
 from attnviz.train import CARD_FILE, WEIGHTS_FILE, sha256_file
 from attnviz.weight_files import check_weight_files, safetensors_only
 
@@ -204,8 +213,10 @@ def _load_vit(source: ModelSource, device: torch.device) -> ImageModel:
 
     name, location, extra = source.name, source.location, source.hub_kwargs
     try:
-        config = AutoConfig.from_pretrained(location, **extra)
+        config = AutoConfig.from_pretrained(location, trust_remote_code=False, **extra)
     except Exception as exc:  # OSError, ValueError, hub errors
+        if (custom := remote_code_error(source, exc, BUNDLED_IMAGE_MODEL)) is not None:
+            raise custom from exc
         if source.kind == HUB:
             raise hub_error(source, exc, BUNDLED_IMAGE_MODEL) from exc
         raise ModelLoadError(
@@ -224,7 +235,7 @@ def _load_vit(source: ModelSource, device: torch.device) -> ImageModel:
         # Safetensors only (a pickled pytorch_model.bin is refused), eager attention, no remote code.
         with safetensors_only(name, fallback):
             model = AutoModelForImageClassification.from_pretrained(
-                location, attn_implementation="eager", use_safetensors=True, **extra
+                location, attn_implementation="eager", use_safetensors=True, trust_remote_code=False, **extra
             )
     except ModelLoadError:
         raise
@@ -253,7 +264,7 @@ def _vit_normalisation(name: str, extra: dict | None = None) -> tuple[tuple[floa
     try:
         from transformers import AutoImageProcessor
 
-        proc = AutoImageProcessor.from_pretrained(name, **(extra or {}))
+        proc = AutoImageProcessor.from_pretrained(name, trust_remote_code=False, **(extra or {}))
         return tuple(proc.image_mean), tuple(proc.image_std)
     except (OSError, ValueError, AttributeError, TypeError):
         return (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)

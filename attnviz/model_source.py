@@ -312,6 +312,30 @@ def hub_error(source: ModelSource, exc: BaseException, bundled: str) -> ModelLoa
     )
 
 
+def remote_code_error(source: ModelSource, exc: BaseException, bundled: str) -> ModelLoadError | None:
+    """The message for a model that needs its own Python code (``auto_map``), or None for another failure.
+
+    attnviz passes ``trust_remote_code=False`` everywhere, so transformers refuses such a model
+    (a ``ValueError`` that mentions ``trust_remote_code``) instead of asking on the terminal.
+    """
+    custom = any("trust_remote_code" in str(e) for e in _chain(exc))
+    if source.path is not None:
+        try:
+            import json
+
+            custom = custom or "auto_map" in json.loads((source.path / "config.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, TypeError):
+            pass
+    if not custom:
+        return None
+    return ModelLoadError(
+        f"{source.name!r} needs its own Python code to load (auto_map in its config.json names a model class that "
+        "transformers does not have), and attnviz never runs code that comes with a model. Use a model of a "
+        f"type transformers knows (bert, roberta, vit, ...), or the bundled model {bundled!r}, which is always "
+        "available."
+    )
+
+
 #: Weight files that hold pickles (or other formats attnviz does not read).
 UNSAFE_WEIGHTS = (
     "pytorch_model.bin",

@@ -16,7 +16,7 @@ import torch
 
 from attnviz.device import SharedModel, pick_device
 from attnviz.errors import ModelLoadError
-from attnviz.model_source import BUNDLED, HUB, hub_error, resolve_model_source, weights_error
+from attnviz.model_source import BUNDLED, HUB, hub_error, remote_code_error, resolve_model_source, weights_error
 from attnviz.weight_files import check_weight_files, safetensors_only
 
 #: Name shown for the bundled model, and accepted by ``load_text_model``.
@@ -166,12 +166,14 @@ def load_text_model(name: str | None = None, device: str | torch.device | None =
     )
 
     try:
-        config = AutoConfig.from_pretrained(location, **extra)
+        config = AutoConfig.from_pretrained(location, trust_remote_code=False, **extra)
     except Exception as exc:  # transformers raises OSError, ValueError, hub errors...
         if bundled:
             raise ModelLoadError(
                 f"The bundled model's configuration in {location} cannot be read ({type(exc).__name__}): {REINSTALL}."
             ) from exc
+        if (custom := remote_code_error(source, exc, BUNDLED_TEXT_MODEL)) is not None:
+            raise custom from exc
         if source.kind == HUB:
             raise hub_error(source, exc, BUNDLED_TEXT_MODEL) from exc
         raise ModelLoadError(
@@ -186,7 +188,7 @@ def load_text_model(name: str | None = None, device: str | torch.device | None =
     if not bundled:  # the bundled weights are checked by their SHA-256
         check_weight_files(source, config, fallback)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(location, **extra)
+        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False, **extra)
     except Exception as exc:
         if bundled:
             raise ModelLoadError(
@@ -200,7 +202,7 @@ def load_text_model(name: str | None = None, device: str | torch.device | None =
         # only: a pickled pytorch_model.bin is refused, never opened. No remote code, ever.
         with safetensors_only(label, fallback):
             model = _model_class(config).from_pretrained(
-                location, attn_implementation="eager", use_safetensors=True, **extra
+                location, attn_implementation="eager", use_safetensors=True, trust_remote_code=False, **extra
             )
     except ModelLoadError:
         raise

@@ -444,6 +444,70 @@ def test_the_backstop_refuses_a_pickle_that_transformers_resolves(tmp_path, tiny
         AutoModel.from_pretrained(str(folder), use_safetensors=True, trust_remote_code=False)
 
 
+# ------------------------------------------------------------------- no remote code
+
+CUSTOM_CODE = """
+import pathlib
+pathlib.Path(__file__).resolve().parent.joinpath("custom_code_ran").write_text("yes")
+from transformers import BertConfig, BertModel
+
+
+class CustomConfig(BertConfig):
+    model_type = "attnviz-custom"
+
+
+class CustomModel(BertModel):
+    config_class = CustomConfig
+"""
+
+
+def _custom_code_folder(tmp_path, source_folder, model_type):
+    """A folder whose config.json asks transformers to import its own custom.py (auto_map)."""
+    folder = tmp_path / "custom"
+    shutil.copytree(source_folder, folder)
+    (folder / "custom.py").write_text(CUSTOM_CODE)
+    config = json.loads((folder / "config.json").read_text())
+    config["model_type"] = model_type
+    config["auto_map"] = {
+        "AutoConfig": "custom.CustomConfig",
+        "AutoModel": "custom.CustomModel",
+        "AutoModelForImageClassification": "custom.CustomModel",
+        "AutoTokenizer": ["custom.CustomTokenizer", None],
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "kind,model_type", [("text", "attnviz-custom"), ("image", "attnviz-custom"), ("text", "bert"), ("image", "vit")]
+)
+def test_custom_code_never_prompts_and_never_runs(kind, model_type, tmp_path, tiny_bert_dir, monkeypatch):
+    """Without trust_remote_code=False, transformers asks "Do you wish to run the custom code?" on the terminal.
+
+    An unknown model type is refused with a message; a known one loads with transformers' own code.
+    """
+    import builtins
+
+    prompts = []
+
+    def answer_yes(prompt=""):
+        prompts.append(prompt)
+        return "y"
+
+    monkeypatch.setattr(builtins, "input", answer_yes)
+    source = tiny_bert_dir if kind == "text" else _tiny_vit(tmp_path / "vit")
+    folder = _custom_code_folder(tmp_path, source, model_type)
+    if model_type == "attnviz-custom":
+        message = _text_error(str(folder)) if kind == "text" else _image_error(str(folder))
+        assert "never runs code that comes with a model" in message and "auto_map" in message
+        assert str(folder) in message
+    else:
+        load = attnviz.load_text_model if kind == "text" else attnviz.load_image_model
+        assert load(str(folder), device="cpu").n_heads == 4
+    assert prompts == []
+    assert not (folder / "custom_code_ran").exists()
+
+
 # ------------------------------------------------------------------- the app's picker
 
 

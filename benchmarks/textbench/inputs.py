@@ -93,7 +93,7 @@ def make_random_bert(folder: Path) -> None:
 
     torch.manual_seed(0)
     BertModel(BertConfig()).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(bundled_model_dir()).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(bundled_model_dir(), trust_remote_code=False).save_pretrained(folder)
 
 
 def load_cases(sizes: list[int], folder: Path) -> list[ModelCase]:
