@@ -22,6 +22,7 @@ from attnviz import train as _train
 from attnviz.cnn_attention import CnnAttention, CnnAttentionConfig
 from attnviz.device import SharedModel, pick_device
 from attnviz.errors import ModelLoadError
+from attnviz.model_budget import check_size, check_transformers_model
 from attnviz.model_source import (
     BUNDLED,
     FOLDER,
@@ -191,6 +192,8 @@ def _load_cnn_attention(folder: Path, label: str, device: torch.device, bundled:
         config = CnnAttentionConfig.from_dict(card["config"])
         if len(card["classes"]) != config.n_classes:
             raise ValueError(f"{len(card['classes'])} class names for {config.n_classes} outputs")
+        if not bundled:  # a card of a few bytes can ask for 100 GB, like a config.json
+            _check_cnn_size(config, label, hint)
         model = CnnAttention(config)
         model.load_state_dict(load_file(str(weights)))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
@@ -205,6 +208,27 @@ def _load_cnn_attention(folder: Path, label: str, device: torch.device, bundled:
         grid=(config.grid, config.grid),
         device=device,
         card=card,
+    )
+
+
+def _check_cnn_size(config: CnnAttentionConfig, label: str, hint: str) -> None:
+    """The budget of :mod:`attnviz.model_budget` for a CNN-attention card's config.
+
+    Formula: per block four dim x dim projections and two dim x (mlp_ratio dim) matrices; the
+    3 x 3 convolutions of the stem; a position per grid cell and the class token.
+    """
+    chans = (3, *config.stem_channels, config.dim)
+    stem = sum(9 * a * b for a, b in zip(chans, chans[1:], strict=False))
+    tokens = 1 + config.grid**2
+    rough = config.blocks * (4 + 2 * config.mlp_ratio) * config.dim**2 + stem + tokens * config.dim
+    check_size(
+        label,
+        layers=config.blocks,
+        heads=config.heads,
+        tokens=tokens,
+        rough_parameters=rough,
+        build=lambda: CnnAttention(config),
+        fallback=hint,
     )
 
 
@@ -231,6 +255,8 @@ def _load_vit(source: ModelSource, device: torch.device) -> ImageModel:
         )
     fallback = f"Use the bundled model ({BUNDLED_IMAGE_MODEL})."
     check_weight_files(source, config, fallback)
+    # Before anything is built: a config.json of a few bytes can ask for 100 GB (attnviz.model_budget).
+    check_transformers_model(config, AutoModelForImageClassification, name, fallback)
     try:
         # Safetensors only (a pickled pytorch_model.bin is refused), eager attention, no remote code.
         with safetensors_only(name, fallback):

@@ -19,6 +19,20 @@ refuses every model except the bundled ones, with a message naming the setting. 
 models always load. ``load_text_model`` and ``load_image_model`` apply the policy themselves,
 so it holds however a loader is reached (the app's pickers, the library, a script).
 
+Two more variables bound what a folder's or a hub model's config may ask for, checked before
+the model is built (:mod:`attnviz.model_budget`; the bundled models are not counted):
+
+``ATTNVIZ_MODEL_MEMORY_GB`` = gigabytes (10^9 bytes), default ``4``
+    The model's weights in float32 plus the attention weights of one input (text: up to 512
+    tokens; images: the class token and the grid). bert-large needs 1.7 GB and loads;
+    ``hidden_size: 65536`` would need 138 GB and is refused with the numbers.
+``ATTNVIZ_MODEL_MAX_LAYERS`` = a whole number, default ``128``
+    Each layer costs time to build and to run, however narrow (10,000 took 92 s to build).
+
+Weights load from safetensors files only: every file transformers would open is checked first
+(:mod:`attnviz.weight_files`), including one that config.json names in ``transformers_weights``
+and those an index's ``weight_map`` lists. ``trust_remote_code=False`` is passed to every loader.
+
 A name is a folder when it starts with ``/``, ``./``, ``../`` or ``~`` (or is absolute on
 Windows), when it exists, or when it has more than one ``/`` or a ``/`` after an existing
 folder: such a name that does not exist gives "no such folder", not a hub look-up. Anything

@@ -16,6 +16,7 @@ import torch
 
 from attnviz.device import SharedModel, pick_device
 from attnviz.errors import ModelLoadError
+from attnviz.model_budget import check_transformers_model
 from attnviz.model_source import BUNDLED, HUB, hub_error, remote_code_error, resolve_model_source, weights_error
 from attnviz.weight_files import check_weight_files, safetensors_only
 
@@ -185,8 +186,10 @@ def load_text_model(name: str | None = None, device: str | torch.device | None =
             f"{label!r} is a {config.model_type!r} model, not a BERT-style encoder; this page "
             f"shows encoder self-attention. {fallback}"
         )
-    if not bundled:  # the bundled weights are checked by their SHA-256
+    if not bundled:  # the bundled weights are checked by their SHA-256, and are small
         check_weight_files(source, config, fallback)
+        # Before anything is built: a config.json of a few bytes can ask for 100 GB (attnviz.model_budget).
+        check_transformers_model(config, _model_class(config), label, fallback)
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False, **extra)
     except Exception as exc:
