@@ -360,10 +360,14 @@ def softmax_at(scores, factor: float) -> np.ndarray:
 
 
 def entropy_bits(p: np.ndarray) -> float:
-    """How spread a row of weights is: 0 bits = all on one key, log2(n) = uniform."""
+    """How spread a row of weights is: 0 bits = all on one key, log2(n) = uniform.
+
+    Never below +0.0: a one-hot row gives ``-(1 · log2 1) = -0.0``, and a row that sums to a
+    hair over 1 a tiny negative number; either would print as "-0.00 bits".
+    """
     p = np.asarray(p, dtype=np.float64)
     nz = p[p > 0]
-    return float(-(nz * np.log2(nz)).sum())
+    return max(0.0, float(-(nz * np.log2(nz)).sum()))
 
 
 # ---------------------------------------------------------------- files

@@ -166,6 +166,13 @@ def test_softmax_sharpens_with_the_scale():
     assert entropy_bits(np.array([1.0, 0.0])) == 0.0
 
 
+@pytest.mark.parametrize("row", [[1.0, 0.0], [0.0, 0.0, 1.0], [1.0 + 1e-12, 0.0], np.float32([1, 0, 0])])
+def test_entropy_of_a_one_hot_row_is_plus_zero(row):
+    """-(1 · log2 1) is -0.0, which prints as "-0.00 bits"; a row summing to just over 1 went below 0."""
+    h = entropy_bits(np.asarray(row))
+    assert f"{h:.2f}" == "0.00" and math.copysign(1.0, h) == 1.0
+
+
 EYE = np.eye(2)
 
 

@@ -188,6 +188,19 @@ def test_the_scale_control_sharpens_and_flattens(at):
         np.testing.assert_allclose(chosen.sum(), 1.0, atol=1e-5)
 
 
+def test_a_one_hot_row_has_a_spread_of_0_bits_not_minus_0(at):
+    """x = (100, 1) for token 1, the row the page follows: scores 100/√2 and 10001/√2, all weight on key 1.
+
+    Issue 19, item 16a: the page said "-0.00 bits".
+    """
+    edit(at, "X", edited_rows={1: {"x0": 100.0}})
+    assert_clean(at)
+    np.testing.assert_array_equal(heatmap_z(chart(at, wp.WEIGHTS_CHART))[1], [0.0, 1.0])
+    spread = [m.value for m in at.markdown if "the row's spread is" in m.value]
+    assert len(spread) == 1 and "spread is 0.00 bits" in spread[0], spread
+    assert not [m.value for m in at.markdown if "-0.00" in m.value]
+
+
 # ---------------------------------------------------------------- real mode
 
 
