@@ -266,12 +266,16 @@ def _load_vit(source: ModelSource, device: torch.device) -> ImageModel:
     except ModelLoadError:
         raise
     except Exception as exc:
+        if (labels := _labels_mismatch(source, config, exc, fallback)) is not None:
+            raise labels from exc
         raise weights_error(source, exc, BUNDLED_IMAGE_MODEL) from exc
     model.eval().to(device)
     size = config.image_size if isinstance(config.image_size, int) else config.image_size[0]
     patch = config.patch_size if isinstance(config.patch_size, int) else config.patch_size[0]
     mean, std = _vit_normalisation(location, extra)
-    classes = tuple(config.id2label[i] for i in range(config.num_labels))
+    classifier = getattr(model, "classifier", None)
+    n_outputs = classifier.out_features if isinstance(classifier, torch.nn.Linear) else int(config.num_labels)
+    classes = class_names(config, n_outputs)
     return ImageModel(
         name=name,
         kind="vit",
@@ -282,6 +286,57 @@ def _load_vit(source: ModelSource, device: torch.device) -> ImageModel:
         device=device,
         mean=mean,
         std=std,
+    )
+
+
+def class_names(config, n_outputs: int) -> tuple[str, ...]:
+    """One distinct name per output of the classifier, from ``config.id2label``.
+
+    A hand-edited config.json may leave gaps in id2label, count from 1, or hold null or numbers:
+    an output without a usable name gets transformers' own default, ``LABEL_i``. A name used
+    twice gets its output's index, ``"cat (1)"``, so a class chosen by name means one output.
+    """
+    id2label = getattr(config, "id2label", None) or {}
+    names, seen = [], set()
+    for i in range(n_outputs):
+        label = id2label.get(i, id2label.get(str(i)))
+        name = str(label).strip() if label is not None else ""
+        name = name or f"LABEL_{i}"
+        while name in seen:
+            name = f"{name} ({i})"
+        seen.add(name)
+        names.append(name)
+    return tuple(names)
+
+
+def _checkpoint_outputs(source: ModelSource, config) -> int | None:
+    """How many classes the folder's weights have a classifier for (None: unknown, e.g. a hub id)."""
+    if source.path is None:
+        return None
+    from safetensors import safe_open
+
+    from attnviz.weight_files import folder_weight_files
+
+    for name in folder_weight_files(source.path, config):
+        try:
+            with safe_open(str(source.path / name), framework="pt") as f:
+                if "classifier.weight" in f.keys():
+                    return int(f.get_slice("classifier.weight").get_shape()[0])
+        except (OSError, SafetensorError, ValueError):
+            continue
+    return None
+
+
+def _labels_mismatch(source: ModelSource, config, exc: BaseException, fallback: str) -> ModelLoadError | None:
+    """The message for an id2label that names another number of classes than the weights hold, or None."""
+    if "mismatch" not in str(exc).lower():
+        return None
+    named, held = int(config.num_labels), _checkpoint_outputs(source, config)
+    if held is None or held == named:
+        return None
+    return ModelLoadError(
+        f"{source.name!r}: its config.json names {named} classes (id2label), but its weights hold a classifier "
+        f"for {held}. id2label must name the classes 0 to {held - 1}, one each: fix it in config.json. {fallback}"
     )
 
 

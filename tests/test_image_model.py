@@ -163,3 +163,53 @@ def test_a_hugging_face_vit_folder_loads_with_attention(tiny_vit_dir):
 def test_a_text_model_folder_is_not_an_image_model(tiny_bert_dir):
     with pytest.raises(ModelLoadError, match="ViT"):
         attnviz.load_image_model(str(tiny_bert_dir), device="cpu")
+
+
+def _vit_with_labels(folder, id2label, num_labels=3):
+    """A tiny ViT with ``num_labels`` outputs whose config.json is then given ``id2label`` as written."""
+    from transformers import ViTConfig, ViTForImageClassification
+
+    config = ViTConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        intermediate_size=37,
+        num_labels=num_labels,
+    )
+    ViTForImageClassification(config).save_pretrained(str(folder))
+    data = json.loads((folder / "config.json").read_text())
+    data["id2label"] = id2label
+    data.pop("label2id", None)
+    (folder / "config.json").write_text(json.dumps(data))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "id2label,expected",
+    [
+        ({"0": "cat", "1": "dog", "5": "fox"}, ("cat", "dog", "LABEL_2")),  # a gap: no name for output 2
+        ({"1": "a", "2": "b", "3": "c"}, ("LABEL_0", "a", "b")),  # counted from 1
+        ({"0": "", "1": None, "2": 3}, ("LABEL_0", "LABEL_1", "3")),  # empty, null, a number
+        ({"0": "cat", "1": "cat", "2": "dog"}, ("cat", "cat (1)", "dog")),  # the same name twice
+    ],
+)
+def test_a_vit_with_gaps_in_id2label_gets_a_name_for_every_output(id2label, expected, tmp_path):
+    """A KeyError here showed the page's generic error box; every output now has one distinct name."""
+    from PIL import Image
+
+    vm = attnviz.load_image_model(str(_vit_with_labels(tmp_path / "vit", id2label)), device="cpu")
+    assert vm.classes == expected
+    ia = attnviz.image_attention(vm, Image.new("RGB", (32, 32), (10, 200, 10)))
+    assert sorted(label for label, _ in ia.predictions) == sorted(expected)
+
+
+def test_a_vit_whose_id2label_disagrees_with_its_classifier_gets_a_message(tmp_path):
+    """id2label names 2 classes (so transformers builds 2 outputs) but the weights hold 3."""
+    folder = _vit_with_labels(tmp_path / "vit", {"0": "cat", "2": "fox"})
+    with pytest.raises(ModelLoadError) as info:
+        attnviz.load_image_model(str(folder), device="cpu")
+    message = str(info.value)
+    assert "id2label" in message and "2 classes" in message and "3" in message
+    assert "config.json" in message

@@ -325,3 +325,29 @@ def test_the_log_is_not_flooded_on_reruns(image_copy, fresh_app, caplog):
     at.run()
     assert_clean(at)
     assert sum(str(image_copy) in line for line in _log_lines(caplog)) == 1
+
+
+# ------------------------------------------------------------------- a ViT folder with gaps in id2label
+
+
+def test_a_vit_with_gaps_in_id2label_loads_on_the_image_page(tmp_path, fresh_app):
+    """Gaps in id2label raised a KeyError, which the page showed as its generic error box."""
+    from transformers import ViTConfig, ViTForImageClassification
+
+    from tests.pages.apptest_helpers import start_clean
+
+    folder = tmp_path / "vit"
+    config = ViTConfig(
+        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=37
+    )
+    ViTForImageClassification(ViTConfig(**config.to_dict(), num_labels=3)).save_pretrained(str(folder))
+    data = json.loads((folder / "config.json").read_text())
+    data["id2label"], data["label2id"] = {"0": "cat", "1": "dog", "5": "fox"}, {"cat": 0, "dog": 1, "fox": 5}
+    (folder / "config.json").write_text(json.dumps(data))
+    at = start_clean("pages/image.py")
+    at.text_input(key="image_model_input").input(str(folder))
+    at.form_submit_button[0].click().run()
+    assert_clean(at)
+    assert not at.warning, [w.value for w in at.warning]
+    assert at.session_state["image_model_name"] == str(folder)
+    assert "LABEL_2" in "\n".join(c.value for c in at.caption)
