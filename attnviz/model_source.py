@@ -35,7 +35,10 @@ and those an index's ``weight_map`` lists. ``trust_remote_code=False`` is passed
 
 A name is a folder when it starts with ``/``, ``./``, ``../`` or ``~`` (or is absolute on
 Windows), when it exists, or when it has more than one ``/`` or a ``/`` after an existing
-folder: such a name that does not exist gives "no such folder", not a hub look-up. Anything
+folder: such a name that does not exist gives "no such folder", not a hub look-up. Whether a
+name exists is asked only where the policy lets a folder load: with folders off, or outside
+``ATTNVIZ_MODEL_DIRS``, ``tests`` (which exists) and ``zzzz`` (which does not) are both hub ids,
+so the answer never tells a visitor which paths exist on the server. Anything
 else is a hub id. A hub id is tried from the local Hugging Face cache only when the hub cannot
 be reached (``HF_HUB_OFFLINE`` set, or no connection within a few seconds), so a machine
 without internet gets a clear message at once instead of waiting for retries.
@@ -160,7 +163,7 @@ def resolve_model_source(
         )
     if "\x00" in label or any(ord(c) < 32 for c in label):
         raise ModelLoadError(f"{label!r} contains control characters: it is not a folder or a hub id. {fallback}")
-    if _looks_like_path(label):
+    if _looks_like_path(label, policy):
         return _folder(label, bundled, what, policy, fallback)
     return _hub(label, bundled, what, policy, fallback, probe_hub)
 
@@ -181,7 +184,26 @@ def _exists(path: Path) -> bool:
         return False
 
 
-def _looks_like_path(label: str) -> bool:
+def _may_probe(path: Path, policy: Policy) -> bool:
+    """Whether the policy lets ``path`` load, so that whether it exists may decide what a name is.
+
+    Outside that (folders off, or outside ``ATTNVIZ_MODEL_DIRS``) a name is classified by its
+    spelling alone: an existing ``tests`` and a missing ``zzzz`` are both hub ids and get the
+    same answer, so a visitor cannot learn which paths exist on the server.
+    """
+    if not policy.local:
+        return False
+    if not policy.dirs:
+        return True
+    try:
+        resolved = path.expanduser().resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return any(resolved == d or resolved.is_relative_to(d) for d in policy.dirs)
+
+
+def _looks_like_path(label: str, policy: Policy) -> bool:
+    """Whether a name is a folder path rather than a hub id (the rules are in the module docstring)."""
     if label in (".", "..", "~") or label.startswith(("/", "./", "../", "~")):
         return True
     seps = {os.sep, os.altsep or os.sep}
@@ -192,11 +214,11 @@ def _looks_like_path(label: str) -> bool:
         return True
     if any(s in label for s in seps - {"/"}):  # a backslash on Windows: never in a hub id
         return True
-    if _exists(path):
+    if _may_probe(path, policy) and _exists(path):
         return True
     if label.count("/") > 1:  # a hub id has at most one
         return True
-    return "/" in label and path.parent != Path(".") and _exists(path.parent)
+    return "/" in label and path.parent != Path(".") and _may_probe(path.parent, policy) and _exists(path.parent)
 
 
 def _folder(label: str, bundled: str, what: str, policy: Policy, fallback: str) -> ModelSource:
@@ -306,11 +328,24 @@ def _chain(exc: BaseException):
 
 
 def hub_error(source: ModelSource, exc: BaseException, bundled: str) -> ModelLoadError:
-    """The message for a hub id that did not load: unreachable hub, unknown id, or another failure."""
-    todo = (
-        f"Use a local model folder (written by save_pretrained) or the bundled model {bundled!r}, "
-        "which is always available."
-    )
+    """The message for a hub id that did not load: unreachable hub, unknown id, or another failure.
+
+    What to use instead follows the policy: a name typed for a folder that the policy does not
+    probe (see :func:`_may_probe`) lands here too, so the message says how folders are given.
+    """
+    policy = Policy.from_env()
+    if policy.local and policy.dirs:
+        folders = "a model folder inside " + " or ".join(str(d) for d in policy.dirs) + " (type its full path)"
+        todo = f"Use {folders} or the bundled model {bundled!r}, which is always available."
+    elif policy.local:
+        todo = (
+            f"Use a local model folder (written by save_pretrained) or the bundled model {bundled!r}, "
+            "which is always available."
+        )
+    else:
+        todo = (
+            f"This server loads no local folders ({LOCAL_ENV}=off); the bundled model {bundled!r} is always available."
+        )
     names = {type(e).__name__ for e in _chain(exc)}
     if source.offline or names & {"LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectError", "ConnectTimeout"}:
         why = "HF_HUB_OFFLINE is set" if hub_offline_mode() else "no connection to the hub"

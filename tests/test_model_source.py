@@ -187,6 +187,47 @@ def test_missing_folder_outside_the_allowed_ones_says_outside_not_missing(monkey
     assert "no such folder" in _text_error(str(allowed / "nope"))
 
 
+@pytest.mark.parametrize("setting", ["local-off", "dirs", "local-and-hub-off"])
+@pytest.mark.parametrize("existing,missing", [("tests", "zzzz"), ("tests/model", "zzzz/model")])
+def test_an_existing_path_and_a_missing_one_get_the_same_answer(setting, existing, missing, tmp_path, monkeypatch):
+    """A visitor cannot learn which relative paths exist on the server from the message."""
+    work, allowed = tmp_path / "work", tmp_path / "allowed"
+    (work / "tests").mkdir(parents=True)
+    allowed.mkdir()
+    monkeypatch.chdir(work)
+    if setting == "dirs":
+        monkeypatch.setenv(DIRS_ENV, str(allowed))
+    else:
+        monkeypatch.setenv(LOCAL_ENV, "off")
+    if setting == "local-and-hub-off":
+        monkeypatch.setenv(HUB_ENV, "off")
+    for errors in (_text_error, _image_error):
+        message = errors(missing)
+        assert errors(existing).replace(existing, "NAME") == message.replace(missing, "NAME")
+        if setting == "dirs":  # says how folders are given here
+            assert f"a model folder inside {allowed.resolve()} (type its full path)" in message
+        elif setting == "local-off":
+            assert f"{LOCAL_ENV}=off" in message and "Use a local model folder" not in message
+        else:
+            assert "Allowed here: the bundled model '" in message and "folder" not in message
+
+    def picker(name):
+        try:
+            return model_source.check_model_name(name, BUNDLED_TEXT_MODEL).kind
+        except attnviz.ModelLoadError as exc:
+            return str(exc).replace(name, "NAME")
+
+    assert picker(existing) == picker(missing)
+
+
+def test_an_allowed_folder_is_still_found_by_a_relative_path(tiny_bert_dir, monkeypatch):
+    """Inside the allowed folders a relative path is a folder, as before (nothing there is secret)."""
+    monkeypatch.setenv(DIRS_ENV, str(tiny_bert_dir.parent))
+    monkeypatch.chdir(tiny_bert_dir.parent)
+    assert resolve_model_source(tiny_bert_dir.name, BUNDLED_TEXT_MODEL).kind == FOLDER
+    assert "no such folder" in _text_error(f"{tiny_bert_dir.name}/nope")
+
+
 def test_local_folders_off(tiny_bert_dir, image_model_dir, monkeypatch):
     monkeypatch.setenv(LOCAL_ENV, "off")
     monkeypatch.setenv(DIRS_ENV, str(tiny_bert_dir.parent))  # off wins over an allowed list
