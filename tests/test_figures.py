@@ -15,6 +15,7 @@ from PIL import Image
 import attnviz
 from attnviz import figures, text_attention
 from attnviz.figures.labels import ZWSP
+from attnviz.figures.overlay import overlay, predictions_bar, small_multiples
 from attnviz.views import AttentionView
 from tests.helpers import constructed_view
 
@@ -282,3 +283,47 @@ def test_model_overview_of_128_tokens_stays_under_300_kb(bundled_model):
     for scale in ("head max", "fixed"):
         size = len(figures.model_overview(view, scale=scale).to_json().encode("utf-8"))
         assert size < 300_000, f"{scale}: {size} bytes"
+
+
+# ------------------------------------------- issue 19, item 7: model-supplied names are text
+
+HOSTILE_CLASSES = [
+    '<a href="http://evil.example">link</a>',
+    "<b>bold</b>",
+    "![x](http://evil.example/pixel.png)",
+    "$\\frac{1}{2}$",
+    "<img src=x onerror=alert(1)>",
+    "line<br>break",
+    "&lt;b&gt;entity",
+    "[click](http://evil.example)",
+]
+
+
+def _no_live_markup(text: str) -> None:
+    """Plotly renders <a>, <b>, <br>, <img>-like tags and entities, and $...$ as LaTeX."""
+    assert "<" not in text and ">" not in text, text
+    assert "&lt;b&gt;entity" not in text or "&amp;lt;" in text, text  # an entity shows as written
+    assert not text.startswith("$"), text
+
+
+def test_predictions_bar_shows_class_names_as_text():
+    predictions = [(name, 0.3 - 0.01 * i) for i, name in enumerate(HOSTILE_CLASSES)]
+    fig = predictions_bar(predictions, k=8, chosen=HOSTILE_CLASSES[1])
+    (bar,) = fig.data
+    assert len(set(bar.y)) == 8
+    for label in bar.y:
+        _no_live_markup(label)
+    assert list(bar.marker.color).count("#d62728") == 1  # the chosen class is still the highlighted one
+    assert bar.y[list(bar.marker.color).index("#d62728")].startswith("&lt;b&gt;bold")
+
+
+def test_image_figure_titles_are_text():
+    image = Image.new("RGB", (64, 64), (100, 100, 100))
+    grid = np.full((8, 8), 1 / 64, dtype=np.float32)
+    maps = [(f"Grad-CAM: {name}", grid) for name in HOSTILE_CLASSES]
+    annotations = small_multiples(image, maps).layout.annotations
+    assert len(annotations) == len(maps)
+    for annotation in annotations:
+        _no_live_markup(annotation.text)
+    assert annotations[0].text == 'Grad-CAM: &lt;a href="http://evil.example"&gt;link&lt;/a&gt;'  # whole, not cut
+    _no_live_markup(overlay(image, grid, title=f"Class {HOSTILE_CLASSES[0]}").layout.title.text)

@@ -6,6 +6,9 @@ map goes as its grid (8x8 numbers for attention) with ``zsmooth`` letting the br
 it. Maps are stretched over the whole image, as the model squeezed the whole image into its
 square input.
 
+Text: every title and label is shown literally (``attnviz.figures.labels``): class names come
+from a model card or a hub ViT's ``id2label``, which anyone who publishes a model writes.
+
 Clicking: Streamlit returns nothing for clicks on a heatmap, so the overlay can carry an
 invisible scatter point on each grid cell; a click selects point ``i``, which is the cell
 ``divmod(i, cols)`` (its ``customdata`` is ``[row, col]`` for the hover text).
@@ -20,6 +23,8 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
+
+from attnviz.figures.labels import MAX_TITLE, plot_text, unique_labels
 
 #: Longest side, in pixels, of the image sent to the browser.
 DISPLAY_SIDE = 512
@@ -150,7 +155,7 @@ def overlay(
         )
     _image_axes(fig, size)
     fig.update_layout(
-        title=dict(text=title, font=dict(size=14)) if title else None,
+        title=dict(text=plot_text(title, MAX_TITLE), font=dict(size=14)) if title else None,
         # A wide photo in the page's ~480 px column needs less height than a square one.
         height=height or int(np.clip(40 + 480 * h / w, 260, 640)),
         margin=dict(l=0, r=0, t=36 if title else 8, b=0),
@@ -182,7 +187,7 @@ def small_multiples(
     fig = make_subplots(
         rows=n_rows,
         cols=n_cols,
-        subplot_titles=[title for title, _ in maps],
+        subplot_titles=[plot_text(title, MAX_TITLE) for title, _ in maps],
         horizontal_spacing=0.02,
         vertical_spacing=0.08 / n_rows,
     )
@@ -214,14 +219,16 @@ def small_multiples(
 
 
 def predictions_bar(predictions: list[tuple[str, float]], k: int = 5, chosen: str | None = None) -> go.Figure:
-    """The top ``k`` (label, probability) as horizontal bars, best on top; ``chosen`` highlighted."""
+    """The top ``k`` (label, probability) as horizontal bars, best on top; ``chosen`` highlighted.
+
+    Labels are escaped and cut to 40 characters, and stay distinct (a category axis would merge equal ones).
+    """
     top = predictions[:k][::-1]
-    labels = [label for label, _ in top]
-    colours = ["#d62728" if label == chosen else "#4c78a8" for label in labels]
+    colours = ["#d62728" if label == chosen else "#4c78a8" for label, _ in top]
     fig = go.Figure(
         go.Bar(
             x=[p for _, p in top],
-            y=labels,
+            y=unique_labels([label for label, _ in top], max_len=40),
             orientation="h",
             marker_color=colours,
             text=[f"{p:.1%}" for _, p in top],

@@ -422,5 +422,17 @@ def page_caption(model: ImageModel) -> None:
     bits.append(f"{model.grid[0]} x {model.grid[1]} grid")
     if acc is not None and model.name == BUNDLED_IMAGE_MODEL:
         bits.append(f"{acc:.1%} accuracy on held-out generated shapes")
-    bits.append("classes: " + ", ".join(model.classes))
-    st.caption(" · ".join(bits))
+    st.caption(" · ".join([*bits, class_list(model.classes)]))
+
+
+#: The caption names at most this many classes (a hub ViT trained on ImageNet has 1,000).
+CAPTION_CLASSES = 20
+
+
+def class_list(classes: tuple[str, ...]) -> str:
+    """The model's class names for a Markdown caption: escaped, since a model card or a hub ViT's
+    ``id2label`` is written by whoever published the model and ``![x](url)`` would make every
+    visitor's browser load that url."""
+    names = ", ".join(md_escape(name) for name in classes[:CAPTION_CLASSES])
+    more = f" and {len(classes) - CAPTION_CLASSES} more" if len(classes) > CAPTION_CLASSES else ""
+    return f"classes: {names}{more}"

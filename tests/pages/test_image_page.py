@@ -198,3 +198,73 @@ def test_a_second_upload_is_analysed_not_the_first_ones_cached_result(at):
     expected = attnviz.image_attention(model, second.image).cls_attention(1)
     np.testing.assert_allclose(_overlay_z(at), expected, rtol=1e-5, atol=1e-7)
     assert not np.allclose(z_first, expected)
+
+
+# ------------------------------------------- issue 19, item 7: model-supplied names are text
+
+HOSTILE_CLASSES = [
+    "[click](http://evil.example)",
+    "![x](http://evil.example/pixel.png)",
+    '<a href="http://evil.example">link</a>',
+    "<b>bold</b>",
+    "$\\frac{1}{2}$",
+    "**strong**",
+    "<img src=x onerror=alert(1)>",
+    "line<br>break",
+]
+
+
+@pytest.fixture
+def hostile_model(tmp_path):
+    """The bundled model's weights under a card whose class names are links, images, HTML and LaTeX.
+
+    The card's SHA-256 covers the weights only, so any folder can rename the classes.
+    """
+    import json
+    import shutil
+
+    from attnviz.image_model import bundled_image_dir
+
+    folder = tmp_path / "hostile-model"
+    shutil.copytree(bundled_image_dir(), folder)
+    card = json.loads((folder / "model_card.json").read_text())
+    assert len(card["classes"]) == len(HOSTILE_CLASSES)
+    card["classes"] = HOSTILE_CLASSES
+    (folder / "model_card.json").write_text(json.dumps(card))
+    return folder
+
+
+def _shown_as_text(markdown: str) -> None:
+    """No Markdown link or image, no HTML tag, no LaTeX survives: each special character is escaped."""
+    import re
+
+    assert not re.search(r"(?<!\\)\]\((?!\\)", markdown), markdown  # [text](url) would be a link
+    assert not re.search(r"(?<!\\)[<$]", markdown), markdown
+
+
+def test_class_names_from_a_model_card_show_as_text(at, hostile_model):
+    from attnviz.ui.safe import md_escape
+
+    at.text_input(key=page.MODEL_INPUT).set_value(str(hostile_model))
+    at.button[0].click().run()
+    assert_clean(at)
+    (caption,) = [c.value for c in at.caption if "classes:" in c.value]
+    _shown_as_text(caption)
+    assert all(md_escape(name) in caption for name in HOSTILE_CLASSES)
+    for fig in (figure(c) for c in charts(at)):
+        texts = [fig["layout"].get("title", {}).get("text") or ""]
+        texts += [a.get("text", "") for a in fig["layout"].get("annotations", [])]
+        for trace in fig["data"]:
+            texts += [str(v) for v in trace.get("y", []) if isinstance(v, str)]
+        for text in texts:
+            assert "<" not in text, text
+            assert not text.startswith("$"), text
+    for c in at.caption:
+        if "raised the score of" in c.value:
+            _shown_as_text(c.value)
+
+
+def test_the_caption_names_at_most_twenty_classes_escaped():
+    names = tuple(f"n{i}_x" for i in range(1000))  # an ImageNet ViT
+    shown = page.class_list(names)
+    assert shown.startswith("classes: n0\\_x, n1\\_x") and shown.endswith("n19\\_x and 980 more")
