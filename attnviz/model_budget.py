@@ -6,7 +6,8 @@ took 92 s to build and 9 s per forward pass. So every model that is not bundled 
 checks before ``from_pretrained`` (or, for the bundled family, before ``CnnAttention(config)``):
 
 1. a formula on the config's numbers (no model is built, so nothing can be slow or large):
-   the layer count, then ``layers x (4 h^2 + 2 h i) + (vocab + positions) x h`` parameters;
+   the layer count, then ``layers x (4 h^2 + 2 h i) + (vocab + positions) x h`` parameters,
+   refused only when far (4x) past the budget, since it cannot know every architecture;
 2. the exact parameter count of the model built on PyTorch's ``meta`` device (shapes only, no
    memory), which also covers architectures the formula does not know.
 
@@ -43,6 +44,9 @@ DEFAULT_MAX_LAYERS = 128
 #: The longest text input counted for a text model's attention weights.
 TEXT_TOKENS = 512
 BYTES_PER_PARAMETER = 4  # float32
+#: The formula refuses only a model this many times past the budget: it cannot know every
+#: architecture's weight sharing, and the exact count on the meta device decides the rest.
+ROUGH_MARGIN = 4.0
 GB = 10**9
 
 
@@ -143,7 +147,7 @@ def check_size(
             f"running the server can raise {LAYERS_ENV}. {fallback}"
         )
     rough = SizeEstimate(rough_parameters, layers, heads, tokens, exact=False)
-    _refuse_if_too_big(label, rough, budget, fallback)
+    _refuse_if_too_big(label, rough, budget, fallback, margin=ROUGH_MARGIN)
     try:
         with torch.device("meta"):
             model = build()
@@ -158,8 +162,8 @@ def check_size(
     return exact
 
 
-def _refuse_if_too_big(label: str, size: SizeEstimate, budget: Budget, fallback: str) -> None:
-    if size.total_bytes <= budget.memory_bytes:
+def _refuse_if_too_big(label: str, size: SizeEstimate, budget: Budget, fallback: str, margin: float = 1.0) -> None:
+    if size.total_bytes <= budget.memory_bytes * margin:
         return
     about = "" if size.exact else "about "
     raise ModelLoadError(
@@ -197,7 +201,11 @@ def config_shape(config) -> tuple[int, int, int, int]:
     layers = _number(config, "num_hidden_layers", "n_layers", "num_layers", "n_layer")
     heads = _number(config, "num_attention_heads", "n_heads", "n_head", "num_heads")
     inner = _number(config, "intermediate_size", "hidden_dim", "ffn_dim", "d_ff", "n_inner", default=4 * h)
-    parameters = layers * (4 * h * h + 2 * h * inner)
+    distinct = layers  # ALBERT shares one group's weights among all its layers
+    if _number(config, "num_hidden_groups"):
+        distinct = min(layers, _number(config, "num_hidden_groups") * _number(config, "inner_group_num", default=1))
+    embedding = _number(config, "embedding_size", default=h)
+    parameters = distinct * (4 * h * h + 2 * h * inner)
     image, patch = _number(config, "image_size"), _number(config, "patch_size")
     if image and patch:
         grid = max(image // patch, 1)
@@ -206,7 +214,7 @@ def config_shape(config) -> tuple[int, int, int, int]:
     else:
         positions = _number(config, "max_position_embeddings", "n_positions", default=TEXT_TOKENS)
         tokens = min(positions, TEXT_TOKENS)
-        parameters += (_number(config, "vocab_size") + positions + _number(config, "type_vocab_size")) * h
+        parameters += (_number(config, "vocab_size") + positions + _number(config, "type_vocab_size")) * embedding
     return layers, heads, tokens, parameters
 
 

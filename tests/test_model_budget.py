@@ -213,3 +213,21 @@ def test_the_bundled_models_are_not_counted(monkeypatch):
     monkeypatch.setenv(MEMORY_ENV, "0.000001")
     assert attnviz.load_image_model(device="cpu").kind == "cnn-attention"
     assert torch.device("cpu") == attnviz.load_image_model(device="cpu").device
+
+
+def test_shared_layers_are_not_counted_twelve_times():
+    """albert-xxlarge's 12 layers share one set of weights (223 M): the formula must not refuse it as 2.5 B."""
+    from transformers import AlbertConfig, AutoModel
+
+    rough = config_shape(AlbertConfig())[3]
+    assert rough < 250_000_000
+    assert check_transformers_model(AlbertConfig(), AutoModel, "albert-xxlarge", "").parameters == 222_595_584
+
+
+def test_the_formula_leaves_close_calls_to_the_exact_count(monkeypatch):
+    """A formula a little past the budget builds the model on the meta device, which decides."""
+    from transformers import AutoModel, BertConfig
+
+    monkeypatch.setattr(model_budget, "config_shape", lambda config: (12, 12, 512, 1_500_000_000))  # 6 GB: < 4 x 4 GB
+    size = check_transformers_model(BertConfig(), AutoModel, "bert-base", "")
+    assert size.exact and size.parameters == 109_482_240
