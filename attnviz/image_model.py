@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
 from attnviz import train as _train
@@ -34,7 +34,7 @@ from attnviz.model_source import (
     weights_error,
 )
 from attnviz.train import CARD_FILE, WEIGHTS_FILE, sha256_file
-from attnviz.weight_files import check_weight_files, safetensors_only
+from attnviz.weight_files import check_weight_files, folder_weight_files, safetensors_only
 
 #: Name shown for the bundled model, and accepted by ``load_image_model``.
 BUNDLED_IMAGE_MODEL = "shapes-cnn-attention"
@@ -107,7 +107,9 @@ def load_image_model(name: str | None = None, device: torch.device | str | None 
     """The bundled model (``name`` None or ``BUNDLED_IMAGE_MODEL``), a folder, or a hub id.
 
     Folders and hub ids pass the policy of ``attnviz.model_source`` first (the environment
-    variables ATTNVIZ_LOCAL_MODELS, ATTNVIZ_MODEL_DIRS and ATTNVIZ_HUB_MODELS).
+    variables ATTNVIZ_LOCAL_MODELS, ATTNVIZ_MODEL_DIRS and ATTNVIZ_HUB_MODELS), then, before
+    anything is built, the size budget of ``attnviz.model_budget`` (ATTNVIZ_MODEL_MEMORY_GB,
+    ATTNVIZ_MODEL_MAX_LAYERS) and, for a ViT, the safetensors-only check of ``attnviz.weight_files``.
 
     Raises:
         ModelLoadError: the name is refused or cannot be loaded; the message says why and what to do.
@@ -196,6 +198,8 @@ def _load_cnn_attention(folder: Path, label: str, device: torch.device, bundled:
             _check_cnn_size(config, label, hint)
         model = CnnAttention(config)
         model.load_state_dict(load_file(str(weights)))
+    except ModelLoadError:  # the size check's own message (ModelLoadError is a ValueError)
+        raise
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
         raise ModelLoadError(f"{what} in {folder} could not be read ({type(exc).__name__}: {exc}). {hint}") from exc
     model.eval().to(device)
@@ -313,10 +317,6 @@ def _checkpoint_outputs(source: ModelSource, config) -> int | None:
     """How many classes the folder's weights have a classifier for (None: unknown, e.g. a hub id)."""
     if source.path is None:
         return None
-    from safetensors import safe_open
-
-    from attnviz.weight_files import folder_weight_files
-
     for name in folder_weight_files(source.path, config):
         try:
             with safe_open(str(source.path / name), framework="pt") as f:

@@ -139,13 +139,16 @@ def load_text_model(name: str | None = None, device: str | torch.device | None =
             (``"bert-base-uncased"``) or a path to a local folder written by ``save_pretrained``.
             Folders and hub ids must pass the policy set by ``ATTNVIZ_LOCAL_MODELS``,
             ``ATTNVIZ_MODEL_DIRS`` and ``ATTNVIZ_HUB_MODELS`` (:mod:`attnviz.model_source`;
-            by default any folder and any hub id). Weights load from safetensors only.
+            by default any folder and any hub id). Weights load from safetensors only, whatever
+            file config.json or an index names (:mod:`attnviz.weight_files`); no model code runs.
+            A model past ``ATTNVIZ_MODEL_MEMORY_GB`` or ``ATTNVIZ_MODEL_MAX_LAYERS`` is refused
+            before it is built (:mod:`attnviz.model_budget`).
         device: where to run; ``None`` asks :func:`attnviz.pick_device`.
 
     Raises:
         ModelLoadError: the name is refused or cannot be loaded (no such folder, offline,
-            unknown, pickled weights only, not an encoder, damaged bundled files); the message
-            says why and what to do.
+            unknown, pickled weights, code of its own, too large, not an encoder, damaged
+            bundled files); the message says why and what to do.
     """
     from transformers import AutoConfig, AutoTokenizer
 
