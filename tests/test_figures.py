@@ -15,7 +15,7 @@ from PIL import Image
 import attnviz
 from attnviz import figures, text_attention
 from attnviz.figures.labels import ZWSP
-from attnviz.figures.overlay import overlay, predictions_bar, small_multiples
+from attnviz.figures.overlay import COLUMN_PX, overlay, predictions_bar, small_multiples
 from attnviz.views import AttentionView
 from tests.helpers import constructed_view
 
@@ -327,3 +327,53 @@ def test_image_figure_titles_are_text():
         _no_live_markup(annotation.text)
     assert annotations[0].text == 'Grad-CAM: &lt;a href="http://evil.example"&gt;link&lt;/a&gt;'  # whole, not cut
     _no_live_markup(overlay(image, grid, title=f"Class {HOSTILE_CLASSES[0]}").layout.title.text)
+
+
+# ------------------------------------- issue 19, item 16: a 1 x 40,000 image's overlay is clickable
+
+
+def _cell_px(fig: go.Figure, rows: int, cols: int) -> tuple[float, float]:
+    """On-screen (width, height) of one grid cell, in pixels, when the figure fills the page's column.
+
+    The y axis is anchored to x (one unit is the same length on both), so the plot takes the largest
+    scale at which the whole x and y ranges fit the column's width and the figure's height.
+    """
+    x0, x1 = fig.layout.xaxis.range
+    y1, y0 = fig.layout.yaxis.range
+    assert fig.layout.yaxis.scaleanchor == "x"
+    margin = fig.layout.margin
+    scale = min(COLUMN_PX / (x1 - x0), (fig.layout.height - margin.t - margin.b) / (y1 - y0))
+    return (x1 - x0) / cols * scale, (y1 - y0) / rows * scale
+
+
+@pytest.mark.parametrize("size", [(1, 40_000), (40_000, 1), (3, 2000), (64, 64), (4000, 3000), (1, 1)])
+def test_every_overlay_cell_is_large_enough_to_click(size):
+    from attnviz.figures.overlay import display_image
+
+    shown = display_image(Image.new("RGB", size, (90, 90, 90)).resize(_fit(size), Image.Resampling.NEAREST))
+    fig = overlay(shown, np.ones((8, 8), dtype=np.float32) / 64, clickable=True, title="t")
+    width, height = _cell_px(fig, 8, 8)
+    assert width >= 12 and height >= 12, f"{size}: cells of {width:.2f} x {height:.2f} px"
+    (scatter,) = [t for t in fig.data if t.type == "scatter"]
+    x0, x1 = fig.layout.xaxis.range
+    y1, y0 = fig.layout.yaxis.range
+    assert x0 <= min(scatter.x) and max(scatter.x) <= x1 and y0 <= min(scatter.y) and max(scatter.y) <= y1
+    (image,) = fig.layout.images
+    assert (image.sizex, image.sizey) == (x1 - x0, y1 - y0)  # the picture fills the cells it is clicked on
+    # Plotly selects the nearest point within 20 px of its edge: every part of a cell is that close.
+    assert scatter.marker.size / 2 + 20 >= max(width, height) / 2
+
+
+def _fit(size: tuple[int, int], side: int = 1024) -> tuple[int, int]:
+    """The size open_image(max_side=1024) gives (Pillow's thumbnail keeps at least 1 pixel a side)."""
+    w, h = size
+    scale = min(1.0, side / max(w, h))
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def test_small_multiples_of_an_extreme_image_keep_visible_panels():
+    shown = Image.new("RGB", (1, 512))
+    fig = small_multiples(shown, [("a", np.ones((8, 8))), ("b", np.ones((8, 8)))], n_cols=2)
+    x0, x1 = fig.layout.xaxis.range
+    y1, y0 = fig.layout.yaxis.range
+    assert (y1 - y0) / (x1 - x0) <= 4

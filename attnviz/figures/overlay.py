@@ -30,6 +30,12 @@ from attnviz.figures.labels import MAX_TITLE, plot_text, unique_labels
 DISPLAY_SIDE = 512
 #: Small images (the 64x64 demos) are enlarged to this side so they do not look blurred.
 MIN_DISPLAY_SIDE = 320
+#: Images longer than this (long side over short side) are drawn stretched to it: a 1 x 40,000 image
+#: drawn true to shape is a fraction of a pixel wide, and none of its cells can be clicked. The model
+#: squeezes every image into its square input anyway.
+MAX_ASPECT = 4.0
+#: Width, in pixels, of the image page's overlay column (st.columns([3, 2]) on a wide page).
+COLUMN_PX = 480
 #: Colour maps offered: the name shown -> Plotly's colour scale (matplotlib's is the lowercase name).
 COLORMAPS = {"inferno": "Inferno", "viridis": "Viridis", "turbo": "Turbo", "jet": "Jet", "magma": "Magma"}
 
@@ -45,6 +51,13 @@ def display_image(image: Image.Image, max_side: int = DISPLAY_SIDE) -> Image.Ima
         scale = MIN_DISPLAY_SIDE / side
         image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
     return image
+
+
+def display_frame(size: tuple[int, int]) -> tuple[float, float]:
+    """The (width, height), in axis units, in which an image of ``size`` is drawn: its own size,
+    with the short side lengthened so that the aspect ratio stays within ``MAX_ASPECT``."""
+    w, h = size
+    return max(float(w), h / MAX_ASPECT), max(float(h), w / MAX_ASPECT)
 
 
 def image_uri(image: Image.Image, quality: int = 88) -> str:
@@ -71,7 +84,13 @@ def _hex_to_rgb(colour: str) -> str:
 
 
 def _map_trace(
-    grid_map: np.ndarray, size: tuple[int, int], opacity: float, colorscale, zmax, showscale: bool, zmin: float = 0.0
+    grid_map: np.ndarray,
+    size: tuple[float, float],
+    opacity: float,
+    colorscale,
+    zmax,
+    showscale: bool,
+    zmin: float = 0.0,
 ):
     """A heatmap laid over a ``size`` = (width, height) image, cell (0, 0) at the top left."""
     w, h = size
@@ -93,7 +112,18 @@ def _map_trace(
     )
 
 
-def _image_axes(fig: go.Figure, size: tuple[int, int], row: int | None = None, col: int | None = None) -> None:
+def _marker_px(size: tuple[float, float], grid: tuple[int, int], height_px: int) -> float:
+    """Side, in screen pixels, of a click point: about a cell's longer side in a ``COLUMN_PX`` column.
+
+    Plotly picks the nearest point within 20 px of a point's edge, so points this large leave no
+    part of a cell (up to 80 px long) where a click selects nothing.
+    """
+    (w, h), (rows, cols) = size, grid
+    scale = min(COLUMN_PX / w, (height_px - 36) / h)  # the y axis is anchored to x: one scale for both
+    return float(np.clip(max(w / cols, h / rows) * scale, 6, 40))
+
+
+def _image_axes(fig: go.Figure, size: tuple[float, float], row: int | None = None, col: int | None = None) -> None:
     w, h = size
     kw = dict(row=row, col=col) if row is not None else {}
     fig.update_xaxes(range=[0, w], visible=False, constrain="domain", **kw)
@@ -119,7 +149,7 @@ def overlay(
     a nearly uniform map (e.g. a patch in a late layer) then shows its small differences.
     """
     shown = display_image(image)
-    size = shown.size
+    size = display_frame(shown.size)
     w, h = size
     rows, cols = grid_map.shape
     fig = go.Figure()
@@ -129,6 +159,8 @@ def overlay(
     top = float(zmax) if zmax is not None else max(float(np.max(grid_map)), 1e-9)
     bottom = float(np.min(grid_map)) if from_min and float(np.min(grid_map)) < top else 0.0
     fig.add_trace(_map_trace(grid_map, size, opacity, fading_colorscale(colormap), top, showscale=True, zmin=bottom))
+    # A wide photo in the page's ~480 px column needs less height than a square one.
+    height_px = height or int(np.clip(40 + COLUMN_PX * h / w, 260, 640))
     if clickable:
         r, c = np.divmod(np.arange(rows * cols), cols)
         fig.add_trace(
@@ -136,7 +168,7 @@ def overlay(
                 x=(c + 0.5) * w / cols,
                 y=(r + 0.5) * h / rows,
                 mode="markers",
-                marker=dict(size=max(6, min(w / cols, 40)), opacity=0, symbol="square"),
+                marker=dict(size=_marker_px(size, (rows, cols), height_px), opacity=0, symbol="square"),
                 customdata=np.stack([r, c], axis=1),
                 text=[f"{v:.3f}" for v in np.asarray(grid_map).ravel()],
                 hovertemplate="cell row %{customdata[0]}, col %{customdata[1]}<br>value %{text}<extra></extra>",
@@ -156,8 +188,7 @@ def overlay(
     _image_axes(fig, size)
     fig.update_layout(
         title=dict(text=plot_text(title, MAX_TITLE), font=dict(size=14)) if title else None,
-        # A wide photo in the page's ~480 px column needs less height than a square one.
-        height=height or int(np.clip(40 + 480 * h / w, 260, 640)),
+        height=height_px,
         margin=dict(l=0, r=0, t=36 if title else 8, b=0),
         clickmode="event+select",
         dragmode=False,
@@ -180,7 +211,7 @@ def small_multiples(
     shown = display_image(image, max_side=thumb_side)
     if max(shown.size) > thumb_side:
         shown.thumbnail((thumb_side, thumb_side))
-    uri, size = image_uri(shown, quality=85), shown.size
+    uri, size = image_uri(shown, quality=85), display_frame(shown.size)
     n = len(maps)
     n_cols = max(1, min(n_cols, n))
     n_rows = -(-n // n_cols)
