@@ -23,7 +23,7 @@ from attnviz.figures.overlay import COLORMAPS, overlay, predictions_bar, small_m
 from attnviz.image_attribution import PixelMap
 from attnviz.image_export import maps_npz, overlay_png
 from attnviz.image_extraction import ImageAttention
-from attnviz.image_io import EXTENSIONS, FORMAT_HINT
+from attnviz.image_io import EXTENSIONS, FORMAT_HINT, MAX_BYTES
 from attnviz.image_model import BUNDLED_IMAGE_MODEL, ImageModel
 from attnviz.ui.image_models import (
     ImageRun,
@@ -121,6 +121,13 @@ def load_model() -> ImageModel | None:
     return model
 
 
+def upload_cap_mb() -> int:
+    """The largest image upload, in MB: the server's own cap (``server.maxUploadSize``) or open_image's
+    ``MAX_BYTES``, whichever is smaller. Stated on the uploader, it lets Streamlit refuse a larger file
+    in the browser with a clear message, where the server would answer a bare "AxiosError 413"."""
+    return max(1, min(int(st.get_option("server.maxUploadSize")), MAX_BYTES // 2**20))
+
+
 def pick_image() -> Picked | None:
     """Demo picker or uploader; None (with a message) when there is nothing usable."""
     source = st.radio("Image", SOURCES, key=SOURCE, horizontal=True, label_visibility="collapsed")
@@ -136,11 +143,14 @@ def pick_image() -> Picked | None:
             "The shape's mask is known, so the page can score each map.",
         )
         return demos[i]
+    cap = upload_cap_mb()
     upload = st.file_uploader(
         f"Upload an image ({FORMAT_HINT})",
         type=list(EXTENSIONS),
         key=UPLOAD,
-        help="Large photos are fine: they are shrunk before the model sees them (the model's input is 64 x 64).",
+        max_upload_size=cap,
+        help=f"Up to {cap} MB. Large photos are fine: they are shrunk before the model sees them (the model's "
+        "input is 64 x 64).",
     )
     if upload is None:
         st.info("Upload an image, or switch to a demo image.")

@@ -268,3 +268,19 @@ def test_the_caption_names_at_most_twenty_classes_escaped():
     names = tuple(f"n{i}_x" for i in range(1000))  # an ImageNet ViT
     shown = page.class_list(names)
     assert shown.startswith("classes: n0\\_x, n1\\_x") and shown.endswith("n19\\_x and 980 more")
+
+
+def test_the_image_uploader_states_the_true_cap(at):
+    """Issue 19, item 9's bug on this page: the uploader must refuse what the server would refuse
+    (Streamlit's own clear message), not let it through to a raw "AxiosError 413"."""
+    import tomllib
+    from pathlib import Path
+
+    from attnviz.image_io import MAX_BYTES
+
+    server_cap = tomllib.loads(Path(".streamlit/config.toml").read_text())["server"]["maxUploadSize"]
+    at.radio(key=page.SOURCE).set_value("Upload").run()
+    uploader = at.file_uploader(key=page.UPLOAD)
+    cap = min(server_cap, MAX_BYTES // 2**20)
+    assert uploader.proto.max_upload_size_mb == cap == 20
+    assert f"Up to {cap} MB" in uploader.help
