@@ -24,6 +24,7 @@ from attnviz.ui.models import cached_text_attention, run_device, shared_text_mod
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
 from attnviz.ui.state import keep_default
+from attnviz.ui.widgets import replacement_notice
 from attnviz.views import BLOCKS, AttentionView, make_view
 
 VIEWS = ["Single head", "All heads of a layer", "Model overview", "Head lines", "From one token", "Rollout"]
@@ -87,6 +88,8 @@ def sentence_inputs() -> tuple[str, str | None]:
         help="Feed two sentences as [CLS] A [SEP] B [SEP], as in question answering or paraphrase detection.",
     )
     pair = st.text_area("Second sentence", key=PAIR, height=68) if pair_on else None
+    replacement_notice(text, "sentence")
+    replacement_notice(pair, "second sentence")
     return text, (pair if pair_on else None)
 
 

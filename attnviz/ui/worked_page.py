@@ -36,6 +36,7 @@ from attnviz.ui import text_page
 from attnviz.ui.models import run_device, shared_text_model
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
+from attnviz.ui.widgets import guard_text_boxes, replacement_notice
 from attnviz.ui.worked_steps import (  # noqa: F401  (render, WEIGHTS_CHART: the page file and tests use them from here)
     DIVISOR,
     KEY,
@@ -105,6 +106,9 @@ def follow_link() -> None:
 
 
 def mode_picker() -> str:
+    """Toy or real numbers. Toy mode has no model picker, so the text-box guard is installed here."""
+    with st.sidebar:  # the toy tables' token cells are text boxes too; the sidebar has room for its element
+        guard_text_boxes()
     return st.radio(
         "Numbers",
         [TOY_MODE, REAL_MODE],
@@ -223,6 +227,7 @@ def real_inputs(tm) -> Shown | None:
     from_text_page = st.session_state.get(text_page.TEXT)
     st.session_state.setdefault(TEXT, from_text_page or DEFAULT_TEXT)
     text = st.text_area("Sentence", key=TEXT, height=68, help="Press Ctrl+Enter to apply.")
+    replacement_notice(text, "sentence")
     if from_text_page and from_text_page.strip() and from_text_page != text:
         st.button("Use the sentence from the text page", on_click=_use_text_page_sentence)
     stale = [

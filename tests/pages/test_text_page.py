@@ -190,6 +190,29 @@ def test_text_the_tokenizer_drops_shows_a_warning(at):
     assert any("type some words" in w.value for w in at.warning)
 
 
+def test_a_lost_character_is_pointed_out_and_the_attention_still_shown(at):
+    """U+FFFD is what the page's text-box guard puts for half a surrogate pair (issue 19, item 13)."""
+    at.text_area(key="text_input").input("The dog ran\ufffd home.").run()
+    assert_clean(at)
+    notices = [i.value for i in at.info if "U+FFFD" in i.value]
+    assert len(notices) == 1 and notices[0].startswith("The sentence holds “\ufffd”"), notices
+    assert len(charts(at)) == 1
+    at.toggle(key="pair_mode").set_value(True).run()
+    at.text_area(key="text_pair_input").input("\ufffd").run()
+    assert [i.value.split(" holds")[0] for i in at.info if "U+FFFD" in i.value] == [
+        "The sentence",
+        "The second sentence",
+    ]
+
+
+def test_every_text_page_installs_the_text_box_guard():
+    """The guard (attnviz.ui.widgets) comes with the model picker: in the page, with JavaScript allowed."""
+    for page in ("pages/text.py", "pages/head_stats.py", "pages/image.py", "pages/worked_example.py"):
+        at = start(page)  # the worked example opens in toy mode, whose tables have text cells too
+        guards = [h for h in at.get("html") if "__attnvizWellFormed" in h.proto.body]
+        assert len(guards) >= 1 and all(h.proto.unsafe_allow_javascript for h in guards), page
+
+
 def test_over_long_input_says_what_was_cut(at, bundled_model):
     text = " ".join(["word"] * 300 + ["sentence"] * 300)
     full = len(bundled_model.tokenizer(text)["input_ids"])
