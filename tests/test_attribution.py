@@ -36,7 +36,7 @@ def headed_model(tiny_bert_dir, head: str) -> TextModel:
         torch.manual_seed(1)
         cls = BertForSequenceClassification if head == "classification" else BertForMaskedLM
         cls(config).save_pretrained(str(folder))
-        AutoTokenizer.from_pretrained(str(tiny_bert_dir)).save_pretrained(str(folder))
+        AutoTokenizer.from_pretrained(str(tiny_bert_dir), trust_remote_code=False).save_pretrained(str(folder))
     tm = attnviz.load_text_model(str(folder), device="cpu")
     # load_text_model keeps the head the checkpoint was saved with.
     expected = "BertForSequenceClassification" if head == "classification" else "BertForMaskedLM"

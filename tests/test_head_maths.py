@@ -123,7 +123,7 @@ def _tiny(model_type: str, tiny_bert_dir) -> TextModel:
         )
     config._attn_implementation = "eager"
     torch.manual_seed(1)
-    model = AutoModel.from_config(config, attn_implementation="eager").eval()
+    model = AutoModel.from_config(config, attn_implementation="eager", trust_remote_code=False).eval()
     tokenizer = BertTokenizerFast.from_pretrained(str(tiny_bert_dir))
     if model_type == "distilbert":
         tokenizer.model_input_names = ["input_ids", "attention_mask"]  # DistilBERT has no token types

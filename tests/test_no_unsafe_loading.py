@@ -37,11 +37,6 @@ ALLOWED = {
     ("benchmarks/textbench/server_time.py", "pickle.loads"): (
         "times st.cache_data's cost: unpickles bytes the benchmark pickled itself one line earlier"
     ),
-    # Test-only calls on folders the tests write themselves (no auto_map), in files owned by other
-    # work in progress: add trust_remote_code=False there, then delete the entry (a stale one fails).
-    ("tests/test_attribution.py", "trust_remote_code=False missing"): "a tokenizer the test saved itself",
-    ("tests/test_head_maths.py", "trust_remote_code=False missing"): "from_config on a config built in code",
-    ("tests/browser/test_hostile_input.py", "trust_remote_code=False missing"): "the bundled tokenizer",
 }
 
 #: ``X.from_pretrained`` is fine when X's name contains one of these (no model weights are loaded).

@@ -85,7 +85,7 @@ def tokenizer():
 
     from attnviz.text_model import bundled_model_dir
 
-    return AutoTokenizer.from_pretrained(str(bundled_model_dir()))
+    return AutoTokenizer.from_pretrained(str(bundled_model_dir()), trust_remote_code=False)
 
 
 def tokens_of(tokenizer, text: str, pair: str | None = None) -> list[str]:
