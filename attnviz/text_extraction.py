@@ -59,12 +59,29 @@ class TextAttention(LayersHeads):
         return self.text_pair is not None
 
 
+#: Unicode categories drawn as nothing: controls (Cc) and format characters (Cf: zero-width
+#: spaces and joiners, BOMs, direction marks). Whitespace is tested with ``str.isspace``.
+_INVISIBLE = frozenset({"Cc", "Cf"})
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` has no visible character: only whitespace, controls and zero-width marks.
+
+    The one rule for "no sentence here", for the first sentence and the second alike: a second
+    sentence of "\u200b" is no pair, and a first sentence of it is empty. A lone combining
+    accent is visible (drawn on a dotted circle), so it is a sentence, even when a tokenizer
+    keeps nothing of it (which :func:`text_attention` then says).
+    """
+    return all(c.isspace() or unicodedata.category(c) in _INVISIBLE for c in text)
+
+
 def _clean(text: str | None) -> str | None:
+    """``text`` as given, or None when there is none (None or :func:`is_blank`)."""
     if text is None:
         return None
     if not isinstance(text, str):
         raise InputError(f"Text must be a string, not {type(text).__name__}.")
-    return text if text.strip() else None
+    return None if is_blank(text) else text
 
 
 def _words(encoding, sources: list[str]) -> tuple[np.ndarray, list[str]]:

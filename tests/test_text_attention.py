@@ -79,10 +79,30 @@ def test_text_that_is_not_a_string_is_an_input_error(tiny_model):
         text_attention(tiny_model, 42)
 
 
-def test_blank_pair_means_single_sentence(tiny_model):
-    ta = text_attention(tiny_model, SENTENCE, "   ")
-    assert not ta.is_pair
+#: Text with no visible character: whitespace, controls, zero-width and other format characters.
+INVISIBLE = ["   ", "\u200b", "\u200b\u200c\u200d\ufeff", " \x00\t\u2060 ", "\u00a0\u200e\u3000"]
+
+
+@pytest.mark.parametrize("pair", INVISIBLE)
+def test_blank_pair_means_single_sentence(tiny_model, pair):
+    """One rule for both sentences: no visible character is no sentence (issue 19, item 16d: "\u200b" was a pair)."""
+    ta = text_attention(tiny_model, SENTENCE, pair)
+    assert not ta.is_pair and ta.text_pair is None
     assert ta.tokens.count("[SEP]") == 1
+    assert (ta.segment == 0).all()
+
+
+@pytest.mark.parametrize("text", INVISIBLE)
+def test_a_first_sentence_with_nothing_visible_is_empty(tiny_model, text):
+    with pytest.raises(attnviz.InputError, match="The text is empty"):
+        text_attention(tiny_model, text)
+    with pytest.raises(attnviz.InputError, match="The first sentence is empty"):
+        text_attention(tiny_model, text, "The cat sat.")
+
+
+def test_a_pair_of_combining_marks_is_visible_and_stays_a_pair(tiny_model):
+    """A lone accent is drawn (on a dotted circle), so it is a sentence, even if the tokenizer keeps none of it."""
+    assert text_attention(tiny_model, SENTENCE, "\u0301").is_pair
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from attnviz.examples import DEFAULT_TEXT, TEXT_EXAMPLES
 from attnviz.export import attention_npz, head_csv
 from attnviz.figures.rollout import rollout_matrix, rollout_view
 from attnviz.rollout_export import rollout_csv, rollout_png
-from attnviz.text_extraction import TextAttention
+from attnviz.text_extraction import TextAttention, is_blank
 from attnviz.text_model import TextModel
 from attnviz.ui.models import cached_text_attention, run_device, shared_text_model, text_model
 from attnviz.ui.notices import device_notice
@@ -90,7 +90,8 @@ def sentence_inputs() -> tuple[str, str | None]:
     pair = st.text_area("Second sentence", key=PAIR, height=68) if pair_on else None
     replacement_notice(text, "sentence")
     replacement_notice(pair, "second sentence")
-    return text, (pair if pair_on else None)
+    # The library's rule: a second sentence with nothing visible is no pair (no pair-block choice either).
+    return text, (pair if pair_on and not is_blank(pair) else None)
 
 
 def run_model(tm: TextModel, text: str, pair: str | None) -> TextAttention | None:

@@ -163,9 +163,10 @@ def test_example_picker_fills_a_pair(at):
 
 
 def test_nothing_left_to_show_is_a_notice(at):
-    # A second sentence of only zero-width characters leaves B with just its closing [SEP].
+    # A second sentence of only a combining accent (visible, but the tokenizer drops it) leaves B
+    # with just its closing [SEP]. (A zero-width space is no second sentence at all.)
     at.toggle(key="pair_mode").set_value(True).run()
-    at.text_area(key="text_pair_input").input("\u200b").run()
+    at.text_area(key="text_pair_input").input("\u0301").run()
     at.radio(key="block").set_value("B→B").run()
     at.checkbox(key="hide_special").check().run()
     assert_clean(at)
@@ -173,7 +174,7 @@ def test_nothing_left_to_show_is_a_notice(at):
     assert any("Nothing to show" in i.value for i in at.info)
 
 
-@pytest.mark.parametrize("text", ["", "   \n  "])
+@pytest.mark.parametrize("text", ["", "   \n  ", "\u200b\u200b"])
 def test_empty_input_shows_a_warning_and_no_chart(at, text):
     at.text_area(key="text_input").input(text).run()
     assert_clean(at)
@@ -184,10 +185,19 @@ def test_empty_input_shows_a_warning_and_no_chart(at, text):
 
 
 def test_text_the_tokenizer_drops_shows_a_warning(at):
-    at.text_area(key="text_input").input("\u200b\u200b").run()
+    at.text_area(key="text_input").input("\u0301\u0302").run()
     assert_clean(at)
     assert not charts(at)
     assert any("type some words" in w.value for w in at.warning)
+
+
+def test_a_zero_width_second_sentence_is_no_pair(at):
+    at.toggle(key="pair_mode").set_value(True).run()
+    at.text_area(key="text_pair_input").input("\u200b").run()
+    assert_clean(at)
+    assert all(r.key != "block" for r in at.radio), "no pair, so no pair-block choice"
+    tokens = figure(charts(at)[0])["layout"]["yaxis"]["ticktext"]
+    assert [t for t in tokens if "SEP" in t] == ["[SEP]"], tokens
 
 
 def test_a_lost_character_is_pointed_out_and_the_attention_still_shown(at):
