@@ -43,6 +43,20 @@ def md_escape(text: str) -> str:
     return _BETWEEN_HYPHENS.sub("\u200b", _MARKDOWN_SPECIAL.sub(r"\\\1", text))
 
 
+#: Where GFM's autolink literals start, in md_escape's output: http(s)\: and www\. (any case), and "@".
+_AUTOLINK_START = re.compile(r"(?i)(https?(?=\\:)|\bwww(?=\\\.)|@)")
+
+
+def md_text(text: str) -> str:
+    """``md_escape``, and no autolink: for text that someone else wrote (a model's class names).
+
+    Streamlit's Markdown (GitHub's flavour) turns a bare ``http://...``, ``www....`` or e-mail
+    address into a live link even with every special character escaped (seen in Chromium on
+    1.67): a zero-width space after ``http``, ``www`` or ``@`` keeps the text as written.
+    """
+    return _AUTOLINK_START.sub("\\1\u200b", md_escape(text))
+
+
 #: A command or path quoted in backticks inside one of our messages, e.g. `git checkout -- assets`.
 _QUOTED_COMMAND = re.compile(r"`([A-Za-z0-9 ._/=:~+-]+)`")
 
