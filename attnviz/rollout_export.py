@@ -8,7 +8,7 @@ import io
 from matplotlib.figure import Figure
 
 from attnviz.csv_cells import text_cells
-from attnviz.static import CMAP, _labels, _png, _size
+from attnviz.static import CMAP, _png, _size, label_ticks
 from attnviz.views import AttentionView
 
 
@@ -18,9 +18,8 @@ def rollout_png(view: AttentionView, *, scale: str = "fixed") -> bytes:
     fig = Figure(figsize=(_size(w.shape[1]) + 1, _size(w.shape[0])))
     ax = fig.subplots()
     top = 1.0 if scale == "fixed" else max(float(w.max()), 1e-6)
-    im = ax.imshow(w, cmap=CMAP, vmin=0, vmax=top, aspect="auto")
-    ax.set_xticks(range(w.shape[1]), _labels(view.key_tokens), rotation=90, fontsize=7)
-    ax.set_yticks(range(w.shape[0]), _labels(view.query_tokens), fontsize=7)
+    im = ax.imshow(w, cmap=CMAP, vmin=0, vmax=top, aspect="auto", interpolation="nearest")
+    label_ticks(ax, view.key_tokens, view.query_tokens)
     ax.set_title(f"Attention rollout ({view.description})", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04, label="share of the last-layer state")
     return _png(fig)

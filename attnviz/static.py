@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attnviz.figures.lines import head_color, segments
+from attnviz.figures.matrix import MAX_ROW_LABELS
 from attnviz.views import AttentionView
 
 CMAP = "Blues"
@@ -36,13 +37,38 @@ def _size(n: int) -> float:
     return float(min(30, max(5, 0.22 * n + 2)))
 
 
+def _ordinal(k: int) -> str:
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
+
+
+def label_ticks(ax, key_tokens: list[str], query_tokens: list[str] | None = None) -> None:
+    """Tick labels for the keys (x) and, if given, the queries (y), at most ``MAX_ROW_LABELS`` per axis.
+
+    The on-screen matrix labels at most that many rows too. At 512 tokens a label per token
+    meant 1,024 texts laid out twice (once for the tight bounding box), most of an export's
+    4-17 s, and labels 2 points apart that nobody could read; every k-th token is labelled
+    instead, and the axis says so.
+    """
+    for tokens, set_ticks, set_label, extra in (
+        (key_tokens, ax.set_xticks, ax.set_xlabel, {"rotation": 90}),
+        (query_tokens, ax.set_yticks, ax.set_ylabel, {}),
+    ):
+        if tokens is None:
+            continue
+        step = -(-len(tokens) // MAX_ROW_LABELS)
+        set_ticks(range(0, len(tokens), step), _labels(tokens[::step]), fontsize=7, **extra)
+        if step > 1:
+            set_label(f"every {_ordinal(step)} token labelled ({len(tokens)} in all)", fontsize=7)
+
+
 def head_matrix_png(view: AttentionView, layer: int, head: int, *, scale: str = "fixed") -> bytes:
     w = view.weights[layer, head]
     fig = Figure(figsize=(_size(w.shape[1]) + 1, _size(w.shape[0])))
     ax = fig.subplots()
-    im = ax.imshow(w, cmap=CMAP, vmin=0, vmax=1 if scale == "fixed" else max(float(w.max()), 1e-6), aspect="auto")
-    ax.set_xticks(range(w.shape[1]), _labels(view.key_tokens), rotation=90, fontsize=7)
-    ax.set_yticks(range(w.shape[0]), _labels(view.query_tokens), fontsize=7)
+    top = 1 if scale == "fixed" else max(float(w.max()), 1e-6)
+    # "nearest": one flat square per weight, and no resampling of a 4,500-pixel canvas.
+    im = ax.imshow(w, cmap=CMAP, vmin=0, vmax=top, aspect="auto", interpolation="nearest")
+    label_ticks(ax, view.key_tokens, view.query_tokens)
     ax.tick_params(axis="x", labelbottom=True)
     ax.set_title(f"Layer {layer}, head {head} ({view.description})", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04, label="attention weight")
@@ -86,8 +112,9 @@ def token_heads_png(view: AttentionView, query: int, *, scale: str = "fixed") ->
     rows = view.weights[:, :, query, :].reshape(view.n_layers * view.n_heads, -1)
     fig = Figure(figsize=(_size(rows.shape[1]) + 1, 0.16 * rows.shape[0] + 1.5))
     ax = fig.subplots()
-    im = ax.imshow(rows, cmap=CMAP, vmin=0, vmax=1 if scale == "fixed" else max(float(rows.max()), 1e-6), aspect="auto")
-    ax.set_xticks(range(rows.shape[1]), _labels(view.key_tokens), rotation=90, fontsize=7)
+    top = 1 if scale == "fixed" else max(float(rows.max()), 1e-6)
+    im = ax.imshow(rows, cmap=CMAP, vmin=0, vmax=top, aspect="auto", interpolation="nearest")
+    label_ticks(ax, view.key_tokens)
     ax.set_yticks(
         range(rows.shape[0]), [f"L{l} H{h}" for l in range(view.n_layers) for h in range(view.n_heads)], fontsize=5
     )

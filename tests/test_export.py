@@ -199,3 +199,44 @@ def test_head_csv_neutralises_tab_and_carriage_return_tokens(rng):
     tokens = ["[CLS]", "\tcmd", "\r=1+1", "a-b", "x@y", "[SEP]"]
     view = constructed_view(rng, tokens, n_layers=1, n_heads=1)
     assert _cells(head_csv(view, 0, 0), 3)[:: len(tokens)] == ["[CLS]", "'\tcmd", "'\r=1+1", "a-b", "x@y", "[SEP]"]
+
+
+# ---------------------------------------------------------------- large PNGs (issue 19, item 16f)
+
+
+@pytest.mark.parametrize("export", ["head_matrix", "rollout", "token_heads"])
+def test_a_512_token_png_labels_at_most_64_tokens_per_axis_like_the_page(rng, monkeypatch, export):
+    """1,024 tick labels laid out twice (tight bounding box) made a 512-token export take 4-17 s."""
+    from attnviz import rollout_export
+    from attnviz.figures.matrix import MAX_ROW_LABELS
+
+    captured = []
+    original = static._png
+    monkeypatch.setattr(static, "_png", lambda fig: captured.append(fig) or original(fig))
+    monkeypatch.setattr(rollout_export, "_png", static._png)
+    tokens = [f"t{i}" for i in range(512)]
+    view = constructed_view(rng, tokens, n_layers=1, n_heads=1)
+    {
+        "head_matrix": lambda: static.head_matrix_png(view, 0, 0),
+        "rollout": lambda: rollout_export.rollout_png(view),
+        "token_heads": lambda: static.token_heads_png(view, 3),
+    }[export]()
+    ax = captured[0].axes[0]
+    step = 512 // MAX_ROW_LABELS
+    assert [t.get_text() for t in ax.get_xticklabels()] == tokens[::step]
+    assert list(ax.get_xticks()) == list(range(0, 512, step))
+    assert f"every {step}th" in ax.get_xlabel()
+    if export != "token_heads":  # its rows are the 1 x 1 layers and heads
+        assert [t.get_text() for t in ax.get_yticklabels()] == tokens[::step]
+    assert ax.get_images()[0].get_interpolation() == "nearest"
+
+
+def test_a_64_token_png_still_labels_every_token(rng, monkeypatch):
+    captured = []
+    original = static._png
+    monkeypatch.setattr(static, "_png", lambda fig: captured.append(fig) or original(fig))
+    tokens = [f"t{i}" for i in range(64)]
+    static.head_matrix_png(constructed_view(rng, tokens, n_layers=1, n_heads=1), 0, 0)
+    ax = captured[0].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == tokens == [t.get_text() for t in ax.get_yticklabels()]
+    assert ax.get_xlabel() == ""
