@@ -20,13 +20,13 @@ def test_quoted_commands_become_code_and_everything_else_is_escaped():
 def test_untrusted_text_makes_no_autolink():
     """Streamlit's Markdown (GFM) links bare http://, https://, www. and e-mail addresses even when every
     special character is escaped: seen in Chromium, a class name "[click](http://evil.example)" in a
-    caption became a live link. md_text breaks them with a zero-width space and escapes as md_escape."""
-    from attnviz.ui.safe import md_text
-
-    shown = md_text("[click](http://evil.example) HTTPS://x.example www.evil.example WWW.x.example me@evil.example")
+    caption became a live link. md_escape breaks them with a zero-width space, for every string."""
+    text = "[click](http://evil.example) HTTPS://x.example www.evil.example WWW.x.example me@evil.example"
+    shown = md_escape(text)
     for live in ("http://", "https://", "www.", "@evil"):
         assert live not in shown.lower().replace("\\", ""), shown
-    assert shown.replace("\u200b", "") == md_escape(
-        "[click](http://evil.example) HTTPS://x.example www.evil.example WWW.x.example me@evil.example"
+    # Apart from the zero-width spaces, every character is there, each special one backslash-escaped.
+    assert shown.replace("\u200b", "") == "".join("\\" + c if c in "[]()\\.:@" else c for c in text).replace(
+        "\\@", "@"
     )
-    assert md_text("a--b <b>") == md_escape("a--b <b>")
+    assert md_escape("plain words, no link") == "plain words, no link"

@@ -35,7 +35,7 @@ from attnviz.ui.image_models import (
 )
 from attnviz.ui.models import run_device
 from attnviz.ui.notices import device_notice
-from attnviz.ui.safe import md_text, show_input_error
+from attnviz.ui.safe import md_escape, show_input_error
 from attnviz.ui.state import keep_default
 from attnviz.ui.widgets import ModelPicker
 
@@ -357,7 +357,7 @@ def render_comparison(
     st.subheader("Attention beside gradient attributions")
     st.caption(
         "Attention says where the model looked; Grad-CAM (last convolution) and Integrated Gradients "
-        f"(pixels, from a black image) say which regions raised the score of “{md_text(target)}”. All are "
+        f"(pixels, from a black image) say which regions raised the score of “{md_escape(target)}”. All are "
         f"summed over the same grid cells. Integrated Gradients' convergence delta: {ig.delta:.2g}, against a "
         f"score change of {ig.change:.2g} that it splits among the pixels."
     )
@@ -428,7 +428,7 @@ def _agreement_sentence(rho: float, grid: tuple[int, int]) -> str:
 def page_caption(model: ImageModel) -> None:
     card = model.card or {}
     acc = card.get("metrics", {}).get("test_accuracy")
-    bits = [f"Model: {md_text(model.name)}", f"{model.n_layers} attention layers × {model.n_heads} heads"]
+    bits = [f"Model: {md_escape(model.name)}", f"{model.n_layers} attention layers × {model.n_heads} heads"]
     bits.append(f"{model.grid[0]} x {model.grid[1]} grid")
     if acc is not None and model.name == BUNDLED_IMAGE_MODEL:
         bits.append(f"{acc:.1%} accuracy on held-out generated shapes")
@@ -443,6 +443,6 @@ def class_list(classes: tuple[str, ...]) -> str:
     """The model's class names for a Markdown caption: escaped, since a model card or a hub ViT's
     ``id2label`` is written by whoever published the model and ``![x](url)`` would make every
     visitor's browser load that url."""
-    names = ", ".join(md_text(name) for name in classes[:CAPTION_CLASSES])
+    names = ", ".join(md_escape(name) for name in classes[:CAPTION_CLASSES])
     more = f" and {len(classes) - CAPTION_CLASSES} more" if len(classes) > CAPTION_CLASSES else ""
     return f"classes: {names}{more}"

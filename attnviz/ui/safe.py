@@ -34,27 +34,22 @@ def configure_logging() -> None:
         log.setLevel(logging.INFO)
 
 
-def md_escape(text: str) -> str:
-    """Backslash-escape everything Streamlit's Markdown (and its LaTeX) would interpret.
-
-    Streamlit's Markdown also turns ``--`` into an em dash, escaped or not (seen in Chromium on
-    1.67); a zero-width space between the hyphens keeps them two hyphens on screen.
-    """
-    return _BETWEEN_HYPHENS.sub("\u200b", _MARKDOWN_SPECIAL.sub(r"\\\1", text))
-
-
-#: Where GFM's autolink literals start, in md_escape's output: http(s)\: and www\. (any case), and "@".
+#: Where GFM's autolink literals start, once escaped: http(s)\: and www\. (any case), and "@".
 _AUTOLINK_START = re.compile(r"(?i)(https?(?=\\:)|\bwww(?=\\\.)|@)")
 
 
-def md_text(text: str) -> str:
-    """``md_escape``, and no autolink: for text that someone else wrote (a model's class names).
+def md_escape(text: str) -> str:
+    """Show ``text`` literally through Streamlit's Markdown: nothing interpreted, nothing linked.
 
-    Streamlit's Markdown (GitHub's flavour) turns a bare ``http://...``, ``www....`` or e-mail
-    address into a live link even with every special character escaped (seen in Chromium on
-    1.67): a zero-width space after ``http``, ``www`` or ``@`` keeps the text as written.
+    Backslash-escapes everything the Markdown (and its LaTeX) would interpret. Two things
+    escaping alone does not stop (seen in Chromium on 1.67): ``--`` becomes an em dash, and a
+    bare ``http://...``, ``www....`` or e-mail address becomes a live link (GitHub's autolinks).
+    A zero-width space between the hyphens, and after ``http``, ``www`` or ``@``, keeps the text
+    as written. For every string a person or a model supplied: typed text, file and model names,
+    class names.
     """
-    return _AUTOLINK_START.sub("\\1\u200b", md_escape(text))
+    escaped = _BETWEEN_HYPHENS.sub("\u200b", _MARKDOWN_SPECIAL.sub(r"\\\1", text))
+    return _AUTOLINK_START.sub("\\1\u200b", escaped)
 
 
 #: A command or path quoted in backticks inside one of our messages, e.g. `git checkout -- assets`.

@@ -243,14 +243,14 @@ def _shown_as_text(markdown: str) -> None:
 
 
 def test_class_names_from_a_model_card_show_as_text(at, hostile_model):
-    from attnviz.ui.safe import md_text
+    from attnviz.ui.safe import md_escape
 
     at.text_input(key=page.MODEL_INPUT).set_value(str(hostile_model))
     at.button[0].click().run()
     assert_clean(at)
     (caption,) = [c.value for c in at.caption if "classes:" in c.value]
     _shown_as_text(caption)
-    assert all(md_text(name) in caption for name in HOSTILE_CLASSES)
+    assert all(md_escape(name) in caption for name in HOSTILE_CLASSES)
     assert "http://" not in caption.replace("\\", "")  # GFM would autolink it, escaped or not
     for fig in (figure(c) for c in charts(at)):
         texts = [fig["layout"].get("title", {}).get("text") or ""]
