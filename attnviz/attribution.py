@@ -42,7 +42,7 @@ import torch
 
 from attnviz.device import falls_back_to_cpu
 from attnviz.errors import InputError
-from attnviz.text_extraction import encode
+from attnviz.text_extraction import encode, is_blank
 from attnviz.text_model import TextModel
 
 #: Interpolation steps of the integral (captum's default).
@@ -128,11 +128,12 @@ def _embeddings(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def _check_text(text, text_pair) -> tuple[str, str | None]:
-    if not isinstance(text, str) or not text.strip():
+    # The rule text_attention uses: a sentence of only invisible characters is no sentence.
+    if not isinstance(text, str) or is_blank(text):
         raise InputError("The text is empty: type a sentence to attribute.")
     if text_pair is not None and not isinstance(text_pair, str):
         raise InputError(f"The second sentence must be a string, not {type(text_pair).__name__}.")
-    return text, (text_pair if text_pair and text_pair.strip() else None)
+    return text, (None if text_pair is None or is_blank(text_pair) else text_pair)
 
 
 def _segments(encoding) -> torch.Tensor:

@@ -17,7 +17,7 @@ import torch
 from attnviz.device import falls_back_to_cpu
 from attnviz.errors import InputError
 from attnviz.qkv import OneHead, attention_steps
-from attnviz.text_extraction import encode
+from attnviz.text_extraction import encode, is_blank
 from attnviz.text_model import TextModel
 
 #: Model types whose self-attention is plain ``softmax(q·k * scaling + mask) v`` with the
@@ -131,7 +131,7 @@ def _text(value, name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise InputError(f"The {name} must be a string, not {type(value).__name__}.")
-    return value if value.strip() else None
+    return None if is_blank(value) else value  # the rule text_attention uses
 
 
 def _slice(linear: torch.nn.Linear, cols: slice) -> tuple[np.ndarray, np.ndarray]:

@@ -134,7 +134,8 @@ def test_masked_lm_head_explains_the_token_at_the_mask(tiny_bert_dir):
     [
         ({"text": ""}, "empty"),
         ({"text": "   "}, "empty"),
-        ({"text": "\u200b"}, "kept nothing"),
+        ({"text": "\u200b"}, "empty"),  # the blank rule of text_attention
+        ({"text": "\u0301"}, "kept nothing"),  # visible, but the tokenizer keeps nothing of it
         ({"text": SENTENCE, "target": "similarity"}, "give text_pair"),
         ({"text": SENTENCE, "target": 2}, "plain encoder"),
         ({"text": SENTENCE, "n_steps": 1}, "n_steps"),
@@ -143,6 +144,13 @@ def test_masked_lm_head_explains_the_token_at_the_mask(tiny_bert_dir):
 def test_bad_input(tiny_model, kwargs, message):
     with pytest.raises(InputError, match=message):
         token_attributions(tiny_model, **kwargs)
+
+
+def test_a_zero_width_second_sentence_is_no_pair(tiny_model):
+    alone = token_attributions(tiny_model, SENTENCE, n_steps=8)
+    with_blank = token_attributions(tiny_model, SENTENCE, "\u200b", n_steps=8)
+    assert with_blank.tokens == alone.tokens and with_blank.target == alone.target
+    np.testing.assert_allclose(with_blank.scores, alone.scores, atol=1e-6)
 
 
 def hooks(model: torch.nn.Module) -> dict[str, list]:

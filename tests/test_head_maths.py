@@ -159,13 +159,21 @@ def test_unsupported_model_type_names_the_supported_ones(tiny_model):
         (0, 1.5, SENTENCE, "whole number"),
         (0, True, SENTENCE, "whole number"),
         (0, 0, "   ", "The text is empty"),
-        (0, 0, "\u200b", "kept nothing"),
+        (0, 0, "\u200b", "The text is empty"),  # the blank rule of text_attention
+        (0, 0, "\u0301", "kept nothing"),  # visible, but the tokenizer keeps nothing of it
         (0, 0, 42, "must be a string"),
     ],
 )
 def test_bad_input_says_what_to_fix(tiny_model, layer, head, text, message):
     with pytest.raises(InputError, match=message):
         explain_head(tiny_model, text, layer, head)
+
+
+def test_a_zero_width_second_sentence_is_no_pair(tiny_model):
+    alone = explain_head(tiny_model, SENTENCE, 0, 0)
+    with_blank = explain_head(tiny_model, SENTENCE, 0, 0, text_pair="\u200b\u2060")
+    assert with_blank.tokens == alone.tokens
+    np.testing.assert_array_equal(with_blank.weights, alone.weights)
 
 
 def test_raw_module_is_refused(tiny_model):
