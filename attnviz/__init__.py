@@ -18,8 +18,11 @@ The notebook user's API (names are stable)::
     ia = attnviz.image_attention(im, attnviz.open_image("photo.jpg"))
     ia.predictions, ia.weights, ia.grid         # [(label, p)], float32 [layers, heads, t, t], (8, 8)
 
-Names are imported lazily so that ``import attnviz`` stays fast (torch and transformers load
-on first use).
+The code lives in wings: ``attnviz.text`` (text models), ``attnviz.image`` (image models),
+``attnviz.maths`` (formulas on arrays, no model), ``attnviz.export`` (files), ``attnviz.figures``
+(Plotly figures) and ``attnviz.ui`` (the Streamlit app's parts); at the top only what every wing
+shares. ``docs/architecture.md`` is the map. Names are imported lazily so that ``import attnviz``
+stays fast (torch and transformers load on first use).
 """
 
 from __future__ import annotations
@@ -32,29 +35,40 @@ _EXPORTS = {
     "InputError": "attnviz.errors",
     "ModelLoadError": "attnviz.errors",
     "pick_device": "attnviz.device",
-    "TextModel": "attnviz.text_model",
-    "load_text_model": "attnviz.text_model",
-    "BUNDLED_TEXT_MODEL": "attnviz.text_model",
-    "TextAttention": "attnviz.text_extraction",
-    "text_attention": "attnviz.text_extraction",
-    "AttentionView": "attnviz.views",
-    "make_view": "attnviz.views",
-    # images (issue 3)
-    "open_image": "attnviz.image_io",
-    "ImageModel": "attnviz.image_model",
-    "load_image_model": "attnviz.image_model",
-    "ImageAttention": "attnviz.image_extraction",
-    "image_attention": "attnviz.image_extraction",
-    # worked example (issue 4)
-    "HeadSteps": "attnviz.head_maths",
-    "explain_head": "attnviz.head_maths",
-    # analysis (issue 5)
-    "rollout": "attnviz.composition",
-    "head_stats": "attnviz.head_behaviour",
-    "corpus_head_stats": "attnviz.corpus",
-    "token_attributions": "attnviz.attribution",
+    "TextModel": "attnviz.text.loading",
+    "load_text_model": "attnviz.text.loading",
+    "BUNDLED_TEXT_MODEL": "attnviz.text.loading",
+    "TextAttention": "attnviz.text.extraction",
+    "text_attention": "attnviz.text.extraction",
+    "AttentionView": "attnviz.text.views",
+    "make_view": "attnviz.text.views",
+    # images
+    "open_image": "attnviz.image.decoding",
+    "ImageModel": "attnviz.image.loading",
+    "load_image_model": "attnviz.image.loading",
+    "ImageAttention": "attnviz.image.extraction",
+    "image_attention": "attnviz.image.extraction",
+    # the worked example on a real model
+    "HeadSteps": "attnviz.text.worked_example",
+    "explain_head": "attnviz.text.worked_example",
+    # analysis
+    "rollout": "attnviz.maths.attention_rollout",
+    "head_stats": "attnviz.maths.head_statistics",
+    "corpus_head_stats": "attnviz.text.corpus",
+    "token_attributions": "attnviz.text.attribution",
 }
-_SUBMODULES = {"figures", "export", "static", "examples", "qkv"}
+# public submodule name -> module. "qkv" and "static" are the short names the README has always
+# shown for the step-by-step maths and the PNG export.
+_SUBMODULES = {
+    "text": "attnviz.text",
+    "image": "attnviz.image",
+    "maths": "attnviz.maths",
+    "figures": "attnviz.figures",
+    "export": "attnviz.export",
+    "examples": "attnviz.examples",
+    "qkv": "attnviz.maths.qkv",
+    "static": "attnviz.export.png",
+}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
 
@@ -65,7 +79,7 @@ def __getattr__(name: str):
         globals()[name] = value  # later look-ups skip this function
         return value
     if name in _SUBMODULES:
-        return importlib.import_module(f"attnviz.{name}")
+        return importlib.import_module(_SUBMODULES[name])
     raise AttributeError(f"module 'attnviz' has no attribute {name!r}")
 
 

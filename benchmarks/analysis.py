@@ -28,11 +28,11 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 
 import attnviz  # noqa: E402
-from attnviz.comparison import compare_attention_attribution  # noqa: E402
-from attnviz.divergence import head_divergence, head_map  # noqa: E402
 from attnviz.examples import TEXT_EXAMPLES  # noqa: E402
 from attnviz.figures.compare import attention_vs_attribution  # noqa: E402
 from attnviz.figures.stats import head_map_figure, label_map, stat_heatmap  # noqa: E402
+from attnviz.maths.divergence import head_divergence, head_map  # noqa: E402
+from attnviz.text.comparison import compare_attention_attribution  # noqa: E402
 
 PROSE = (
     "Attention weights are one signal among several. Researchers want to know what each head does, how "

@@ -1,4 +1,4 @@
-"""How long does a corpus run take, against what :func:`attnviz.corpus.estimate_corpus` says?
+"""How long does a corpus run take, against what :func:`attnviz.text.corpus.estimate_corpus` says?
 
     python benchmarks/corpus_cost.py            # lines of 16, 64, 128, 256 and 510 tokens
     python benchmarks/corpus_cost.py --quick    # 16 and 256 only
@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
-from attnviz import load_text_model
-from attnviz.corpus import CorpusAccumulator, CorpusRun, estimate_corpus
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere: python benchmarks/corpus_cost.py
+
+from attnviz import load_text_model  # noqa: E402
+from attnviz.text.corpus import CorpusAccumulator, CorpusRun, estimate_corpus  # noqa: E402
 
 WORDS = "the quick brown fox jumps over the lazy dog while a small cat sat on the warm mat".split()
 

@@ -41,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, {root!r})
 import numpy as np
 from PIL import Image
-from attnviz import image_io
+from attnviz.image import decoding
 case, path, max_side = {case!r}, {path!r}, {max_side!r}
 if path:
     source = Path(path).read_bytes()
@@ -52,8 +52,8 @@ else:
 
 def convert(im):
     if hasattr(image_io, "as_rgb"):
-        return image_io.as_rgb(im, max_side=max_side)
-    out = image_io._to_rgb(im)  # before issue 19: full size, then shrink
+        return decoding.as_rgb(im, max_side=max_side)
+    out = decoding._to_rgb(im)  # before issue 19: full size, then shrink
     if max_side and max(out.size) > max_side:
         out.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return out
@@ -67,9 +67,9 @@ before = peak_mb()
 tracemalloc.start()
 t0 = time.perf_counter()
 try:
-    im = image_io.open_image(source, max_side=max_side) if path else convert(source)
+    im = decoding.open_image(source, max_side=max_side) if path else convert(source)
     outcome = "%d x %d" % im.size
-except image_io.InputError as exc:
+except decoding.InputError as exc:
     outcome = "InputError: " + str(exc)[:70]
 seconds = time.perf_counter() - t0
 traced = tracemalloc.get_traced_memory()[1] / 2**20

@@ -39,10 +39,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import attnviz  # noqa: E402
-from attnviz import synthetic  # noqa: E402
 from attnviz.figures.overlay import display_image, overlay, predictions_bar, small_multiples  # noqa: E402
-from attnviz.image_attribution import gradcam, integrated_gradients  # noqa: E402
-from attnviz.image_io import open_image  # noqa: E402
+from attnviz.image import generated_shapes  # noqa: E402
+from attnviz.image.attribution import gradcam, integrated_gradients  # noqa: E402
+from attnviz.image.decoding import open_image  # noqa: E402
 from attnviz.ui.image_models import DECODE_SIDE  # noqa: E402
 
 OUT_MD = Path(__file__).resolve().parent / "results-image.md"
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     model = attnviz.load_image_model(device="cpu")
     inputs = {"4000x3000 JPEG": photo("JPEG"), "4000x3000 PNG": photo("PNG")}
     demo = io.BytesIO()
-    synthetic.demo_samples()[0].image.save(demo, format="PNG")
+    generated_shapes.demo_samples()[0].image.save(demo, format="PNG")
     inputs["64x64 demo PNG"] = demo.getvalue()
 
     lines = [

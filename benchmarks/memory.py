@@ -77,10 +77,10 @@ def sentence(i: int) -> str:
 
 
 def image_png(i: int) -> bytes:
-    from attnviz import synthetic
+    from attnviz.image import generated_shapes
 
     buf = io.BytesIO()
-    synthetic.shape_sample(seed=10_000 + i).image.save(buf, format="PNG")
+    generated_shapes.shape_sample(seed=10_000 + i).image.save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -118,7 +118,7 @@ def image() -> tuple[AppTest, Callable[[AppTest, int], AppTest]]:
 
 
 def worked() -> tuple[AppTest, Callable[[AppTest, int], AppTest]]:
-    from attnviz.toy_presets import RANDOM
+    from attnviz.maths.toy_presets import RANDOM
 
     at = open_page("pages/worked_example.py")
     at.selectbox(key="worked_preset").set_value(RANDOM).run()

@@ -18,9 +18,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from attnviz import static  # noqa: E402
-from attnviz.rollout_export import rollout_png  # noqa: E402
-from attnviz.views import AttentionView  # noqa: E402
+from attnviz.export import png  # noqa: E402
+from attnviz.export.rollout_files import rollout_png  # noqa: E402
+from attnviz.text.views import AttentionView  # noqa: E402
 
 SIZES = (64, 256, 512)
 
@@ -48,9 +48,9 @@ def main() -> None:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
     exports = {
-        "head matrix": lambda v: static.head_matrix_png(v, 0, 0),
+        "head matrix": lambda v: png.head_matrix_png(v, 0, 0),
         "rollout": lambda v: rollout_png(v),
-        "from one token": lambda v: static.token_heads_png(v, 1),
+        "from one token": lambda v: png.token_heads_png(v, 1),
     }
     print(f"| export | {' | '.join(f'{n} tokens' for n in SIZES)} |")
     print(f"|---|{'---|' * len(SIZES)}")

@@ -47,7 +47,7 @@ def worker(rounds: int) -> dict:
     import torch
 
     import attnviz
-    from attnviz import synthetic
+    from attnviz.image import generated_shapes
     from benchmarks.textbench.inputs import text_with_tokens
 
     tm = attnviz.load_text_model(device="cpu")  # applies ATTNVIZ_THREADS
@@ -55,7 +55,7 @@ def worker(rounds: int) -> dict:
     words = "the cat sat on a mat while dogs ran through green parks near old rivers and birds sang".split()
     short = [" ".join(words[(i + k) % len(words)] for k in range(12)) for i in range(64)]
     long = text_with_tokens(tm.tokenizer, 128)
-    images = [s.image for s in synthetic.demo_samples()]
+    images = [s.image for s in generated_shapes.demo_samples()]
     for text in short[:3]:
         attnviz.text_attention(tm, text)
         attnviz.image_attention(im, images[0])

@@ -61,7 +61,7 @@ def constructed_pair(rng, n_layers: int = 2, n_heads: int = 3):
 
 def constructed_view(rng, tokens: list[str], n_layers: int = 2, n_heads: int = 3, description: str = "constructed"):
     """An AttentionView over ``tokens`` (queries = keys) with random rows that sum to 1."""
-    from attnviz.views import AttentionView
+    from attnviz.text.views import AttentionView
 
     n = len(tokens)
     return AttentionView(

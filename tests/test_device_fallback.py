@@ -18,8 +18,6 @@ import torch
 
 import attnviz
 from attnviz import device as device_module
-from attnviz import synthetic
-from attnviz.attribution import token_attributions
 from attnviz.device import (
     DEFAULT_THREADS,
     THREADS_ENV,
@@ -29,7 +27,9 @@ from attnviz.device import (
     thread_setting,
 )
 from attnviz.errors import InputError
-from attnviz.image_attribution import gradcam, integrated_gradients
+from attnviz.image import generated_shapes
+from attnviz.image.attribution import gradcam, integrated_gradients
+from attnviz.text.attribution import token_attributions
 
 SENTENCE = "The cat sat on the mat."
 PAIR = "Where did the cat sit?"
@@ -195,7 +195,7 @@ def test_concurrent_calls_move_the_model_once(monkeypatch, text_model):
 
 @pytest.mark.bundled
 def test_image_attention(monkeypatch, image_model):
-    image = synthetic.demo_samples()[0].image
+    image = generated_shapes.demo_samples()[0].image
     expected = attnviz.image_attention(image_model, image)
     calls = pretend_gpu(monkeypatch, image_model)
     got = attnviz.image_attention(image_model, image)
@@ -210,7 +210,7 @@ def test_image_attention(monkeypatch, image_model):
     [(gradcam, "computing Grad-CAM"), (integrated_gradients, "computing Integrated Gradients")],
 )
 def test_gradient_maps(monkeypatch, image_model, method, what):
-    image = synthetic.demo_samples()[3].image
+    image = generated_shapes.demo_samples()[3].image
     target = image_model.classes[1]
     expected = method(image_model, image, target)
     calls = pretend_gpu(monkeypatch, image_model)
@@ -305,7 +305,7 @@ def test_a_bad_value_warns_once_and_uses_the_default(monkeypatch, fresh_threads)
 
 @pytest.mark.bundled
 def test_the_text_page_shows_the_notice_and_the_cpu_results(monkeypatch, bundled_model):
-    from attnviz.text_model import BUNDLED_TEXT_MODEL
+    from attnviz.text.loading import BUNDLED_TEXT_MODEL
     from attnviz.ui.models import configured_device
     from attnviz.ui.models import text_model as cached_model
     from tests.pages.apptest_helpers import assert_clean, chart, heatmap_z, start_clean

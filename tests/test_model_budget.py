@@ -183,8 +183,9 @@ def test_a_config_that_cannot_be_built_gets_a_message(tmp_path, tiny_bert_dir):
 
 def test_a_cnn_attention_card_cannot_build_a_huge_model(tmp_path, monkeypatch):
     """The bundled family's folders are read from a model card: its config is checked the same way."""
-    from attnviz.cnn_attention import CnnAttention, CnnAttentionConfig
-    from attnviz.train import CARD_FILE, save
+    from attnviz.image.cnn_attention import CnnAttention, CnnAttentionConfig
+    from attnviz.image.model_files import CARD_FILE
+    from attnviz.image.train import save
 
     folder = tmp_path / "cnn"
     save(

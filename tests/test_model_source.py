@@ -12,7 +12,7 @@ import torch
 
 import attnviz
 from attnviz import model_source
-from attnviz.image_model import BUNDLED_IMAGE_MODEL
+from attnviz.image.loading import BUNDLED_IMAGE_MODEL
 from attnviz.model_source import (
     BUNDLED,
     DIRS_ENV,
@@ -23,7 +23,7 @@ from attnviz.model_source import (
     Policy,
     resolve_model_source,
 )
-from attnviz.text_model import BUNDLED_TEXT_MODEL
+from attnviz.text.loading import BUNDLED_TEXT_MODEL
 from attnviz.ui.safe import md_escape
 
 
@@ -36,14 +36,14 @@ def default_policy(monkeypatch):
 
 @pytest.fixture(scope="module")
 def image_model_dir(tmp_path_factory):
-    """A random CnnAttention saved the way ``python -m attnviz.train`` saves it (fast: no training)."""
-    from attnviz import synthetic
-    from attnviz.cnn_attention import CnnAttention, CnnAttentionConfig
-    from attnviz.train import save
+    """A random CnnAttention saved the way ``python -m attnviz.image.train`` saves it (fast: no training)."""
+    from attnviz.image import generated_shapes
+    from attnviz.image.cnn_attention import CnnAttention, CnnAttentionConfig
+    from attnviz.image.train import save
 
     torch.manual_seed(0)
     config = CnnAttentionConfig()
-    card = {"classes": list(synthetic.CLASSES), "config": config.to_dict()}
+    card = {"classes": list(generated_shapes.CLASSES), "config": config.to_dict()}
     folder = tmp_path_factory.mktemp("image_models") / "shapes"
     save(CnnAttention(config).eval(), card, folder)
     return folder

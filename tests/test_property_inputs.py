@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import attnviz
-from attnviz.image_io import FORMAT_HINT
+from attnviz.image.decoding import FORMAT_HINT
 
 # Damaged EXIF blocks make Pillow warn while it reads them; the warning is not a failure.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")

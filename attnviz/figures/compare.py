@@ -1,5 +1,5 @@
 """Attention against attribution: per-token bars of the three scores of a
-:class:`~attnviz.comparison.TokenComparison`, one row each, tokens aligned."""
+:class:`~attnviz.text.comparison.TokenComparison`, one row each, tokens aligned."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from attnviz.comparison import IG, LAST, ROLLOUT, TokenComparison
 from attnviz.figures.labels import unique_labels
 from attnviz.figures.matrix import HOVER_FONT
+from attnviz.text.comparison import IG, LAST, ROLLOUT, TokenComparison
 
 POSITIVE, NEGATIVE, ATTENTION = "#D55E00", "#0072B2", "#4C78A8"
 

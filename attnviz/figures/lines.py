@@ -14,7 +14,7 @@ from plotly.colors import qualitative
 
 from attnviz.figures.labels import plot_text
 from attnviz.figures.matrix import HOVER_FONT
-from attnviz.views import AttentionView
+from attnviz.text.views import AttentionView
 
 OPACITY_LEVELS = 5
 HEAD_COLORS = qualitative.Dark24

@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from attnviz.figures.labels import plot_text, unique_labels
-from attnviz.views import AttentionView
+from attnviz.text.views import AttentionView
 
 #: Matrices up to this many cells get the invisible click layer (256 x 256 tokens, ~0.5 MB).
 CLICKABLE_CELLS = 256 * 256

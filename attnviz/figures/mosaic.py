@@ -17,7 +17,7 @@ from matplotlib import colormaps
 from PIL import Image
 
 from attnviz.figures.matrix import COLORSCALE, HOVER_FONT
-from attnviz.views import AttentionView
+from attnviz.text.views import AttentionView
 
 GAP = 3  # pixels between tiles
 _WHITE = 255  # palette index of the gaps; indices 0..254 are the colour scale

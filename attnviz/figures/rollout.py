@@ -12,11 +12,11 @@ import dataclasses
 import numpy as np
 import plotly.graph_objects as go
 
-from attnviz.composition import rollout
 from attnviz.figures.labels import plot_text
 from attnviz.figures.matrix import head_matrix
-from attnviz.text_extraction import TextAttention
-from attnviz.views import AttentionView, make_view
+from attnviz.maths.attention_rollout import rollout
+from attnviz.text.extraction import TextAttention
+from attnviz.text.views import AttentionView, make_view
 
 
 def rollout_view(

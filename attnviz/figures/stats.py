@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from attnviz.figures.matrix import HOVER_FONT
-from attnviz.head_behaviour import COLUMNS, LABELS
+from attnviz.maths.head_statistics import COLUMNS, LABELS
 
 #: One colour per behaviour label (colour-blind-safe Okabe–Ito, grey for "mixed").
 LABEL_COLORS = {
@@ -139,7 +139,7 @@ def label_map(table: pd.DataFrame) -> go.Figure:
 
 
 def head_map_figure(coords: np.ndarray, table: pd.DataFrame) -> go.Figure:
-    """Heads as points ``coords`` ``[m, 2]`` (from :func:`attnviz.divergence.head_map`), coloured by label."""
+    """Heads as points ``coords`` ``[m, 2]`` (from :func:`attnviz.maths.divergence.head_map`), coloured by label."""
     fig = go.Figure()
     names = [f"L{l} H{h}" for l, h in zip(table["layer"], table["head"], strict=True)]
     for label in LABELS:

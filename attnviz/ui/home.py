@@ -8,8 +8,8 @@ import torch
 
 from attnviz.device import DEVICE_ENV, device_label
 from attnviz.errors import ModelLoadError
-from attnviz.image_model import BUNDLED_IMAGE_MODEL
-from attnviz.text_model import BUNDLED_TEXT_MODEL
+from attnviz.image.loading import BUNDLED_IMAGE_MODEL
+from attnviz.text.loading import BUNDLED_TEXT_MODEL
 from attnviz.ui.image_models import image_model
 from attnviz.ui.image_page import model_name as image_model_name
 from attnviz.ui.models import current_text_model_name, device_name, text_model

@@ -16,10 +16,10 @@ import streamlit as st
 from PIL import Image
 
 from attnviz.figures.overlay import display_image
-from attnviz.image_attribution import PixelMap, gradcam, integrated_gradients
-from attnviz.image_extraction import ImageAttention, image_attention
-from attnviz.image_io import open_image
-from attnviz.image_model import ImageModel, load_image_model
+from attnviz.image.attribution import PixelMap, gradcam, integrated_gradients
+from attnviz.image.decoding import open_image
+from attnviz.image.extraction import ImageAttention, image_attention
+from attnviz.image.loading import ImageModel, load_image_model
 from attnviz.ui.models import configured_device
 
 #: Uploads are decoded at most this large: enough for the display, fast for a 12 MP JPEG.

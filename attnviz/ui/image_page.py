@@ -14,17 +14,17 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from attnviz import synthetic
-from attnviz.agreement import spearman
-from attnviz.composition import HEAD_FUSIONS, rollout
 from attnviz.errors import InputError
-from attnviz.faithfulness import mass_inside, pointing_hit
+from attnviz.export.image_files import maps_npz, overlay_png
 from attnviz.figures.overlay import COLORMAPS, overlay, predictions_bar, small_multiples
-from attnviz.image_attribution import PixelMap
-from attnviz.image_export import maps_npz, overlay_png
-from attnviz.image_extraction import ImageAttention
-from attnviz.image_io import EXTENSIONS, FORMAT_HINT, MAX_BYTES
-from attnviz.image_model import BUNDLED_IMAGE_MODEL, ImageModel
+from attnviz.image import generated_shapes
+from attnviz.image.attribution import PixelMap
+from attnviz.image.decoding import EXTENSIONS, FORMAT_HINT, MAX_BYTES
+from attnviz.image.extraction import ImageAttention
+from attnviz.image.faithfulness import mass_inside, pointing_hit
+from attnviz.image.loading import BUNDLED_IMAGE_MODEL, ImageModel
+from attnviz.maths.agreement import spearman
+from attnviz.maths.attention_rollout import HEAD_FUSIONS, rollout
 from attnviz.ui.image_models import (
     ImageRun,
     cached_gradient_maps,
@@ -80,7 +80,7 @@ class Picked:
 @st.cache_data(max_entries=1)
 def _demos() -> list[Picked]:
     out = []
-    for sample in synthetic.demo_samples():
+    for sample in generated_shapes.demo_samples():
         buf = io.BytesIO()
         sample.image.save(buf, format="PNG")
         data = buf.getvalue()
@@ -106,9 +106,10 @@ PICKER = ModelPicker(
     typed=MODEL_INPUT,
     error=MODEL_ERROR,
     placeholder="my-model/ or google/vit-base-patch16-224",
-    help="A folder written by `python -m attnviz.train --data ... --out ...`, or a Hugging Face "
+    help="A folder written by `python -m attnviz.image.train --data ... --out ...`, or a Hugging Face "
     "ViT/DeiT classifier (hub id or folder). The bundled model needs neither.",
-    empty_message="Type the path of a folder written by `python -m attnviz.train`, or a ViT hub id (needs internet).",
+    empty_message="Type the path of a folder written by `python -m attnviz.image.train`, or a ViT hub id "
+    "(needs internet).",
 )
 model_name = PICKER.name
 

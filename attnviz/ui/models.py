@@ -17,8 +17,8 @@ import streamlit as st
 
 from attnviz.device import pick_device
 from attnviz.errors import InputError
-from attnviz.text_extraction import TextAttention, text_attention
-from attnviz.text_model import BUNDLED_TEXT_MODEL, TextModel, load_text_model
+from attnviz.text.extraction import TextAttention, text_attention
+from attnviz.text.loading import BUNDLED_TEXT_MODEL, TextModel, load_text_model
 
 #: Session-state key of the text model the user has loaded.
 TEXT_MODEL_KEY = "text_model_name"

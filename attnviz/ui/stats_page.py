@@ -12,7 +12,7 @@ starts, so the new run shows the statistics of the sentences done so far, with a
 button. A click on any other widget interrupts the loop the same way, and the next run
 simply resumes it: no work is lost or done twice. Streamlit's fast reruns start the new script
 thread while the old one may still be inside a batch, so two threads can step the same run;
-:class:`~attnviz.corpus.CorpusRun` holds a lock over each step and each read of the totals, so
+:class:`~attnviz.text.corpus.CorpusRun` holds a lock over each step and each read of the totals, so
 every batch counts exactly once and nothing is read half added.
 """
 
@@ -26,10 +26,22 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from attnviz.attribution import TokenAttributions, token_attributions
-from attnviz.comparison import compare_attention_attribution
-from attnviz.composition import HEAD_FUSIONS
-from attnviz.corpus import (
+from attnviz.errors import InputError
+from attnviz.figures.compare import attention_vs_attribution
+from attnviz.figures.stats import head_map_figure, label_map, stat_heatmap
+from attnviz.maths.attention_rollout import HEAD_FUSIONS
+from attnviz.maths.divergence import head_divergence, head_map
+from attnviz.maths.head_statistics import (
+    BROAD_FRACTION,
+    COLUMNS,
+    OFFSET_THRESHOLD,
+    SELF_THRESHOLD,
+    SPECIAL_THRESHOLD,
+    head_stats,
+)
+from attnviz.text.attribution import TokenAttributions, token_attributions
+from attnviz.text.comparison import compare_attention_attribution
+from attnviz.text.corpus import (
     Corpus,
     CorpusAccumulator,
     CorpusPlan,
@@ -41,20 +53,8 @@ from attnviz.corpus import (
     estimate_corpus,
     human_duration,
 )
-from attnviz.divergence import head_divergence, head_map
-from attnviz.errors import InputError
-from attnviz.figures.compare import attention_vs_attribution
-from attnviz.figures.stats import head_map_figure, label_map, stat_heatmap
-from attnviz.head_behaviour import (
-    BROAD_FRACTION,
-    COLUMNS,
-    OFFSET_THRESHOLD,
-    SELF_THRESHOLD,
-    SPECIAL_THRESHOLD,
-    head_stats,
-)
-from attnviz.text_extraction import TextAttention
-from attnviz.text_model import TextModel
+from attnviz.text.extraction import TextAttention
+from attnviz.text.loading import TextModel
 from attnviz.ui.models import cached_text_attention, configured_device, run_device, shared_text_model
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
@@ -208,7 +208,7 @@ def render_stats(result: StatsResult) -> None:
 class CorpusJob:
     """A visitor's corpus run kept across reruns; ``key`` says which file and model it belongs to.
 
-    The run itself (:class:`~attnviz.corpus.CorpusRun`) is safe to step from overlapping reruns.
+    The run itself (:class:`~attnviz.text.corpus.CorpusRun`) is safe to step from overlapping reruns.
     """
 
     key: tuple[str, str, str]  # (SHA-1 of the file, model name, device)
@@ -250,7 +250,8 @@ def _read_upload(tm: TextModel, uploaded) -> tuple[Corpus, CorpusPlan]:
     if uploaded.size > MAX_CORPUS_MB * 1_000_000:  # refused before reading it into memory
         raise InputError(
             f"{uploaded.name} is {uploaded.size / 1e6:.1f} MB; this page takes files up to {MAX_CORPUS_MB} MB. "
-            "Split it, or run the command line `python -m attnviz.stats FILE --out stats.csv`, which has no limit."
+            "Split it, or run the command line `python -m attnviz.text.corpus_cli FILE --out stats.csv`, which has no "
+            "limit."
         )
     corpus = decode_corpus(
         uploaded.getvalue(), name=uploaded.name, max_bytes=MAX_CORPUS_MB * 1_000_000, max_sentences=MAX_CORPUS_SENTENCES
@@ -319,7 +320,7 @@ def run_corpus(tm: TextModel) -> CorpusJob | None:
         max_upload_size=MAX_CORPUS_MB,
         help=f"Up to {MAX_CORPUS_MB} MB, {MAX_CORPUS_SENTENCES:,} sentences and about "
         f"{human_duration(budget_minutes() * 60)} of work here; lines longer than the model's limit are cut (and "
-        "counted). For larger files use `python -m attnviz.stats`.",
+        "counted). For larger files use `python -m attnviz.text.corpus_cli`.",
     )
     job = _new_job(tm, uploaded) if uploaded is not None else None
     kept = st.session_state.get(JOB)

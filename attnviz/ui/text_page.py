@@ -11,21 +11,22 @@ from functools import partial
 
 import streamlit as st
 
-from attnviz import figures, static
-from attnviz.composition import HEAD_FUSIONS
+from attnviz import figures
 from attnviz.errors import InputError
 from attnviz.examples import DEFAULT_TEXT, TEXT_EXAMPLES
 from attnviz.export import attention_npz, head_csv
+from attnviz.export import png as png_export
+from attnviz.export.rollout_files import rollout_csv, rollout_png
 from attnviz.figures.rollout import rollout_matrix, rollout_view
-from attnviz.rollout_export import rollout_csv, rollout_png
-from attnviz.text_extraction import TextAttention, is_blank
-from attnviz.text_model import TextModel
+from attnviz.maths.attention_rollout import HEAD_FUSIONS
+from attnviz.text.extraction import TextAttention, is_blank
+from attnviz.text.loading import TextModel
+from attnviz.text.views import BLOCKS, AttentionView, make_view
 from attnviz.ui.models import cached_text_attention, run_device, shared_text_model, text_model
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
 from attnviz.ui.state import keep_default
 from attnviz.ui.widgets import replacement_notice
-from attnviz.views import BLOCKS, AttentionView, make_view
 
 VIEWS = ["Single head", "All heads of a layer", "Model overview", "Head lines", "From one token", "Rollout"]
 ROLLOUT = VIEWS[-1]
@@ -239,7 +240,7 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
                 "available up to 256 × 256 tokens, to keep the page light)."
             )
             st.plotly_chart(fig, width="stretch")
-        png = lambda: static.head_matrix_png(view, layer, head, scale=opts.scale)  # noqa: E731
+        png = lambda: png_export.head_matrix_png(view, layer, head, scale=opts.scale)  # noqa: E731
     elif chosen == "All heads of a layer":
         fig = figures.layer_heads(view, layer, scale=opts.scale)
         st.plotly_chart(
@@ -251,7 +252,7 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
             selection_mode="points",
             width="stretch",
         )
-        png = lambda: static.layer_heads_png(view, layer, scale=opts.scale)  # noqa: E731
+        png = lambda: png_export.layer_heads_png(view, layer, scale=opts.scale)  # noqa: E731
     elif chosen == "Model overview":
         fig = figures.model_overview(view, scale=opts.scale)
         st.plotly_chart(
@@ -261,7 +262,7 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
             selection_mode="points",
             width="stretch",
         )
-        png = lambda: static.overview_png(view, scale=opts.scale)  # noqa: E731
+        png = lambda: png_export.overview_png(view, scale=opts.scale)  # noqa: E731
     elif chosen == "Head lines":
         c1, c2, c3 = st.columns([3, 2, 2])
         # Start with the chosen head; drop heads a newly loaded model does not have.
@@ -286,12 +287,12 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
         query = query_picker(view) if focus else None
         fig = figures.head_lines(view, layer, heads, threshold=threshold, query=query)
         st.plotly_chart(fig, width="stretch")
-        png = lambda: static.head_lines_png(view, layer, heads, threshold=threshold, query=query)  # noqa: E731
+        png = lambda: png_export.head_lines_png(view, layer, heads, threshold=threshold, query=query)  # noqa: E731
     elif chosen == "From one token":
         query = query_picker(view)
         fig = figures.token_heads(view, query, scale=opts.scale)
         st.plotly_chart(fig, width="stretch")
-        png = lambda: static.token_heads_png(view, query, scale=opts.scale)  # noqa: E731
+        png = lambda: png_export.token_heads_png(view, query, scale=opts.scale)  # noqa: E731
     else:
         rolled = rollout_section(ta, opts)
         if rolled is None:

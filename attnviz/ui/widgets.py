@@ -10,7 +10,7 @@ import streamlit as st
 from attnviz.device import device_label
 from attnviz.errors import ModelLoadError
 from attnviz.model_source import check_model_name
-from attnviz.text_model import BUNDLED_TEXT_MODEL, TextModel
+from attnviz.text.loading import BUNDLED_TEXT_MODEL, TextModel
 from attnviz.ui.models import TEXT_MODEL_KEY, device_name, text_model
 from attnviz.ui.safe import log_model_error, md_escape, message_markdown, show_input_error
 

@@ -3,7 +3,7 @@
 The page file calls, in order: :func:`follow_link`, :func:`mode_picker`, then :func:`toy_inputs`
 or :func:`real_inputs` (each returns a :class:`~attnviz.ui.worked_steps.Shown`), then
 :func:`~attnviz.ui.worked_steps.render`, which draws the seven steps. Every number drawn comes
-from :func:`attnviz.qkv.attention_steps` or :func:`attnviz.explain_head`; none is typed.
+from :func:`attnviz.maths.qkv.attention_steps` or :func:`attnviz.explain_head`; none is typed.
 
 Toy tables are ``st.data_editor`` widgets. Their edits are folded into a plain session-state
 entry (:data:`TOY`) and the editors are re-keyed, so the edited numbers survive visits to other
@@ -17,9 +17,8 @@ import streamlit as st
 
 from attnviz.errors import InputError
 from attnviz.examples import DEFAULT_TEXT
-from attnviz.head_maths import HeadSteps, explain_head
-from attnviz.qkv import matrix_csv, steps_npz
-from attnviz.toy_presets import (
+from attnviz.maths.qkv import matrix_csv, steps_npz
+from attnviz.maths.toy_presets import (
     MAX_DIM,
     MAX_TOKENS,
     MIN_DIM,
@@ -32,6 +31,7 @@ from attnviz.toy_presets import (
     to_tables,
     toy_steps,
 )
+from attnviz.text.worked_example import HeadSteps, explain_head
 from attnviz.ui import text_page
 from attnviz.ui.models import run_device, shared_text_model
 from attnviz.ui.notices import device_notice

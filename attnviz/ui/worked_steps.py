@@ -15,9 +15,9 @@ import numpy as np
 import streamlit as st
 
 from attnviz.figures import steps as figs
-from attnviz.head_maths import HeadSteps
-from attnviz.qkv import AttentionSteps, OneHead, entropy_bits, softmax_at, softmax_row
-from attnviz.toy_presets import dims
+from attnviz.maths.qkv import AttentionSteps, OneHead, entropy_bits, softmax_at, softmax_row
+from attnviz.maths.toy_presets import dims
+from attnviz.text.worked_example import HeadSteps
 from attnviz.ui.safe import md_escape
 
 QUERY, KEY, DIVISOR = "worked_query", "worked_key", "worked_divisor"

@@ -73,7 +73,7 @@ def encode(tm, text: str) -> tuple[dict, object]:
 
 
 def bundled_model_dir() -> Path:
-    from attnviz.text_model import bundled_model_dir as _dir
+    from attnviz.text.loading import bundled_model_dir as _dir
 
     return _dir()
 

@@ -120,9 +120,9 @@ def test_text_page_sentence_layer_head_and_cell_click(live_app, page, page_event
 
 def _triangle_png() -> bytes:
     """The demo triangle, upscaled 3x (a new file: its own bytes and hash), as a PNG."""
-    from attnviz import synthetic
+    from attnviz.image import generated_shapes
 
-    sample = next(s for s in synthetic.demo_samples() if s.label == "triangle")
+    sample = next(s for s in generated_shapes.demo_samples() if s.label == "triangle")
     image = sample.image.resize((sample.image.width * 3, sample.image.height * 3), resample=0)
     buf = io.BytesIO()
     image.save(buf, format="PNG")

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import attnviz
-from attnviz.head_behaviour import COLUMNS
+from attnviz.maths.head_statistics import COLUMNS
 from tests.browser.live_app import wait_idle
 from tests.browser.page_tools import alerts, assert_no_errors, open_page, screenshot, upload, wait_for_text
 

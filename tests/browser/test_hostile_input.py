@@ -83,7 +83,7 @@ def label(token: str) -> str:
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from attnviz.text_model import bundled_model_dir
+    from attnviz.text.loading import bundled_model_dir
 
     return AutoTokenizer.from_pretrained(str(bundled_model_dir()), trust_remote_code=False)
 
@@ -253,10 +253,10 @@ def test_head_stats_attribution_of_a_hostile_sentence(live_app, page, page_event
 
 
 def _png() -> bytes:
-    from attnviz import synthetic
+    from attnviz.image import generated_shapes
 
     buf = io.BytesIO()
-    synthetic.demo_samples()[0].image.save(buf, format="PNG")
+    generated_shapes.demo_samples()[0].image.save(buf, format="PNG")
     return buf.getvalue()
 
 

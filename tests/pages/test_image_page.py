@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import attnviz
-from attnviz import synthetic
+from attnviz.image import generated_shapes
 from attnviz.ui import image_page as page
 from tests.pages.apptest_helpers import assert_clean, charts, decode, figure, start_clean
 
@@ -36,7 +36,7 @@ def test_demo_image_shows_overlay_predictions_heads_and_gradients(at):
     assert len(figs) == 4  # overlay, predictions, heads of a layer, attention vs gradients
     # The overlay is the class token's attention in the last layer, mean of heads, over the demo image.
     model = attnviz.load_image_model(device="cpu")
-    ia = attnviz.image_attention(model, synthetic.demo_samples()[0].image)
+    ia = attnviz.image_attention(model, generated_shapes.demo_samples()[0].image)
     np.testing.assert_allclose(_overlay_z(at), ia.cls_attention(ia.n_layers - 1), rtol=1e-5, atol=1e-7)
     # Predictions bar: probabilities of the top 5, best first (drawn bottom-up).
     bars = figs[1]["data"][0]
@@ -55,7 +55,7 @@ def test_switching_demo_layer_head_and_map(at):
     at.selectbox(key=page.DEMO).set_value(5).run()
     assert_clean(at)
     model = attnviz.load_image_model(device="cpu")
-    ia = attnviz.image_attention(model, synthetic.demo_samples()[5].image)
+    ia = attnviz.image_attention(model, generated_shapes.demo_samples()[5].image)
     np.testing.assert_allclose(_overlay_z(at), ia.cls_attention(1), rtol=1e-5, atol=1e-7)
     at.selectbox(key=page.LAYER).set_value(0).run()
     at.selectbox(key=page.HEAD).set_value(2).run()
@@ -118,7 +118,7 @@ def test_bad_upload_gives_a_message_and_the_page_keeps_working(at, name, data, m
 def test_choosing_another_class_to_explain(at):
     box = at.selectbox(key=page.TARGET)
     assert len(box.options) == 8
-    other = next(c for c in synthetic.CLASSES if c != box.value)
+    other = next(c for c in generated_shapes.CLASSES if c != box.value)
     box.set_value(other).run()
     assert_clean(at)
     assert at.selectbox(key=page.TARGET).value == other
@@ -126,8 +126,8 @@ def test_choosing_another_class_to_explain(at):
 
 
 def test_another_model_folder_loads_from_the_sidebar(at, tmp_path):
-    """A folder written by attnviz.train (here a 2-step run on another seed) replaces the bundled model."""
-    from attnviz.train import train
+    """A folder written by attnviz.image.train (here a 2-step run on another seed) replaces the bundled model."""
+    from attnviz.image.train import train
 
     folder = tmp_path / "my-model"
     train(folder, steps=2, batch=8, n_train=16, n_val=8, n_test=8, seed=5, device="cpu", log=lambda s: None)
@@ -136,7 +136,7 @@ def test_another_model_folder_loads_from_the_sidebar(at, tmp_path):
     assert_clean(at)
     assert at.session_state[page.MODEL] == str(folder)
     model = attnviz.load_image_model(str(folder), device="cpu")
-    ia = attnviz.image_attention(model, synthetic.demo_samples()[0].image)
+    ia = attnviz.image_attention(model, generated_shapes.demo_samples()[0].image)
     np.testing.assert_allclose(_overlay_z(at), ia.cls_attention(1), rtol=1e-5, atol=1e-7)
     at.button[1].click().run()  # back to the bundled model
     assert at.session_state[page.MODEL] == "shapes-cnn-attention"
@@ -189,7 +189,7 @@ def test_colour_scale_from_the_maps_minimum(at):
 def test_a_second_upload_is_analysed_not_the_first_ones_cached_result(at):
     """The upload's cache key is remembered per uploaded file; a new file must get a new key."""
     at.radio(key=page.SOURCE).set_value("Upload").run()
-    first, second = synthetic.demo_samples()[0], synthetic.demo_samples()[6]
+    first, second = generated_shapes.demo_samples()[0], generated_shapes.demo_samples()[6]
     at.file_uploader(key=page.UPLOAD).upload("a.png", _png(first.image), "image/png").run()
     z_first = _overlay_z(at)
     at.file_uploader(key=page.UPLOAD).upload("b.png", _png(second.image), "image/png").run()
@@ -223,7 +223,7 @@ def hostile_model(tmp_path):
     import json
     import shutil
 
-    from attnviz.image_model import bundled_image_dir
+    from attnviz.image.loading import bundled_image_dir
 
     folder = tmp_path / "hostile-model"
     shutil.copytree(bundled_image_dir(), folder)
@@ -276,7 +276,7 @@ def test_the_image_uploader_states_the_true_cap(at):
     import tomllib
     from pathlib import Path
 
-    from attnviz.image_io import MAX_BYTES
+    from attnviz.image.decoding import MAX_BYTES
 
     server_cap = tomllib.loads(Path(".streamlit/config.toml").read_text())["server"]["maxUploadSize"]
     at.radio(key=page.SOURCE).set_value("Upload").run()

@@ -7,8 +7,8 @@ import pytest
 
 from attnviz import explain_head, text_attention
 from attnviz.examples import DEFAULT_TEXT
-from attnviz.qkv import attention_steps
-from attnviz.toy_presets import preset, toy_steps
+from attnviz.maths.qkv import attention_steps
+from attnviz.maths.toy_presets import preset, toy_steps
 from attnviz.ui import worked_page as wp
 from tests.pages.apptest_helpers import assert_clean, chart, charts, decode, figure, heatmap_z, start, start_clean
 
@@ -53,7 +53,7 @@ def subheaders(at) -> list[str]:
 def test_toy_mode_opens_on_the_hand_worked_example(at):
     assert at.radio(key=wp.MODE).value == wp.TOY_MODE
     assert at.selectbox(key=wp.PRESET).value == "Two tokens, worked by hand"
-    # The numbers of tests/test_qkv.py::test_two_tokens_by_hand, computed by the page.
+    # The numbers of tests/maths/test_qkv.py::test_two_tokens_by_hand, computed by the page.
     np.testing.assert_allclose(
         heatmap_z(chart(at, wp.WEIGHTS_CHART)), [[0.5, 0.5], [0.33023845, 0.66976155]], atol=1e-6
     )

@@ -1,0 +1,145 @@
+"""Static PNG export of each view with matplotlib (for slides, papers and reports).
+
+Figures are built with ``matplotlib.figure.Figure`` directly, not pyplot, so several users
+can export at once without sharing pyplot's global state.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from attnviz.figures.lines import head_color, segments
+from attnviz.figures.matrix import MAX_ROW_LABELS
+from attnviz.text.views import AttentionView
+
+CMAP = "Blues"
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        # Glyphs missing from the default font (CJK, emoji) are drawn as boxes; not an error.
+        warnings.simplefilter("ignore", UserWarning)
+        fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _labels(tokens: list[str], max_len: int = 16) -> list[str]:
+    # "$" would start matplotlib's mathtext; escape it so text shows as typed.
+    return [(t if len(t) <= max_len else t[: max_len - 1] + "…").replace("$", r"\$") for t in tokens]
+
+
+def _size(n: int) -> float:
+    return float(min(30, max(5, 0.22 * n + 2)))
+
+
+def _ordinal(k: int) -> str:
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
+
+
+def label_ticks(ax, key_tokens: list[str], query_tokens: list[str] | None = None) -> None:
+    """Tick labels for the keys (x) and, if given, the queries (y), at most ``MAX_ROW_LABELS`` per axis.
+
+    The on-screen matrix labels at most that many rows too. At 512 tokens a label per token
+    meant 1,024 texts laid out twice (once for the tight bounding box), most of an export's
+    4-17 s, and labels 2 points apart that nobody could read; every k-th token is labelled
+    instead, and the axis says so.
+    """
+    for tokens, set_ticks, set_label, extra in (
+        (key_tokens, ax.set_xticks, ax.set_xlabel, {"rotation": 90}),
+        (query_tokens, ax.set_yticks, ax.set_ylabel, {}),
+    ):
+        if tokens is None:
+            continue
+        step = -(-len(tokens) // MAX_ROW_LABELS)
+        set_ticks(range(0, len(tokens), step), _labels(tokens[::step]), fontsize=7, **extra)
+        if step > 1:
+            set_label(f"every {_ordinal(step)} token labelled ({len(tokens)} in all)", fontsize=7)
+
+
+def head_matrix_png(view: AttentionView, layer: int, head: int, *, scale: str = "fixed") -> bytes:
+    w = view.weights[layer, head]
+    fig = Figure(figsize=(_size(w.shape[1]) + 1, _size(w.shape[0])))
+    ax = fig.subplots()
+    top = 1 if scale == "fixed" else max(float(w.max()), 1e-6)
+    # "nearest": one flat square per weight, and no resampling of a 4,500-pixel canvas.
+    im = ax.imshow(w, cmap=CMAP, vmin=0, vmax=top, aspect="auto", interpolation="nearest")
+    label_ticks(ax, view.key_tokens, view.query_tokens)
+    ax.tick_params(axis="x", labelbottom=True)
+    ax.set_title(f"Layer {layer}, head {head} ({view.description})", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.04, label="attention weight")
+    return _png(fig)
+
+
+def grid_png(matrices: np.ndarray, titles: list[str], n_cols: int, suptitle: str, *, scale: str = "fixed") -> bytes:
+    """Small multiples of ``matrices`` ``(m, q, k)`` without tick labels."""
+    m = matrices.shape[0]
+    n_rows = -(-m // n_cols)
+    fig = Figure(figsize=(1.6 * n_cols, 1.6 * n_rows + 0.6))
+    axes = np.atleast_1d(fig.subplots(n_rows, n_cols)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for i in range(m):
+        top = 1.0 if scale == "fixed" else max(float(matrices[i].max()), 1e-6)
+        axes[i].imshow(matrices[i], cmap=CMAP, vmin=0, vmax=top, interpolation="nearest")
+        axes[i].set_title(titles[i], fontsize=6)
+    fig.suptitle(suptitle, fontsize=10)
+    return _png(fig)
+
+
+def layer_heads_png(view: AttentionView, layer: int, *, scale: str = "fixed") -> bytes:
+    heads = view.weights[layer]
+    return grid_png(
+        heads,
+        [f"head {h}" for h in range(view.n_heads)],
+        4,
+        f"Layer {layer}: every head ({view.description})",
+        scale=scale,
+    )
+
+
+def overview_png(view: AttentionView, *, scale: str = "head max") -> bytes:
+    flat = view.weights.reshape(-1, *view.weights.shape[2:])
+    titles = [f"L{l} H{h}" for l in range(view.n_layers) for h in range(view.n_heads)]
+    return grid_png(flat, titles, view.n_heads, f"Every layer and head ({view.description})", scale=scale)
+
+
+def token_heads_png(view: AttentionView, query: int, *, scale: str = "fixed") -> bytes:
+    rows = view.weights[:, :, query, :].reshape(view.n_layers * view.n_heads, -1)
+    fig = Figure(figsize=(_size(rows.shape[1]) + 1, 0.16 * rows.shape[0] + 1.5))
+    ax = fig.subplots()
+    top = 1 if scale == "fixed" else max(float(rows.max()), 1e-6)
+    im = ax.imshow(rows, cmap=CMAP, vmin=0, vmax=top, aspect="auto", interpolation="nearest")
+    label_ticks(ax, view.key_tokens)
+    ax.set_yticks(
+        range(rows.shape[0]), [f"L{l} H{h}" for l in range(view.n_layers) for h in range(view.n_heads)], fontsize=5
+    )
+    ax.tick_params(axis="x", labelbottom=True)
+    ax.set_title(f"From “{_labels([view.query_tokens[query]])[0]}” in every layer and head", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.04, label="attention weight")
+    return _png(fig)
+
+
+def head_lines_png(
+    view: AttentionView, layer: int, heads: list[int], *, threshold: float = 0.05, query: int | None = None
+) -> bytes:
+    n = max(len(view.query_tokens), len(view.key_tokens))
+    fig = Figure(figsize=(5, max(3.0, 0.22 * n + 1)))
+    ax = fig.subplots()
+    for h in heads:
+        rows, cols, w = segments(view.weights[layer, h], threshold, query)
+        for r, c, a in zip(rows, cols, w, strict=True):
+            ax.plot([0, 1], [r, c], color=head_color(h), alpha=float(min(1.0, 0.15 + a)), linewidth=0.5 + 2 * a)
+    for i, t in enumerate(_labels(view.query_tokens)):
+        ax.text(-0.02, i, t, ha="right", va="center", fontsize=7)
+    for j, t in enumerate(_labels(view.key_tokens)):
+        ax.text(1.02, j, t, ha="left", va="center", fontsize=7)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_xlim(-0.4, 1.4)
+    ax.axis("off")
+    ax.set_title(f"Layer {layer}, heads {', '.join(map(str, heads))} (weight ≥ {threshold:g})", fontsize=9)
+    return _png(fig)

@@ -1,0 +1,41 @@
+"""The rollout view as files: a PNG (matplotlib) and a CSV, like the other views' downloads."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from matplotlib.figure import Figure
+
+from attnviz.export.csv_cells import text_cells
+from attnviz.export.png import CMAP, _png, _size, label_ticks
+from attnviz.text.views import AttentionView
+
+
+def rollout_png(view: AttentionView, *, scale: str = "fixed") -> bytes:
+    """The ``[1, 1, q, k]`` rollout view of :func:`attnviz.figures.rollout.rollout_view` as a PNG."""
+    w = view.weights[0, 0]  # (q, k)
+    fig = Figure(figsize=(_size(w.shape[1]) + 1, _size(w.shape[0])))
+    ax = fig.subplots()
+    top = 1.0 if scale == "fixed" else max(float(w.max()), 1e-6)
+    im = ax.imshow(w, cmap=CMAP, vmin=0, vmax=top, aspect="auto", interpolation="nearest")
+    label_ticks(ax, view.key_tokens, view.query_tokens)
+    ax.set_title(f"Attention rollout ({view.description})", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.04, label="share of the last-layer state")
+    return _png(fig)
+
+
+def rollout_csv(view: AttentionView) -> bytes:
+    """One row per (query, key): how much the query's last-layer state draws on the key.
+
+    Token and word cells that a spreadsheet would run as formulas get a leading ``'`` (:mod:`attnviz.export.csv_cells`).
+    """
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["query_index", "query", "key_index", "key", "rollout"])
+    w = view.weights[0, 0]
+    queries, keys = text_cells(view.query_tokens), text_cells(view.key_tokens)
+    for i, q in enumerate(queries):
+        for j, k in enumerate(keys):
+            writer.writerow([int(view.query_positions[i]), q, int(view.key_positions[j]), k, f"{w[i, j]:.6f}"])
+    return out.getvalue().encode("utf-8")

@@ -1,0 +1,275 @@
+"""Train the CNN-attention image model: ``python -m attnviz.image.train``.
+
+With no ``--data`` it trains the bundled model on generated shapes (``attnviz.image.generated_shapes``) and
+writes ``assets/image-model/``: ``model.safetensors`` and ``model_card.json`` (classes, input
+size, seed, training time, metrics). With ``--data FOLDER`` (one subfolder of images per class)
+it trains on the user's own images and writes to ``--out``. Same seed, same machine, same
+thread count: same weights.
+
+    python -m attnviz.image.train                          # the bundled model (~16 min on 2 idle CPU cores)
+    python -m attnviz.image.train --steps 40 --out /tmp/m  # a smoke run
+    python -m attnviz.image.train --data my_photos/ --out my-model/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from attnviz.device import pick_device
+from attnviz.errors import InputError
+from attnviz.image import generated_shapes
+from attnviz.image.cnn_attention import CnnAttention, CnnAttentionConfig
+from attnviz.image.model_files import BUNDLED_DIR, CARD_FILE, WEIGHTS_FILE, sha256_file
+
+#: Generated data: train, validation and test sets come from different seeds, never overlapping.
+TRAIN_SEED, VAL_SEED, TEST_SEED = 1, 2, 3
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
+
+
+# ------------------------------------------------------------------------ data
+
+
+def _to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, S, S, 3) -> float (N, 3, S, S) in [0, 1], channels-last in memory."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def _generated(n: int, seed: int, size: int, desc: str) -> tuple[np.ndarray, np.ndarray]:
+    images = np.empty((n, size, size, 3), dtype=np.uint8)
+    labels = np.empty(n, dtype=np.int64)
+    for i in tqdm(range(n), desc=desc, unit="img", mininterval=1.0, leave=False):
+        s = generated_shapes.shape_sample(seed, i, size)
+        images[i], labels[i] = np.asarray(s.image), s.label_index
+    return images, labels
+
+
+def folder_dataset(folder: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Images from ``folder/<class>/*``, resized to ``size`` x ``size``; classes sorted by name."""
+    from attnviz.image.decoding import open_image  # PIL checks for every file
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder: give a folder with one subfolder of images per class.")
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) < 2:
+        raise InputError(f"{folder} needs at least two class subfolders (found {len(classes)}).")
+    images, labels, skipped = [], [], 0
+    for index, name in enumerate(classes):
+        files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise InputError(f"Class folder {name!r} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+        for path in files:
+            try:
+                image = open_image(path)
+            except InputError:
+                skipped += 1  # one bad file should not stop a long run; counted below
+                continue
+            images.append(np.asarray(image.resize((size, size)), dtype=np.uint8))
+            labels.append(index)
+    if skipped:
+        print(f"skipped {skipped} file(s) that are not readable images", file=sys.stderr)
+    return np.stack(images), np.array(labels, dtype=np.int64), classes
+
+
+def _augment(x: torch.Tensor, mode: str, gen: torch.Generator) -> torch.Tensor:
+    """Label-preserving flips: 'dihedral' (shapes look the same rotated by 90° or mirrored)."""
+    if mode == "none":
+        return x
+    if torch.rand((), generator=gen) < 0.5:
+        x = x.flip(3)
+    if mode == "dihedral":
+        if torch.rand((), generator=gen) < 0.5:
+            x = x.flip(2)
+        if torch.rand((), generator=gen) < 0.5:
+            x = x.transpose(2, 3)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+# ------------------------------------------------------------------------ training
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 500) -> float:
+    model.eval()
+    device = next(model.parameters()).device
+    hits = 0
+    for i in range(0, len(images), batch):
+        logits = model(images[i : i + batch].to(device))
+        hits += int((logits.argmax(1).cpu() == labels[i : i + batch]).sum())
+    return hits / max(1, len(images))
+
+
+def train(
+    out_dir: Path = BUNDLED_DIR,
+    *,
+    data_dir: Path | None = None,
+    steps: int = 10_000,
+    batch: int = 128,
+    n_train: int = 60_000,
+    n_val: int = 2_000,
+    n_test: int = 2_000,
+    lr: float = 3e-3,
+    seed: int = 0,
+    augment: str | None = None,
+    device: torch.device | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Train, evaluate and save; returns the model card (also written next to the weights)."""
+    torch.manual_seed(seed)
+    config = CnnAttentionConfig()
+    size = config.image_size
+    started = time.perf_counter()
+    if data_dir is None:
+        classes = list(generated_shapes.CLASSES)
+        train_x, train_y = _generated(n_train, TRAIN_SEED + 100 * seed, size, "generating train")
+        val_x, val_y = _generated(n_val, VAL_SEED + 100 * seed, size, "generating validation")
+        test_x, test_y = _generated(n_test, TEST_SEED + 100 * seed, size, "generating test")
+        augment = augment or "dihedral"
+        data = f"generated shapes: {n_train} train, {n_val} validation, {n_test} test images"
+    else:
+        images, labels, classes = folder_dataset(data_dir, size)
+        order = np.random.default_rng(seed).permutation(len(labels))
+        n_hold = max(1, len(order) // 10)
+        val_idx, train_idx = order[:n_hold], order[n_hold:]
+        train_x, train_y, val_x, val_y = images[train_idx], labels[train_idx], images[val_idx], labels[val_idx]
+        test_x, test_y = val_x, val_y  # a user's folder has no separate test set
+        augment = augment or "hflip"
+        data = f"{data_dir}: {len(train_idx)} train, {len(val_idx)} validation images (10% held out)"
+    config = CnnAttentionConfig(n_classes=len(classes))
+    data_seconds = time.perf_counter() - started
+
+    device = device or pick_device()
+    model = CnnAttention(config).to(device).to(memory_format=torch.channels_last)
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "positions" not in n]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1 or "positions" in n]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    warmup = max(1, steps // 20)
+    # Linear warm-up, then cosine decay to zero: a fixed schedule, so a run is reproducible.
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
+    )
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
+    train_t, train_lab = _to_tensor(train_x), torch.from_numpy(train_y)
+    val_t, val_lab = _to_tensor(val_x), torch.from_numpy(val_y)
+    gen = torch.Generator().manual_seed(seed)
+
+    model.train()
+    bar = tqdm(range(steps), desc="training", unit="step", mininterval=1.0)
+    train_started = time.perf_counter()
+    for step in bar:
+        idx = torch.randint(len(train_t), (batch,), generator=gen)
+        x = _augment(train_t[idx], augment, gen).to(device)
+        loss = loss_fn(model(x), train_lab[idx].to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        schedule.step()
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        if (step + 1) % 1000 == 0 and step + 1 < steps:
+            log(f"step {step + 1}: validation accuracy {accuracy(model, val_t, val_lab):.3f}")
+            model.train()
+    train_seconds = time.perf_counter() - train_started
+
+    model.eval()
+    metrics = {
+        "validation_accuracy": round(accuracy(model, val_t, val_lab), 4),
+        "test_accuracy": round(accuracy(model, _to_tensor(test_x), torch.from_numpy(test_y)), 4),
+    }
+    card = {
+        "name": "shapes-cnn-attention" if data_dir is None else Path(out_dir).name,
+        "architecture": "CnnAttention (attnviz.image.cnn_attention)",
+        "classes": classes,
+        "input_size": [config.image_size, config.image_size],
+        "grid": [config.grid, config.grid],
+        "config": config.to_dict(),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "data": data,
+        "training": {
+            "seed": seed,
+            "steps": steps,
+            "batch": batch,
+            "learning_rate": lr,
+            "augment": augment,
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "data_seconds": round(data_seconds, 1),
+            "train_seconds": round(train_seconds, 1),
+            "total_seconds": round(time.perf_counter() - started, 1),
+            "torch": torch.__version__,
+            "machine": platform.processor() or platform.machine(),
+        },
+        "metrics": metrics,
+    }
+    card = save(model, card, Path(out_dir))
+    log(f"saved to {out_dir}: test accuracy {metrics['test_accuracy']:.3f}, {train_seconds / 60:.1f} min training")
+    return card
+
+
+def save(model: CnnAttention, card: dict, out_dir: Path) -> dict:
+    """Write the weights and the card (with the weights' SHA-256 added); returns that card."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt"})
+    # The loader checks this hash: a damaged or swapped weight file is refused, not half-used.
+    card = {**card, "weights_sha256": sha256_file(out_dir / WEIGHTS_FILE)}
+    # A new card: faithfulness figures of older weights would be wrong for these ones.
+    (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m attnviz.image.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, help="folder with one subfolder of images per class")
+    parser.add_argument("--out", type=Path, help=f"output folder (default {BUNDLED_DIR} for generated data)")
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--train-images", type=int, default=60_000, help="generated training images")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--augment", choices=["dihedral", "hflip", "none"])
+    parser.add_argument(
+        "--threads", type=int, help="CPU threads (default: PyTorch's choice); 1 is faster on a busy machine"
+    )
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.data is not None and args.out is None:
+        parser.error("--out is required with --data (the bundled model in assets/ is not overwritten)")
+    try:
+        train(
+            args.out or BUNDLED_DIR,
+            data_dir=args.data,
+            steps=args.steps,
+            batch=args.batch,
+            n_train=args.train_images,
+            n_val=min(2000, args.train_images),
+            n_test=min(2000, args.train_images),
+            seed=args.seed,
+            lr=args.lr,
+            augment=args.augment,
+        )
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

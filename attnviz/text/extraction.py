@@ -1,0 +1,222 @@
+"""Run a text model once and keep every layer's and head's attention.
+
+Everything downstream (figures, statistics, rollout, export) takes the returned
+:class:`TextAttention`, so no view ever runs the model again.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from attnviz.device import falls_back_to_cpu
+from attnviz.errors import InputError
+from attnviz.results import LayersHeads
+from attnviz.text.loading import TextModel
+
+
+@dataclass(frozen=True)
+class TextAttention(LayersHeads):
+    """Attention of every layer and head for one input (special tokens included).
+
+    Attributes:
+        tokens: the n tokens the model saw, e.g. ``["[CLS]", "the", "cat", "[SEP]"]``.
+        weights: float32 ``[layers, heads, n, n]``; ``weights[l, h, i, j]`` is how much query
+            token i attends to key token j in layer l, head h. Each row sums to 1.
+        truncated: the input was longer than the model's limit and was cut.
+        n_cut: how many tokens were cut (0 when not truncated).
+        special: bool ``[n]``, True for [CLS], [SEP] and other special tokens.
+        segment: int ``[n]``, 0 for the first sentence (and [CLS]), 1 for the second.
+        word_index: int ``[n]``, index of the word each token belongs to (special tokens are
+            words of their own); words are numbered left to right across both sentences.
+        words: the text of each word, taken from the input (original case and accents).
+        text, text_pair: the input as given.
+        model_name: the model that produced the weights.
+    """
+
+    tokens: list[str]
+    weights: np.ndarray
+    truncated: bool
+    n_cut: int
+    special: np.ndarray
+    segment: np.ndarray
+    word_index: np.ndarray
+    words: list[str]
+    text: str
+    text_pair: str | None = None
+    model_name: str = ""
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def is_pair(self) -> bool:
+        return self.text_pair is not None
+
+
+#: Unicode categories drawn as nothing: controls (Cc) and format characters (Cf: zero-width
+#: spaces and joiners, BOMs, direction marks). Whitespace is tested with ``str.isspace``.
+_INVISIBLE = frozenset({"Cc", "Cf"})
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` has no visible character: only whitespace, controls and zero-width marks.
+
+    The one rule for "no sentence here", for the first sentence and the second alike: a second
+    sentence of "\u200b" is no pair, and a first sentence of it is empty. A lone combining
+    accent is visible (drawn on a dotted circle), so it is a sentence, even when a tokenizer
+    keeps nothing of it (which :func:`text_attention` then says).
+    """
+    return all(c.isspace() or unicodedata.category(c) in _INVISIBLE for c in text)
+
+
+def _clean(text: str | None) -> str | None:
+    """``text`` as given, or None when there is none (None or :func:`is_blank`)."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise InputError(f"Text must be a string, not {type(text).__name__}.")
+    return None if is_blank(text) else text
+
+
+def _words(encoding, sources: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Number the words left to right and take each word's text from the input.
+
+    A fast tokenizer reports, for each token, its sequence (0 or 1), its word within that
+    sequence and its character offsets; a word's text is the span from its first piece's
+    start to its last piece's end.
+    """
+    seq_ids = encoding.sequence_ids
+    word_ids = encoding.word_ids
+    offsets = encoding.offsets
+    tokens = encoding.tokens
+    index = np.zeros(len(tokens), dtype=np.int64)
+    words: list[str] = []
+    spans: list[list[int]] = []
+    key_of_word: dict[tuple[int, int], int] = {}
+    for i, (seq, word) in enumerate(zip(seq_ids, word_ids, strict=True)):
+        if seq is None or word is None:  # a special token is a word of its own
+            index[i] = len(words)
+            words.append(tokens[i])
+            spans.append([])
+            continue
+        key = (seq, word)
+        if key not in key_of_word:
+            key_of_word[key] = len(words)
+            words.append("")
+            spans.append([seq, offsets[i][0], offsets[i][1]])
+        w = key_of_word[key]
+        index[i] = w
+        spans[w][1] = min(spans[w][1], offsets[i][0])
+        spans[w][2] = max(spans[w][2], offsets[i][1])
+    for w, span in enumerate(spans):
+        if span:
+            seq, start, end = span
+            source = sources[seq]
+            # Tokenizers that strip accents end a word's offsets before a combining mark.
+            while end < len(source) and unicodedata.combining(source[end]):
+                end += 1
+            words[w] = source[start:end] or tokens[int(np.argmax(index == w))]
+    return index, words
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_characters(text: str, what: str) -> None:
+    """Raise :class:`InputError` if ``text`` holds half of a UTF-16 surrogate pair (U+D800–U+DFFF).
+
+    Python strings may hold such a half on its own (text cut in the middle of an emoji, bytes
+    decoded with ``surrogateescape``), but it is not a character: tokenizers refuse it with a
+    ``TypeError`` and UTF-8 cannot encode it. It is refused, not replaced, so that the tokens
+    shown are always the text as given; the message says where it is so a person can delete it.
+    """
+    found = _LONE_SURROGATE.search(text)
+    if found is None:
+        return
+    at = found.start()
+    before = text[max(0, at - 20) : at]
+    after = f" (after “{before}”)" if before.strip() else ""
+    raise InputError(
+        f"{what} has a broken character, U+{ord(found.group()):04X} at character {at + 1}{after}: it is half of "
+        "a UTF-16 surrogate pair, not a character, so no tokenizer can read it (text cut in the middle of an "
+        "emoji leaves one). Delete it, or copy the text again from its source."
+    )
+
+
+def encode(tm: TextModel, text: str, text_pair: str | None = None) -> tuple[dict, object, int]:
+    """Tokenize for ``tm``, cut to its limit; returns (model inputs, encoding, tokens cut).
+
+    Every library entry point that runs a text model tokenizes here, so the checks of the
+    characters themselves live here too.
+
+    Raises:
+        InputError: a text holds a lone surrogate (see :func:`check_characters`).
+    """
+    check_characters(text, "The text" if text_pair is None else "The first sentence")
+    if text_pair is not None:
+        check_characters(text_pair, "The second sentence")
+    tok = tm.tokenizer
+    enc = tok(text, text_pair, truncation=False, return_tensors="pt", verbose=False)
+    n_full = enc["input_ids"].shape[1]
+    if n_full > tm.max_tokens:  # only over-long input is tokenized a second time, cut
+        enc = tok(text, text_pair, truncation="longest_first", max_length=tm.max_tokens, return_tensors="pt")
+    n_cut = n_full - enc["input_ids"].shape[1]
+    inputs = {k: v.to(tm.device) for k, v in enc.items() if k in ("input_ids", "token_type_ids", "attention_mask")}
+    return inputs, enc, n_cut
+
+
+@falls_back_to_cpu("computing attention")
+def text_attention(tm: TextModel, text: str, text_pair: str | None = None) -> TextAttention:
+    """Attention weights of every layer and head of ``tm`` for ``text`` (and ``text_pair``).
+
+    Input longer than the model's limit is cut (``truncated``/``n_cut`` say by how much).
+
+    Raises:
+        InputError: the text is empty, holds nothing the tokenizer keeps, or holds a lone
+            surrogate (half of a UTF-16 pair, which no tokenizer can read).
+    """
+    text = _clean(text)
+    text_pair = _clean(text_pair)
+    if text is None:
+        if text_pair is not None:
+            raise InputError("The first sentence is empty: type it, or move your text there.")
+        raise InputError("The text is empty: type a sentence to see its attention.")
+    inputs, enc, n_cut = encode(tm, text, text_pair)
+    encoding = enc.encodings[0]
+    special = np.array(encoding.special_tokens_mask, dtype=bool)
+    if special.all():
+        raise InputError(
+            "The tokenizer kept nothing of this text (it was only spaces, control or zero-width "
+            "characters): type some words."
+        )
+    with tm.lock, torch.inference_mode():
+        out = tm.model(**inputs, output_attentions=True)
+    if out.attentions is None or any(a is None for a in out.attentions):
+        raise RuntimeError(f"{tm.name} returned no attention weights; load it with attn_implementation='eager'.")
+    # L tensors (1, H, n, n) -> (L, H, n, n)
+    weights = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()
+    sequence = [-1 if s is None else s for s in encoding.sequence_ids]
+    segment = np.array(sequence, dtype=np.int64)
+    # Specials take the segment of the sentence they close ([CLS] and the first [SEP] -> 0).
+    type_ids = encoding.type_ids
+    segment = np.where(segment < 0, np.array(type_ids, dtype=np.int64), segment)
+    word_index, words = _words(encoding, [text, text_pair or ""])
+    return TextAttention(
+        tokens=list(encoding.tokens),
+        weights=np.ascontiguousarray(weights, dtype=np.float32),
+        truncated=n_cut > 0,
+        n_cut=n_cut,
+        special=special,
+        segment=segment,
+        word_index=word_index,
+        words=words,
+        text=text,
+        text_pair=text_pair,
+        model_name=tm.name,
+    )
