@@ -1,14 +1,35 @@
-"""Shape accessors shared by every result container with ``weights [layers, heads, q, k]``."""
+"""The shape every attention result shares: what views, figures, rollout and statistics read.
+
+:class:`~attnviz.TextAttention` (one forward pass of a text model), :class:`~attnviz.ImageAttention`
+(of an image model) and :class:`~attnviz.AttentionView` (the rows and columns chosen for display)
+are :class:`AttentionResult`\\ s, in the way Hugging Face's ``ModelOutput`` and TransformerLens's
+``ActivationCache`` give every model one result type. A new model family's result (a decoder
+language model's, say) is one too, so that the views, figures and statistics take it without a
+special case. The contract:
+
+- ``weights``: float32 ``[layers, heads, q, k]``; ``weights[l, h, i, j]`` is how much row (query)
+  i attends to column (key) j. Every row sums to 1 over the keys of the unit it came from (a
+  causal model's row i is 0 after column i; a view that hides columns may sum to less).
+- :attr:`row_labels` and :attr:`column_labels`: what each row and column is (tokens, words, the
+  class token and grid cells), as text; ``q`` and ``k`` of them.
+- ``model_name``: the model that produced the weights.
+
+:class:`~attnviz.HeadSteps` (one head's Q/K/V intermediates, ``weights (n, n)``) and
+:class:`~attnviz.text.attribution.TokenAttributions` (one score per token) are not attention
+over layers and heads, so they are not AttentionResults; they carry ``tokens`` and
+``model_name`` under the same names.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 
-class LayersHeads:
-    """Mixin: ``n_layers`` and ``n_heads`` read off ``self.weights``."""
+class AttentionResult:
+    """Base of every result holding attention: counts read off ``weights``, labels per subclass."""
 
     weights: np.ndarray
+    model_name: str
 
     @property
     def n_layers(self) -> int:
@@ -17,3 +38,11 @@ class LayersHeads:
     @property
     def n_heads(self) -> int:
         return int(self.weights.shape[1])
+
+    @property
+    def row_labels(self) -> list[str]:
+        raise NotImplementedError
+
+    @property
+    def column_labels(self) -> list[str]:
+        raise NotImplementedError

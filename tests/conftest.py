@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny random BERT written to disk, and the bundled all-MiniLM-L6-v2.
+"""Shared fixtures: a tiny random BERT written to disk, the bundled all-MiniLM-L6-v2, and a random
+CNN-attention image model saved the way training saves it.
 
 Nothing here needs a network: the tiny model is built from a config and a hand-written
 WordPiece vocabulary, and the bundled model comes from the installed package.
@@ -60,3 +61,33 @@ def bundled_model():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def random_model_dir(tmp_path_factory):
+    """A randomly initialised CnnAttention saved the way attnviz.image.train saves it."""
+    import torch
+
+    from attnviz.image import generated_shapes
+    from attnviz.image.cnn_attention import CnnAttention, CnnAttentionConfig
+    from attnviz.image.train import save
+
+    torch.manual_seed(0)
+    config = CnnAttentionConfig()
+    model = CnnAttention(config).eval()
+    card = {
+        "classes": list(generated_shapes.CLASSES),
+        "input_size": [64, 64],
+        "grid": [8, 8],
+        "config": config.to_dict(),
+    }
+    folder = tmp_path_factory.mktemp("cnn") / "model"
+    save(model, card, folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def random_model(random_model_dir):
+    import attnviz
+
+    return attnviz.load_image_model(str(random_model_dir), device="cpu")

@@ -14,21 +14,26 @@ from PIL import Image
 
 from attnviz.device import falls_back_to_cpu
 from attnviz.image.loading import ImageModel
-from attnviz.results import LayersHeads
+from attnviz.results import AttentionResult
 
 
 @dataclass(frozen=True)
-class ImageAttention(LayersHeads):
+class ImageAttention(AttentionResult):
     predictions: list[tuple[str, float]]  # (label, probability), best first, every class
-    probabilities: np.ndarray  # float32 (K,) in the model's class order
     weights: np.ndarray  # float32 (layers, heads, T, T), T = 1 + rows * cols; rows sum to 1
     grid: tuple[int, int]  # (rows, cols)
     image: Image.Image  # the RGB image as the model saw it (its input size)
     model_name: str
 
     @property
-    def classes(self) -> list[str]:
-        return [label for label, _ in sorted(self.predictions, key=lambda p: -p[1])]
+    def row_labels(self) -> list[str]:
+        """The class token, then the grid cells row by row, as "cell (row, col)"."""
+        rows, cols = self.grid
+        return ["[CLS]", *(f"cell ({r}, {c})" for r in range(rows) for c in range(cols))]
+
+    @property
+    def column_labels(self) -> list[str]:
+        return self.row_labels
 
     def cls_attention(self, layer: int, head: int | None = None) -> np.ndarray:
         """The class token's attention to each grid cell: (rows, cols); ``head=None`` averages heads."""
@@ -57,7 +62,6 @@ def image_attention(model: ImageModel, image: Image.Image) -> ImageAttention:
     h, w = model.input_size
     return ImageAttention(
         predictions=[(model.classes[i], float(probs[i])) for i in order],
-        probabilities=probs.astype(np.float32),
         weights=np.ascontiguousarray(weights, dtype=np.float32),
         grid=(rows, cols),
         image=image.convert("RGB").resize((w, h), Image.Resampling.BILINEAR),

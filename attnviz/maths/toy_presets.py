@@ -20,8 +20,6 @@ from attnviz.maths.qkv import AttentionSteps, attention_steps
 
 MIN_TOKENS, MAX_TOKENS = 2, 6
 MIN_DIM, MAX_DIM = 2, 8
-#: Table names, in the order the page shows them.
-TABLES = ("X", "W_Q", "W_K", "W_V", "biases", "W_O")
 BIAS_ROWS = ("b_Q", "b_K", "b_V")
 
 

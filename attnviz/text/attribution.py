@@ -51,8 +51,6 @@ N_STEPS = 50
 #: long inputs (512 tokens of a 6x12 model: 2 steps at a time instead of 50).
 MAX_CELLS = 50_000_000
 
-KINDS = ("class", "masked token", "similarity", "norm")
-
 
 @dataclass(frozen=True)
 class TokenAttributions:
@@ -95,9 +93,6 @@ class TokenAttributions:
         """captum's convergence delta (of the run that missed most, for the two runs of "similarity")."""
         return max(self.deltas, key=abs)
 
-    @property
-    def baseline_value(self) -> float:
-        return self.baseline_values[0]
 
     @property
     def relative_delta(self) -> float:

@@ -15,12 +15,12 @@ import torch
 
 from attnviz.device import falls_back_to_cpu
 from attnviz.errors import InputError
-from attnviz.results import LayersHeads
+from attnviz.results import AttentionResult
 from attnviz.text.loading import TextModel
 
 
 @dataclass(frozen=True)
-class TextAttention(LayersHeads):
+class TextAttention(AttentionResult):
     """Attention of every layer and head for one input (special tokens included).
 
     Attributes:
@@ -53,6 +53,14 @@ class TextAttention(LayersHeads):
     @property
     def n_tokens(self) -> int:
         return len(self.tokens)
+
+    @property
+    def row_labels(self) -> list[str]:
+        return self.tokens
+
+    @property
+    def column_labels(self) -> list[str]:
+        return self.tokens
 
     @property
     def is_pair(self) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnviz.results import LayersHeads
+from attnviz.results import AttentionResult
 from attnviz.text.extraction import TextAttention
 
 #: Pair-mode blocks: label -> (segment of the queries, segment of the keys); None = all.
@@ -31,7 +31,7 @@ BLOCKS: dict[str, tuple[int | None, int | None]] = {
 
 
 @dataclass(frozen=True)
-class AttentionView(LayersHeads):
+class AttentionView(AttentionResult):
     """Rows (queries) and columns (keys) chosen for display.
 
     Attributes:
@@ -40,6 +40,7 @@ class AttentionView(LayersHeads):
         query_positions, key_positions: index of each row/column in the unit it came from
             (token index, or word index at word level), for export and linking.
         description: a short phrase saying what was chosen ("words, A→B, no [CLS]/[SEP]").
+        model_name: the model that produced the weights.
     """
 
     query_tokens: list[str]
@@ -48,6 +49,15 @@ class AttentionView(LayersHeads):
     query_positions: np.ndarray
     key_positions: np.ndarray
     description: str
+    model_name: str = ""
+
+    @property
+    def row_labels(self) -> list[str]:
+        return self.query_tokens
+
+    @property
+    def column_labels(self) -> list[str]:
+        return self.key_tokens
 
 
 def merge_words(ta: TextAttention) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
@@ -103,4 +113,5 @@ def make_view(
         query_positions=rows_idx,
         key_positions=cols_idx,
         description=", ".join(parts),
+        model_name=ta.model_name,
     )
