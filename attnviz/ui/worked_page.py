@@ -17,7 +17,7 @@ import streamlit as st
 
 from attnviz.errors import InputError
 from attnviz.examples import DEFAULT_TEXT
-from attnviz.maths.qkv import matrix_csv, steps_npz
+from attnviz.export.steps_files import matrix_csv, steps_npz
 from attnviz.maths.toy_presets import (
     MAX_DIM,
     MAX_TOKENS,

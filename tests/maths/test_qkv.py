@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 
 import numpy as np
@@ -11,7 +9,7 @@ import pytest
 import torch
 
 from attnviz.errors import InputError
-from attnviz.maths.qkv import OneHead, attention_steps, entropy_bits, matrix_csv, softmax_at, softmax_row, steps_npz
+from attnviz.maths.qkv import OneHead, attention_steps, entropy_bits, softmax_at, softmax_row
 from attnviz.maths.toy_presets import MAX_TOKENS, MIN_TOKENS, PRESETS, RANDOM, from_tables, preset, to_tables, toy_steps
 
 
@@ -265,57 +263,3 @@ def test_tables_of_mismatched_sizes_say_what_to_fix():
         from_tables({**tables, "biases": tables["biases"].iloc[:2]})
     with pytest.raises(InputError, match="vector size divisible by 2"):
         toy_steps(preset(RANDOM, d_model=3), 2)
-
-
-def test_files_hold_every_step():
-    steps = attention_steps([[1, 0], [1, 1]], np.eye(2), np.eye(2), [[1, 2], [3, 4]])
-    data = np.load(io.BytesIO(steps_npz(steps.head(0), ["a", "b"], model="toy")))
-    np.testing.assert_array_equal(data["weights"], steps.weights[0])
-    assert data["tokens"].tolist() == ["a", "b"] and str(data["model"]) == "toy"
-    text = matrix_csv(steps.masked[0], ["a", "b"], ["a", "b"]).decode()
-    assert text.splitlines()[0] == ",a,b" and text.splitlines()[2].startswith("b,0.7071")
-
-
-def test_matrix_csv_neutralises_formula_labels_but_keeps_numbers_numbers():
-    """Labels are text (a token could be ``=HYPERLINK(...)``); "-0.5" and "-inf" are numbers and stay so."""
-    m = np.array([[-0.5, -np.inf], [1.25, -np.inf]])
-    rows = list(csv.reader(io.StringIO(matrix_csv(m, ["=1+1", "@me"], ["-x", "+y"]).decode(), newline="")))
-    assert rows == [["", "'-x", "'+y"], ["'=1+1", "-0.5", "-inf"], ["'@me", "1.25", "-inf"]]
-
-
-# ---------------------------------------------------------------- figures of the worked example
-
-
-def test_matrix_figure_is_small_annotated_and_summarised():
-    from attnviz.figures import steps as figs
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(16, 384))
-    fig = figs.matrix(x, "X", row_labels=[f"t{i}" for i in range(16)], max_cols=8)
-    heat = fig.data[0]
-    assert np.asarray(heat.z).shape == (16, 8) and np.asarray(heat.z).dtype == np.float32
-    assert heat.texttemplate == "%{z:.2f}"  # numbers drawn by the browser, no text array sent
-    assert "first 16 × 8 shown" in fig.layout.title.text
-    assert len(fig.to_json()) < 12_000  # most of it is the default template
-    whole = figs.matrix(x, "X")
-    assert whole.data[0].texttemplate is None, "384 columns: too many to print numbers"
-    assert len(whole.layout.xaxis.tickvals) <= figs.MAX_TICKS
-    assert len(whole.to_json()) < 60_000  # 6144 float32 cells in base64, ~5.3 bytes each, + template
-
-
-def test_masked_cells_print_minus_infinity_and_weights_are_clickable():
-    from attnviz.figures import steps as figs
-
-    steps = toy_steps(preset("A padding token"), 1)
-    masked = figs.matrix(steps.masked[0], "M")
-    assert np.isnan(np.asarray(masked.data[0].z)[:, 3]).all()
-    assert list(masked.data[1].text) == ["−∞"] * 4
-    tokens = preset("A padding token").tokens
-    w = figs.weights(steps.weights[0], tokens, query=1, key=2)
-    layer = w.data[-1]
-    assert layer.marker.maxdisplayed == 1 and len(layer.x) == 16
-    assert [tuple(c) for c in layer.customdata[:2]] == [(0, 0), (0, 1)]  # (i, j) of each cell
-    outlined = [(s.y0 + 0.5, s.x0 + 0.5) for s in w.layout.shapes if s.x1 - s.x0 == 1]
-    assert outlined == [(1, 2)]
-    big = figs.weights(np.full((100, 100), 0.01), [f"t{i}" for i in range(100)])
-    assert len(big.data) == 1, "no click layer past MAX_CLICKABLE tokens"
