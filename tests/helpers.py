@@ -87,3 +87,24 @@ def tiny_bert_config(**overrides):
         max_position_embeddings=TINY_MAX,
         **overrides,
     )
+
+
+def headed_model(tiny_bert_dir, head: str):
+    """The tiny config with a classification or masked-LM head, saved and loaded like any user folder."""
+    import torch
+    from transformers import AutoTokenizer, BertForMaskedLM, BertForSequenceClassification
+
+    import attnviz
+
+    folder = tiny_bert_dir.parent / f"headed-{head}"
+    if not folder.exists():
+        config = tiny_bert_config(num_labels=3)
+        torch.manual_seed(1)
+        cls = BertForSequenceClassification if head == "classification" else BertForMaskedLM
+        cls(config).save_pretrained(str(folder))
+        AutoTokenizer.from_pretrained(str(tiny_bert_dir), trust_remote_code=False).save_pretrained(str(folder))
+    tm = attnviz.load_text_model(str(folder), device="cpu")
+    # load_text_model keeps the head the checkpoint was saved with.
+    expected = "BertForSequenceClassification" if head == "classification" else "BertForMaskedLM"
+    assert type(tm.model).__name__ == expected
+    return tm

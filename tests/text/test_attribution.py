@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import attnviz
-from attnviz import InputError, TextModel, token_attributions
+from attnviz import InputError, token_attributions
 from attnviz.text.comparison import IG, LAST, METHODS, ROLLOUT, compare_attention_attribution
-from tests.helpers import TINY_MAX, tiny_bert_config
+from tests.helpers import TINY_MAX, headed_model
 
 SENTENCE = "the cat sat on the mat because it was tired ."
 PAIR = ("a man is playing a guitar .", "someone plays an instrument .")
@@ -24,24 +24,6 @@ def check_completeness(a, atol: float = 1e-4) -> None:
     runs = [~a.special] if a.kind != "similarity" else [~a.special & (a.segment == s) for s in (0, 1)]
     for run, base, delta in zip(runs, a.baseline_values, a.deltas, strict=True):
         assert a.scores[run].sum() - (a.value - base) == pytest.approx(delta, abs=atol)
-
-
-def headed_model(tiny_bert_dir, head: str) -> TextModel:
-    """The tiny config with a classification or masked-LM head, saved and loaded like any user folder."""
-    from transformers import AutoTokenizer, BertForMaskedLM, BertForSequenceClassification
-
-    folder = tiny_bert_dir.parent / f"headed-{head}"
-    if not folder.exists():
-        config = tiny_bert_config(num_labels=3)
-        torch.manual_seed(1)
-        cls = BertForSequenceClassification if head == "classification" else BertForMaskedLM
-        cls(config).save_pretrained(str(folder))
-        AutoTokenizer.from_pretrained(str(tiny_bert_dir), trust_remote_code=False).save_pretrained(str(folder))
-    tm = attnviz.load_text_model(str(folder), device="cpu")
-    # load_text_model keeps the head the checkpoint was saved with.
-    expected = "BertForSequenceClassification" if head == "classification" else "BertForMaskedLM"
-    assert type(tm.model).__name__ == expected
-    return tm
 
 
 # ---------------------------------------------------------------- plain encoders

@@ -205,7 +205,7 @@ def test_bundled_model_every_layer_several_heads(bundled_model, pair):
 
 def test_explain_head_under_a_masked_lm_head(tiny_bert_dir):
     """A checkpoint saved with a head loads with it; the worked example reads the encoder underneath."""
-    from tests.text.test_attribution import headed_model
+    from tests.helpers import headed_model
 
     tm = headed_model(tiny_bert_dir, "masked-lm")
     text = "the cat sat"
