@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark of the analysis features (issue 5): head statistics, corpus throughput,
+"""Benchmark of the analysis features: head statistics, corpus throughput,
 integrated-gradients attribution, rollout, and the payload of the head-statistics page's charts.
 
 Run from the repository root::

@@ -1,4 +1,4 @@
-"""Memory and time to open hostile images: small files that decode into huge ones (issue 19, item 3).
+"""Memory and time to open hostile images: small files that decode into huge ones.
 
     python benchmarks/image_decode.py               # every case, the app's max_side (1024) and full size
     python benchmarks/image_decode.py --cases grey16-png,webp-rgba --max-side 1024
@@ -53,7 +53,7 @@ else:
 def convert(im):
     if hasattr(image_io, "as_rgb"):
         return decoding.as_rgb(im, max_side=max_side)
-    out = decoding._to_rgb(im)  # before issue 19: full size, then shrink
+    out = decoding._to_rgb(im)  # the old way: full size, then shrink
     if max_side and max(out.size) > max_side:
         out.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return out

@@ -1,4 +1,4 @@
-"""Seconds to export a matrix view as PNG at 64, 256 and 512 tokens (issue 19, item 16f).
+"""Seconds to export a matrix view as PNG at 64, 256 and 512 tokens.
 
     python benchmarks/png_export.py            # prints a table; --out DIR also writes the PNGs
 

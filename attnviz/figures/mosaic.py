@@ -1,6 +1,6 @@
 """Many heads at once, drawn as one picture.
 
-A grid of 72 Plotly heatmaps sends megabytes and takes seconds to draw (DESIGN.md measured
+A grid of 72 Plotly heatmaps sends megabytes and takes seconds to draw (measured here, see docs/architecture.md:
 ~15.7 MB and ~17 s for 12x12 heads of 128 tokens). Here every head becomes a tile of one
 PNG (downsampled by area averaging when the matrix is larger than the tile), and a light
 scatter layer with one invisible point per tile carries the hover text and the click.

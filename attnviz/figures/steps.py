@@ -6,7 +6,7 @@ to show everything and a download. Numbers are printed with plotly's ``texttempl
 formats ``z`` in the browser: no text array is sent, only ``z`` as float32, so a chart stays a
 few kilobytes. Past :data:`MAX_PRINTED` cells the numbers would not fit and are left to hover.
 
-Clicking: Streamlit returns nothing for a click on a heatmap cell (DESIGN.md), so the weights
+Clicking: Streamlit returns nothing for a click on a heatmap cell (docs/architecture.md), so the weights
 matrix gets one invisible scatter trace with a point on every cell; ``marker.maxdisplayed=1``
 keeps plotly from drawing a DOM node per point (hover and click still see each one).
 """

@@ -1,4 +1,4 @@
-"""Half of a UTF-16 surrogate pair in a text box, in real Chromium (issue 19, item 13).
+"""Half of a UTF-16 surrogate pair in a text box, in real Chromium.
 
 Nothing a test can type makes one (Playwright sends well-formed text), but JavaScript can, and
 so can a paste of text cut in the middle of an emoji. Before the page's guard, the browser sent

@@ -157,7 +157,7 @@ def test_head_matrix_png_labels_escape_dollars(rng, monkeypatch):
     assert [t.get_text().replace("\\$", "$") for t in ax.get_yticklabels()] == ODD_TOKENS
 
 
-# ---------------------------------------------------------------- spreadsheet formulas (issue 19, item 8)
+# ---------------------------------------------------------------- spreadsheet formulas
 
 #: Words a spreadsheet would run as formulas; the space-splitting tokenizer keeps each one whole.
 FORMULA_WORDS = ['=HYPERLINK("http://evil.example","Click")', "+1", "-2", "@SUM(A1)"]
@@ -202,7 +202,7 @@ def test_head_csv_neutralises_tab_and_carriage_return_tokens(rng):
     assert _cells(head_csv(view, 0, 0), 3)[:: len(tokens)] == ["[CLS]", "'\tcmd", "'\r=1+1", "a-b", "x@y", "[SEP]"]
 
 
-# ---------------------------------------------------------------- large PNGs (issue 19, item 16f)
+# ---------------------------------------------------------------- large PNGs
 
 
 @pytest.mark.parametrize("export", ["head_matrix", "rollout", "token_heads"])

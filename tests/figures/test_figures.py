@@ -285,7 +285,7 @@ def test_model_overview_of_128_tokens_stays_under_300_kb(bundled_model):
         assert size < 300_000, f"{scale}: {size} bytes"
 
 
-# ------------------------------------------- issue 19, item 7: model-supplied names are text
+# ------------------------------------------- model-supplied names are text
 
 HOSTILE_CLASSES = [
     '<a href="http://evil.example">link</a>',
@@ -329,7 +329,7 @@ def test_image_figure_titles_are_text():
     _no_live_markup(overlay(image, grid, title=f"Class {HOSTILE_CLASSES[0]}").layout.title.text)
 
 
-# ------------------------------------- issue 19, item 16: a 1 x 40,000 image's overlay is clickable
+# ------------------------------------- a 1 x 40,000 image's overlay is clickable
 
 
 def _cell_px(fig: go.Figure, rows: int, cols: int) -> tuple[float, float]:

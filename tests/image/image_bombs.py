@@ -1,4 +1,4 @@
-"""Small files that decode into huge images (issue 19, item 3), built without holding the image.
+"""Small files that decode into huge images, built without holding the image.
 
 The PNGs are written by hand, one compressed row at a time, so a 40-megapixel 16-bit file costs
 the test a few kilobytes of memory, not the 80 MB of its pixels. ``tests/image/test_decoding.py`` and

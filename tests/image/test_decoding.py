@@ -139,7 +139,7 @@ def test_wrong_type_is_a_type_error():
         open_image(12345)
 
 
-# ------------------------------------------------- issue 19, item 3: tiny files, huge memory
+# ------------------------------------------------- tiny files, huge memory
 
 GREY16_EXPECTED = round(0x8000 * 255 / 65535)  # the bombs' grey, in 8 bits
 

@@ -200,7 +200,7 @@ def test_a_second_upload_is_analysed_not_the_first_ones_cached_result(at):
     assert not np.allclose(z_first, expected)
 
 
-# ------------------------------------------- issue 19, item 7: model-supplied names are text
+# ------------------------------------------- model-supplied names are text
 
 HOSTILE_CLASSES = [
     "[click](http://evil.example)",

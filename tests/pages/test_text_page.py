@@ -201,7 +201,7 @@ def test_a_zero_width_second_sentence_is_no_pair(at):
 
 
 def test_a_lost_character_is_pointed_out_and_the_attention_still_shown(at):
-    """U+FFFD is what the page's text-box guard puts for half a surrogate pair (issue 19, item 13)."""
+    """U+FFFD is what the page's text-box guard puts for half a surrogate pair."""
     at.text_area(key="text_input").input("The dog ran\ufffd home.").run()
     assert_clean(at)
     notices = [i.value for i in at.info if "U+FFFD" in i.value]

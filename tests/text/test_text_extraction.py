@@ -85,7 +85,7 @@ INVISIBLE = ["   ", "\u200b", "\u200b\u200c\u200d\ufeff", " \x00\t\u2060 ", "\u0
 
 @pytest.mark.parametrize("pair", INVISIBLE)
 def test_blank_pair_means_single_sentence(tiny_model, pair):
-    """One rule for both sentences: no visible character is no sentence (issue 19, item 16d: "\u200b" was a pair)."""
+    """One rule for both sentences: no visible character is no sentence ("\u200b" was a pair)."""
     ta = text_attention(tiny_model, SENTENCE, pair)
     assert not ta.is_pair and ta.text_pair is None
     assert ta.tokens.count("[SEP]") == 1
@@ -115,7 +115,7 @@ def test_a_pair_of_combining_marks_is_visible_and_stays_a_pair(tiny_model):
     ],
 )
 def test_a_lone_surrogate_is_an_input_error_that_says_where(tiny_model, text, pair, where):
-    """Half of a UTF-16 pair is not a character: the tokenizer raised TypeError on it (issue 19, item 13)."""
+    """Half of a UTF-16 pair is not a character: the tokenizer raised TypeError on it."""
     bad = next(c for c in text + (pair or "") if 0xD800 <= ord(c) <= 0xDFFF)
     with pytest.raises(attnviz.InputError) as info:
         text_attention(tiny_model, text, pair)
