@@ -21,19 +21,19 @@ from attnviz.image import generated_shapes
 from attnviz.image.attribution import PixelMap
 from attnviz.image.decoding import EXTENSIONS, FORMAT_HINT, MAX_BYTES
 from attnviz.image.extraction import ImageAttention
-from attnviz.image.faithfulness import mass_inside, pointing_hit
 from attnviz.image.loading import BUNDLED_IMAGE_MODEL, ImageModel
 from attnviz.maths.agreement import spearman
 from attnviz.maths.attention_rollout import HEAD_FUSIONS, rollout
-from attnviz.ui.image_models import (
+from attnviz.maths.map_scores import mass_inside, pointing_hit
+from attnviz.ui.cache import (
     ImageRun,
+    Picked,
+    cached_demo_images,
     cached_gradient_maps,
     cached_image_run,
     digest,
     image_model,
-    shared_image_model,
 )
-from attnviz.ui.models import run_device
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error
 from attnviz.ui.state import keep_default
@@ -65,27 +65,6 @@ KEPT = (
 SOURCES = ("Demo image", "Upload")
 MAPS = ("Class token", "Rollout", "From a clicked patch")
 MEAN_OF_HEADS = "mean"
-
-
-@dataclass(frozen=True)
-class Picked:
-    """The image the user chose: its bytes, a cache key, and its mask when it is a demo."""
-
-    data: bytes
-    key: str
-    name: str
-    mask: np.ndarray | None  # bool (64, 64) for demos: where the shape is
-
-
-@st.cache_data(max_entries=1)
-def _demos() -> list[Picked]:
-    out = []
-    for sample in generated_shapes.demo_samples():
-        buf = io.BytesIO()
-        sample.image.save(buf, format="PNG")
-        data = buf.getvalue()
-        out.append(Picked(data, digest(data), f"demo-{sample.label}", sample.mask))
-    return out
 
 
 def _upload_key(upload) -> str:
@@ -133,7 +112,7 @@ def pick_image() -> Picked | None:
     """Demo picker or uploader; None (with a message) when there is nothing usable."""
     source = st.radio("Image", SOURCES, key=SOURCE, horizontal=True, label_visibility="collapsed")
     if source == "Demo image":
-        demos = _demos()
+        demos = cached_demo_images()
         labels = [f"{d.name.removeprefix('demo-')} (generated)" for d in demos]
         i = st.selectbox(
             "Demo image",
@@ -159,13 +138,11 @@ def pick_image() -> Picked | None:
     return Picked(upload.getvalue(), _upload_key(upload), upload.name, None)
 
 
-def run(picked: Picked) -> ImageRun | None:
+def run(model: ImageModel, picked: Picked) -> ImageRun | None:
     """The cached forward pass of the picked image, or None after showing why (and the model's GPU notice)."""
-    name = model_name()
-    model = shared_image_model(name)
     try:
         with device_notice(model):
-            return cached_image_run(name, run_device(model), picked.key, picked.data)
+            return cached_image_run(model, picked)
     except InputError as exc:
         show_input_error(exc)
         st.caption(f"Formats that work: {FORMAT_HINT}. Your earlier choices are kept.")
@@ -333,12 +310,12 @@ def render_heads(result: ImageRun, choice: MapChoice) -> None:
     st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
 
 
-def gradient_maps(result: ImageRun, picked: Picked, target: str) -> tuple[PixelMap | None, PixelMap] | None:
-    name = model_name()
-    model = shared_image_model(name)
+def gradient_maps(
+    model: ImageModel, result: ImageRun, picked: Picked, target: str
+) -> tuple[PixelMap | None, PixelMap] | None:
     try:
         with device_notice(model, earlier=False):
-            return cached_gradient_maps(name, run_device(model), picked.key, target, result.attention.image)
+            return cached_gradient_maps(model, picked, target, result)
     except InputError as exc:
         show_input_error(exc)
         return None

@@ -9,10 +9,11 @@ import pytest
 
 import attnviz
 from attnviz.image import generated_shapes
-from attnviz.image.faithfulness import attention_maps, pointing_hit
+from attnviz.image.faithfulness import attention_maps
 from attnviz.image.loading import BUNDLED_IMAGE_MODEL
 from attnviz.image.model_files import BUNDLED_DIR, CARD_FILE
 from attnviz.image.train import TEST_SEED, TRAIN_SEED, VAL_SEED
+from attnviz.maths.map_scores import pointing_hit
 
 pytestmark = pytest.mark.bundled
 FRESH_SEED = 777  # none of the training, validation, test or faithfulness seeds

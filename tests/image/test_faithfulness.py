@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attnviz.image.faithfulness import evaluate, mass_inside, point_hits, pointing_hit, table
+from attnviz.image.faithfulness import evaluate, table
+from attnviz.maths.map_scores import mass_inside, point_hits, pointing_hit
 
 
 def _mask(rows: slice, cols: slice) -> np.ndarray:
