@@ -13,10 +13,12 @@ Three options, applied in this order:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
+from attnviz.maths.attention_rollout import rollout
 from attnviz.results import AttentionResult
 from attnviz.text.extraction import TextAttention
 
@@ -115,3 +117,25 @@ def make_view(
         description=", ".join(parts),
         model_name=ta.model_name,
     )
+
+
+def rollout_view(
+    ta: TextAttention,
+    *,
+    head_fusion: str = "mean",
+    discard_ratio: float = 0.0,
+    words: bool = False,
+    block: str = "All",
+    hide_special: bool = False,
+) -> AttentionView:
+    """An :class:`AttentionView` with one layer and one head, ``weights`` ``[1, 1, q, k]``: the rollout.
+
+    Rollout is computed on every token (hiding tokens first would change the maths); the display
+    options (words, pair block, hidden [CLS]/[SEP]) are then applied to the result, exactly as
+    they are to a head.
+    """
+    matrix = rollout(ta.weights, head_fusion=head_fusion, discard_ratio=discard_ratio)  # (n, n)
+    as_head = dataclasses.replace(ta, weights=matrix[None, None].astype(np.float32))  # (1, 1, n, n)
+    view = make_view(as_head, words=words, block=block, hide_special=hide_special)
+    what = f"{head_fusion} over heads" + (f", lowest {discard_ratio:.0%} discarded" if discard_ratio else "")
+    return dataclasses.replace(view, description=f"{what}; {view.description}")

@@ -187,7 +187,7 @@ def test_word_mode_head_csv_does_not_export_formulas(space_split_model):
 
 def test_word_mode_rollout_csv_does_not_export_formulas(space_split_model):
     from attnviz.export.rollout_files import rollout_csv
-    from attnviz.figures.rollout import rollout_view
+    from attnviz.text.views import rollout_view
 
     ta = text_attention(space_split_model, " ".join(["the", *FORMULA_WORDS]), "cat")
     data = rollout_csv(rollout_view(ta, words=True))

@@ -171,8 +171,8 @@ def test_rollout_is_the_exported_function():
 
 def test_rollout_view_applies_display_options_after_rollout(rng):
     from attnviz.export.rollout_files import rollout_csv, rollout_png
-    from attnviz.figures.rollout import rollout_matrix, rollout_view
-    from attnviz.text.views import make_view
+    from attnviz.figures.rollout import rollout_matrix
+    from attnviz.text.views import make_view, rollout_view
     from tests.helpers import constructed_pair
 
     ta = constructed_pair(rng)

@@ -364,7 +364,7 @@ def test_rollout_fusion_discard_and_display_options(at, bundled_model):
     at.radio(key="units").set_value("words").run()
     at.checkbox(key="hide_special").check().run()
     assert_clean(at)
-    from attnviz.figures.rollout import rollout_view
+    from attnviz.text.views import rollout_view
 
     expected = rollout_view(ta, head_fusion="max", discard_ratio=0.5, words=True, hide_special=True)
     z = heatmap_z(only_chart(at))
