@@ -1,4 +1,4 @@
-"""Take the README's screenshots: start the app, open each view in headless Chromium.
+"""Take the README's screenshots: start the app, open every page and view in headless Chromium.
 
     python scripts/screenshots.py [--out docs/screenshots]
 
@@ -28,6 +28,7 @@ VIEWS = {
     "text-overview": "Model overview",
     "text-head-lines": "Head lines",
     "text-from-token": "From one token",
+    "text-rollout": "Rollout",
 }
 
 
@@ -51,6 +52,30 @@ def image_page(page, url: str, out: Path) -> None:
     print("wrote", out / "image-patch.png")
 
 
+def worked_example(page, url: str, out: Path) -> None:
+    page.goto(f"{url}/worked_example")
+    page.wait_for_selector(".js-plotly-plot", timeout=90_000)
+    wait_idle(page)
+    whole_page(page, out / "worked-toy.png")
+    page.get_by_text("Real model", exact=True).click()
+    wait_idle(page)
+    page.wait_for_selector(".js-plotly-plot", timeout=90_000)
+    wait_idle(page)
+    whole_page(page, out / "worked-real.png")
+
+
+def head_stats(page, url: str, out: Path) -> None:
+    page.goto(f"{url}/head_stats")
+    page.wait_for_selector(".js-plotly-plot", timeout=90_000)
+    wait_idle(page)
+    whole_page(page, out / "head-stats.png")
+    page.get_by_text("Attention vs attribution", exact=True).click()
+    wait_idle(page, timeout_ms=180_000)
+    page.wait_for_selector(".js-plotly-plot", timeout=180_000)
+    wait_idle(page)
+    whole_page(page, out / "attribution.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
@@ -72,6 +97,8 @@ def main() -> None:
             page.screenshot(path=out / f"{name}.png", full_page=True)
             print("wrote", out / f"{name}.png")
         image_page(page, url, out)
+        worked_example(page, url, out)
+        head_stats(page, url, out)
         browser.close()
 
 
