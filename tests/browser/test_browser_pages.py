@@ -10,7 +10,7 @@ import io
 import numpy as np
 import pytest
 
-from tests.browser.live_app import wait_idle
+from tests.browser.live_app import SCREENSHOTS, LiveApp, wait_idle
 from tests.browser.page_tools import (
     alerts,
     assert_no_errors,
@@ -219,11 +219,42 @@ def test_head_stats_corpus_upload(live_app, page, page_events):
     page_events.assert_clean()
 
 
-@pytest.mark.parametrize("path", ["", "text", "image", "worked_example", "head_stats"])
-def test_every_page_opens_directly_without_errors(live_app, page, page_events, path):
-    """A bookmark to any page: it draws through the router, with no exception, error or warning."""
-    open_page(page, live_app.url(path), charts=bool(path))
-    nav = page.locator("[data-testid=stSidebarNav]").inner_text()
-    assert "Head statistics" in nav and "Worked example" in nav
+#: The router's page titles, in its order (app.py). Without the router Streamlit lists the files: app, home, text...
+NAV = ["Home", "Text attention", "Image attention", "Worked example", "Head statistics"]
+TITLES = {"": "attnviz", **{path.strip("/"): title for path, title in LINKS.values()}}
+
+
+@pytest.fixture
+def first_visit_app():
+    """An app server no one has visited yet.
+
+    Streamlit decides once per server process, on its first visit, whether ``pages/`` is an old-style
+    multipage folder (attnviz.ui.router). The session's shared server has been visited by other tests
+    by then, so only a server of its own shows what a bookmark does right after a (re)start.
+    """
+    log = SCREENSHOTS / "streamlit-first-visit.log"
+    with LiveApp(log_path=log, env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}) as app:
+        yield app
+
+
+def nav_titles(page) -> list[str]:
+    """The sidebar's page names (each link's last line: its first is the icon's ligature, e.g. "home")."""
+    return [t.strip().splitlines()[-1] for t in page.locator("[data-testid=stSidebarNav] a").all_inner_texts()]
+
+
+@pytest.mark.parametrize("path", ["text", "image", "worked_example", "head_stats", ""])
+def test_a_bookmark_as_the_first_visit_after_a_start_goes_through_the_router(first_visit_app, page, page_events, path):
+    """A bookmark to any page, opened first on a fresh server and in a fresh browser context: it draws
+    through the router (its sidebar, its titles), with no exception, error or warning."""
+    open_page(page, first_visit_app.url(path), charts=bool(path))
+    assert nav_titles(page) == NAV
+    assert h1(page) == TITLES[path]
+    assert page.url == first_visit_app.url(path)
+    assert_no_errors(page)
+    # Still the router's app after the first visit: the home link in the sidebar opens the home page.
+    page.locator("[data-testid=stSidebarNav] a").filter(has_text="Home").click()
+    wait_for(page, "() => document.querySelector('[data-testid=stMain] h1')?.textContent.trim() === 'attnviz'")
+    wait_idle(page)
+    assert nav_titles(page) == NAV
     assert_no_errors(page)
     page_events.assert_clean()
