@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from attnviz.ui.cache import read_device
 from attnviz.ui.image_page import KEPT as IMAGE_PAGE_CHOICES
 from attnviz.ui.safe import configure_logging
 from attnviz.ui.state import keep_widget_state
@@ -11,6 +12,7 @@ from attnviz.ui.worked_page import KEPT as WORKED_PAGE_CHOICES
 
 st.set_page_config(page_title="attnviz", page_icon=":material/visibility:", layout="wide")
 configure_logging()  # what visitors are not shown goes to the server log
+read_device()  # once per run, before the page: a bad ATTNVIZ_DEVICE is one warning on every page
 # A sentence typed or a choice made on one page survives a visit to another.
 keep_widget_state((*TEXT_PAGE_CHOICES, *IMAGE_PAGE_CHOICES, *WORKED_PAGE_CHOICES, *STATS_PAGE_CHOICES))
 st.navigation(

@@ -43,7 +43,7 @@ from attnviz.figures.overlay import display_image, overlay, predictions_bar, sma
 from attnviz.image import generated_shapes  # noqa: E402
 from attnviz.image.attribution import gradcam, integrated_gradients  # noqa: E402
 from attnviz.image.decoding import open_image  # noqa: E402
-from attnviz.ui.image_models import DECODE_SIDE  # noqa: E402
+from attnviz.ui.cache import DECODE_SIDE  # noqa: E402
 
 OUT_MD = Path(__file__).resolve().parent / "results-image.md"
 

@@ -15,7 +15,7 @@ page.page_caption(model)
 left, right = st.columns([3, 2])
 with right:
     picked = page.pick_image()
-    result = page.run(picked) if picked is not None else None
+    result = page.run(model, picked) if picked is not None else None
     if result is not None:
         target = page.choose_target(result.attention, picked)
         page.render_predictions(result.attention, target)
@@ -25,6 +25,6 @@ with left:
     choice = page.map_controls(result.attention)
     page.render_main(result, choice, target, picked)
 page.render_heads(result, choice)
-maps = page.gradient_maps(result, picked, target)
+maps = page.gradient_maps(model, result, picked, target)
 if maps is not None:
     page.render_comparison(result, choice, target, maps, picked)

@@ -3,7 +3,6 @@
 import streamlit as st
 
 from attnviz.ui import text_page as page
-from attnviz.ui.models import device_name
 from attnviz.ui.router import require_router
 from attnviz.ui.widgets import text_model_picker
 
@@ -20,5 +19,5 @@ if ta is None:
     st.stop()
 page.truncation_notice(ta)
 page.page_caption(ta)
-view = page.cached_view(tm.name, device_name(), text, pair, opts.words, opts.block, opts.hide_special)
-page.render(ta, view, opts)
+view = page.attention_view(tm, ta, opts)
+page.render(tm, ta, view, opts)

@@ -306,8 +306,8 @@ def test_a_bad_value_warns_once_and_uses_the_default(monkeypatch, fresh_threads)
 @pytest.mark.bundled
 def test_the_text_page_shows_the_notice_and_the_cpu_results(monkeypatch, bundled_model):
     from attnviz.text.loading import BUNDLED_TEXT_MODEL
-    from attnviz.ui.models import configured_device
-    from attnviz.ui.models import text_model as cached_model
+    from attnviz.ui.cache import configured_device
+    from attnviz.ui.cache import text_model as cached_model
     from tests.pages.apptest_helpers import assert_clean, chart, heatmap_z, start_clean
 
     shared = cached_model(BUNDLED_TEXT_MODEL, configured_device())  # the object every session uses

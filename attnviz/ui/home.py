@@ -10,15 +10,15 @@ from attnviz.device import DEVICE_ENV, device_label
 from attnviz.errors import ModelLoadError
 from attnviz.image.loading import BUNDLED_IMAGE_MODEL
 from attnviz.text.loading import BUNDLED_TEXT_MODEL
-from attnviz.ui.image_models import image_model
+from attnviz.ui.cache import configured_device, image_model, text_model
 from attnviz.ui.image_page import model_name as image_model_name
-from attnviz.ui.models import current_text_model_name, device_name, text_model
 from attnviz.ui.notices import show_notice
 from attnviz.ui.safe import log, log_model_error, md_escape, message_markdown
+from attnviz.ui.widgets import current_text_model_name
 
 
 def runtime_summary() -> str:
-    device = torch.device(device_name())
+    device = torch.device(configured_device())
     return (
         f"Models run on the **{md_escape(device_label(device))}** (`{device}`), chosen as CUDA, then Apple MPS, "
         f"then CPU; set `{DEVICE_ENV}` to override. PyTorch {md_escape(torch.__version__)}."
@@ -45,7 +45,7 @@ def loaded_models() -> pd.DataFrame:
 def _load(kind: str, name: str, loader):
     """(model, None), or (None, why) with a warning on the page and a record in the log."""
     try:
-        return loader(name, device_name()), None
+        return loader(name, configured_device()), None
     except ModelLoadError as exc:
         log_model_error(name, exc)
         why = str(exc)

@@ -7,7 +7,6 @@ patch only pick among cached arrays.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from functools import partial
 
@@ -17,7 +16,6 @@ import streamlit as st
 from attnviz.errors import InputError
 from attnviz.export.image_files import maps_npz, overlay_png
 from attnviz.figures.overlay import COLORMAPS, overlay, predictions_bar, small_multiples
-from attnviz.image import generated_shapes
 from attnviz.image.attribution import PixelMap
 from attnviz.image.decoding import EXTENSIONS, FORMAT_HINT, MAX_BYTES
 from attnviz.image.extraction import ImageAttention

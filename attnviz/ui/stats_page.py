@@ -30,16 +30,14 @@ from attnviz.errors import InputError
 from attnviz.figures.compare import attention_vs_attribution
 from attnviz.figures.stats import head_map_figure, label_map, stat_heatmap
 from attnviz.maths.attention_rollout import HEAD_FUSIONS
-from attnviz.maths.divergence import head_divergence, head_map
+from attnviz.maths.divergence import head_map
 from attnviz.maths.head_statistics import (
     BROAD_FRACTION,
     COLUMNS,
     OFFSET_THRESHOLD,
     SELF_THRESHOLD,
     SPECIAL_THRESHOLD,
-    head_stats,
 )
-from attnviz.text.attribution import TokenAttributions, token_attributions
 from attnviz.text.comparison import compare_attention_attribution
 from attnviz.text.corpus import (
     Corpus,
@@ -55,7 +53,7 @@ from attnviz.text.corpus import (
 )
 from attnviz.text.extraction import TextAttention
 from attnviz.text.loading import TextModel
-from attnviz.ui.models import cached_text_attention, configured_device, run_device, shared_text_model
+from attnviz.ui.cache import cached_attributions, cached_divergence, cached_head_stats, configured_device
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
 from attnviz.ui.state import keep_default
@@ -79,25 +77,6 @@ MAX_CORPUS_SENTENCES = 20_000
 #: Inputs up to this many tokens are attributed as soon as they are shown; longer ones on request.
 AUTO_ATTRIBUTION_TOKENS = 64
 STEP_CHOICES = [16, 32, 50, 100, 200]
-
-
-# ---------------------------------------------------------------- caches
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def cached_head_stats(name: str, device: str, text: str, pair: str | None) -> pd.DataFrame:
-    return head_stats(cached_text_attention(name, device, text, pair))
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def cached_divergence(name: str, device: str, text: str, pair: str | None) -> np.ndarray:
-    return head_divergence(cached_text_attention(name, device, text, pair).weights)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def cached_attributions(name: str, device: str, text: str, pair: str | None, n_steps: int) -> TokenAttributions:
-    # The model's lock is held inside: other sessions' forward passes wait, never see the hooks.
-    return token_attributions(shared_text_model(name), text, pair, n_steps=n_steps)
 
 
 # ---------------------------------------------------------------- pickers
@@ -133,13 +112,13 @@ class StatsResult:
 
 def sentence_section(tm: TextModel, ta: TextAttention, text: str, pair: str | None) -> None:
     """Statistics of the current sentence (the one typed here or on the text page)."""
-    table = cached_head_stats(tm.name, run_device(tm), text, pair)
+    table = cached_head_stats(tm, ta)
     caption = md_escape(
         f"{ta.n_tokens} tokens · {ta.n_layers} layers × {ta.n_heads} heads · model {ta.model_name}. "
         "Each statistic is a mean over the sentence's query tokens."
     )
     # The divergence is computed only when the map is shown (up to ~1 s at 512 tokens).
-    divergence = cached_divergence(tm.name, run_device(tm), text, pair) if st.session_state.get(SHOW_MAP) else None
+    divergence = cached_divergence(tm, ta) if st.session_state.get(SHOW_MAP) else None
     render_stats(StatsResult(table=table, caption=caption, divergence=divergence))
 
 
@@ -420,7 +399,7 @@ def _attributions(tm: TextModel, ta: TextAttention, text: str, pair: str | None,
         device_notice(tm, earlier=False),
         st.status(f"Integrated gradients: {steps} steps through the model…", expanded=False) as status,
     ):
-        result = cached_attributions(tm.name, run_device(tm), text, pair, steps)
+        result = cached_attributions(tm, text, pair, steps)
         status.update(label=f"Integrated gradients over {steps} steps: done.", state="complete")
     return result
 

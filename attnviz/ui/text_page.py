@@ -17,12 +17,12 @@ from attnviz.examples import DEFAULT_TEXT, TEXT_EXAMPLES
 from attnviz.export import attention_npz, head_csv
 from attnviz.export import png as png_export
 from attnviz.export.rollout_files import rollout_csv, rollout_png
-from attnviz.figures.rollout import rollout_matrix, rollout_view
+from attnviz.figures.rollout import rollout_matrix
 from attnviz.maths.attention_rollout import HEAD_FUSIONS
 from attnviz.text.extraction import TextAttention, is_blank
 from attnviz.text.loading import TextModel
-from attnviz.text.views import BLOCKS, AttentionView, make_view
-from attnviz.ui.models import cached_text_attention, run_device, shared_text_model, text_model
+from attnviz.text.views import BLOCKS, AttentionView
+from attnviz.ui.cache import cached_rollout_view, cached_text_attention, cached_view
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
 from attnviz.ui.state import keep_default
@@ -99,7 +99,7 @@ def run_model(tm: TextModel, text: str, pair: str | None) -> TextAttention | Non
     """The cached attention, or None after showing why there is none (and the model's GPU notice)."""
     try:
         with device_notice(tm):
-            return cached_text_attention(tm.name, run_device(tm), text, pair)
+            return cached_text_attention(tm, text, pair)
     except InputError as exc:
         show_input_error(exc)
     except Exception as exc:  # a bug: keep the page alive, log the details
@@ -154,20 +154,9 @@ def options(is_pair: bool) -> Options:
     return Options(words=words, hide_special=hide, block=block, scale=scale)
 
 
-def cached_view(
-    name: str, device: str, text: str, pair: str | None, words: bool, block: str, hide: bool
-) -> AttentionView:
-    """The view of the cached attention. ``device`` is the configured one (``device_name()``); the
-    cache is keyed on where the shared model runs now, as the attention is (attnviz.ui.models)."""
-    return _cached_view(name, run_device(text_model(name, device)), text, pair, words, block, hide)
-
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def _cached_view(
-    name: str, device: str, text: str, pair: str | None, words: bool, block: str, hide: bool
-) -> AttentionView:
-    # Shared, never mutated; cache_resource avoids copying up to 75 MB on every rerun.
-    return make_view(cached_text_attention(name, device, text, pair), words=words, block=block, hide_special=hide)
+def attention_view(tm: TextModel, ta: TextAttention, opts: Options) -> AttentionView:
+    """The (cached) view of ``ta`` that the display options ask for."""
+    return cached_view(tm, ta, opts.words, opts.block, opts.hide_special)
 
 
 def _clamp(key: str, size: int, default: int = 0) -> None:
@@ -221,7 +210,7 @@ def query_picker(view: AttentionView, label: str = "Query token") -> int:
     )
 
 
-def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
+def render(tm: TextModel, ta: TextAttention, view: AttentionView, opts: Options) -> None:
     """Draw the chosen view and its downloads."""
     if not view.query_tokens or not view.key_tokens:
         st.info("Nothing to show with these options (every token is hidden). Show [CLS]/[SEP] or pick another block.")
@@ -294,7 +283,7 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
         st.plotly_chart(fig, width="stretch")
         png = lambda: png_export.token_heads_png(view, query, scale=opts.scale)  # noqa: E731
     else:
-        rolled = rollout_section(ta, opts)
+        rolled = rollout_section(tm, ta, opts)
         if rolled is None:
             return
         png = lambda: rollout_png(rolled, scale=opts.scale)  # noqa: E731
@@ -305,23 +294,7 @@ def render(ta: TextAttention, view: AttentionView, opts: Options) -> None:
     downloads(ta, view, layer, head, png)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def cached_rollout_view(
-    name: str,
-    device: str,
-    text: str,
-    pair: str | None,
-    fusion: str,
-    discard: float,
-    words: bool,
-    block: str,
-    hide: bool,
-) -> AttentionView:
-    ta = cached_text_attention(name, device, text, pair)
-    return rollout_view(ta, head_fusion=fusion, discard_ratio=discard, words=words, block=block, hide_special=hide)
-
-
-def rollout_section(ta: TextAttention, opts: Options) -> AttentionView | None:
+def rollout_section(tm: TextModel, ta: TextAttention, opts: Options) -> AttentionView | None:
     """Fusion and discard options, then the rollout matrix; returns the view drawn."""
     c1, c2 = st.columns([2, 3])
     fusion = c1.radio(
@@ -344,10 +317,7 @@ def rollout_section(ta: TextAttention, opts: Options) -> AttentionView | None:
         "(vit-explain's noise filter). 0 keeps every weight.",
     )
     try:
-        view = cached_rollout_view(
-            ta.model_name, run_device(shared_text_model(ta.model_name)), ta.text, ta.text_pair, fusion,
-            float(discard), opts.words, opts.block, opts.hide_special,
-        )  # fmt: skip
+        view = cached_rollout_view(tm, ta, fusion, float(discard), opts.words, opts.block, opts.hide_special)
     except InputError as exc:
         show_input_error(exc)
         return None

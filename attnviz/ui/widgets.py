@@ -11,9 +11,11 @@ from attnviz.device import device_label
 from attnviz.errors import ModelLoadError
 from attnviz.model_source import check_model_name
 from attnviz.text.loading import BUNDLED_TEXT_MODEL, TextModel
-from attnviz.ui.models import TEXT_MODEL_KEY, device_name, text_model
+from attnviz.ui.cache import configured_device, text_model
 from attnviz.ui.safe import log_model_error, md_escape, message_markdown, show_input_error
 
+#: Session-state key of the text model the user has loaded.
+TEXT_MODEL_KEY = "text_model_name"
 #: U+FFFD, the mark decoders (and :data:`_WELL_FORMED_JS`) put in place of a character they could not read.
 REPLACEMENT = "\ufffd"
 
@@ -90,7 +92,7 @@ class ModelPicker:
             # The server's policy first (ATTNVIZ_LOCAL_MODELS, ATTNVIZ_MODEL_DIRS, ATTNVIZ_HUB_MODELS):
             # a refused name never reaches a loader or its cache.
             check_model_name(name, self.bundled)
-            self.load(name, device_name())
+            self.load(name, configured_device())
         except ModelLoadError as exc:
             log_model_error(name, exc)
             st.session_state[self.error] = str(exc)
@@ -119,7 +121,7 @@ class ModelPicker:
         name = self.name()
         try:
             check_model_name(name, self.bundled)  # a name kept in the session is checked again
-            return self.load(name, device_name())
+            return self.load(name, configured_device())
         except ModelLoadError as exc:
             log_model_error(name, exc)
             show_input_error(exc)  # in the page itself: without a model there is nothing else to see
@@ -138,6 +140,9 @@ TEXT_MODEL_PICKER = ModelPicker(
     "written by save_pretrained. The bundled model needs neither.",
     empty_message="Type a hub id (e.g. bert-base-uncased) or the path of a local model folder.",
 )
+
+
+current_text_model_name = TEXT_MODEL_PICKER.name
 
 
 def text_model_picker() -> TextModel | None:

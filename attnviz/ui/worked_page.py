@@ -31,9 +31,9 @@ from attnviz.maths.toy_presets import (
     to_tables,
     toy_steps,
 )
-from attnviz.text.worked_example import HeadSteps, explain_head
+from attnviz.text.worked_example import HeadSteps
 from attnviz.ui import text_page
-from attnviz.ui.models import run_device, shared_text_model
+from attnviz.ui.cache import cached_explain_head
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
 from attnviz.ui.widgets import guard_text_boxes, replacement_notice
@@ -212,12 +212,6 @@ def toy_inputs() -> Shown | None:
 # ---------------------------------------------------------------- real inputs
 
 
-@st.cache_data(show_spinner="Computing the head's steps…", max_entries=16)
-def cached_explain_head(name: str, device: str, text: str, layer: int, head: int) -> HeadSteps:
-    """``device``: where the shared model runs now (a key only, as in attnviz.ui.models)."""
-    return explain_head(shared_text_model(name), text, layer, head)
-
-
 def _use_text_page_sentence() -> None:
     st.session_state[TEXT] = st.session_state.get(text_page.TEXT, "")
 
@@ -248,7 +242,7 @@ def real_inputs(tm) -> Shown | None:
     )
     try:
         with device_notice(tm):
-            steps = cached_explain_head(tm.name, run_device(tm), text, layer, head)
+            steps = cached_explain_head(tm, text, layer, head)
     except InputError as exc:
         show_input_error(exc)
         return None

@@ -189,8 +189,7 @@ def most_at_once(spans: list[tuple[float, float]]) -> int:
 def test_eight_sessions_at_once_show_what_they_show_one_after_another():
     from attnviz.image.loading import BUNDLED_IMAGE_MODEL
     from attnviz.text.loading import BUNDLED_TEXT_MODEL
-    from attnviz.ui.image_models import image_model
-    from attnviz.ui.models import configured_device, text_model
+    from attnviz.ui.cache import configured_device, image_model, text_model
 
     # Warm up (imports, model loads), so that the serial and the concurrent runs do the same work.
     open_session("text", "Warm up.")

@@ -71,7 +71,7 @@ def test_switching_demo_layer_head_and_map(at):
 
 
 def test_opacity_and_colour_map_do_not_rerun_the_model(at, monkeypatch):
-    import attnviz.ui.image_models as models
+    import attnviz.ui.cache as models
 
     calls = []
     monkeypatch.setattr(models, "image_attention", lambda *a: calls.append(a))

@@ -1,0 +1,272 @@
+"""The cache room: every Streamlit cache of the app (``st.cache_resource``, ``st.cache_data``).
+
+Pages and ui modules never cache on their own: they call the ``cached_*`` functions here, and
+pass the model object they hold (never its name for a second look-up) with the inputs.
+
+The keying rule
+---------------
+Every cache key is ``(model name, device, *inputs)``, primitives only:
+
+* the model's name (``model.name``);
+* the device the model runs on. For a loader that is the configured device
+  (:func:`configured_device`), where the model is created. For a result it is where the model
+  passed in runs now (:func:`run_device`, ``str(model.device)``): the configured device until the
+  GPU runs out of memory and :func:`attnviz.device.falls_back_to_cpu` moves the shared model to
+  the CPU for good. After that, every new result key says ``"cpu"``, so no result computed on the
+  GPU is mixed with the CPU's, while the loader's key is unchanged and keeps finding the one shared
+  (moved) model instead of loading a second copy;
+* the inputs as the user gave them: text and second sentence, options, layer and head; an image
+  by its SHA-256 (:func:`digest`).
+
+What follows from the key rides along as an argument whose name starts with ``_``, which
+Streamlit leaves out of the hash: the model (``_model``), the :class:`TextAttention` a view or a
+statistic is made from (``_ta``), an upload's bytes (``_data``), a decoded image (``_image``).
+``st.cache_data`` cannot hash tensors and samples large arrays when it hashes them, and hashing a
+20 MB upload or a 75 MB attention array on every rerun would cost more than the work it saves.
+Passing ``_ta`` also means a page runs the attention cache once per run: a view, the rollout and
+the statistics never ask for the attention again.
+
+The device is read once per run: the router (app.py) calls :func:`read_device` first, which shows
+a bad ``ATTNVIZ_DEVICE`` as one warning on every page and keeps the answer for the run;
+:func:`configured_device` returns it to everything else without a second warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from PIL import Image
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from attnviz.device import pick_device
+from attnviz.errors import InputError
+from attnviz.figures.overlay import display_image
+from attnviz.image import generated_shapes
+from attnviz.image.attribution import PixelMap, gradcam, integrated_gradients
+from attnviz.image.decoding import open_image
+from attnviz.image.extraction import ImageAttention, image_attention
+from attnviz.image.loading import ImageModel, load_image_model
+from attnviz.maths.divergence import head_divergence
+from attnviz.maths.head_statistics import head_stats
+from attnviz.text.attribution import TokenAttributions, token_attributions
+from attnviz.text.extraction import TextAttention, text_attention
+from attnviz.text.loading import TextModel, load_text_model
+from attnviz.text.views import AttentionView, make_view, rollout_view
+from attnviz.text.worked_example import HeadSteps, explain_head
+
+#: Session-state key of this run's configured device (written by :func:`read_device`).
+DEVICE_KEY = "_attnviz_device"
+#: Uploads are decoded at most this large: enough for the display, fast for a 12 MP JPEG.
+DECODE_SIDE = 1024
+
+
+# ---------------------------------------------------------------- the device
+
+
+def _device_setting() -> tuple[str, str | None]:
+    """(device, problem): a bad ATTNVIZ_DEVICE gives the CPU and the message that says why."""
+    try:
+        return str(pick_device()), None
+    except InputError as exc:
+        return "cpu", f"{exc} Using the CPU."
+
+
+def read_device() -> str:
+    """Read the configured device for this run, with a visible warning when ATTNVIZ_DEVICE is bad.
+
+    The router calls it once, before the page: every page shows the warning exactly once.
+    """
+    device, problem = _device_setting()
+    if problem:
+        st.warning(problem, icon="⚠️")
+    st.session_state[DEVICE_KEY] = device
+    return device
+
+
+def configured_device() -> str:
+    """Where models are configured to run, as :func:`read_device` read it for this run (no warning).
+
+    Outside a Streamlit run (a test, a notebook) the setting is read on the spot.
+    """
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return _device_setting()[0]
+    device = st.session_state.get(DEVICE_KEY)
+    return device if device is not None else _device_setting()[0]
+
+
+def run_device(model) -> str:
+    """Where ``model`` (a TextModel or ImageModel) runs now: the device part of every result key."""
+    return str(model.device)
+
+
+# ---------------------------------------------------------------- models
+
+
+@st.cache_resource(show_spinner="Loading the text model…", max_entries=4)
+def text_model(name: str, device: str) -> TextModel:
+    """The one text model ``name`` that every session shares (``device``: :func:`configured_device`)."""
+    return load_text_model(name, device=device)
+
+
+@st.cache_resource(show_spinner="Loading the image model…", max_entries=2)
+def image_model(name: str, device: str) -> ImageModel:
+    """The one image model ``name`` that every session shares (``device``: :func:`configured_device`)."""
+    return load_image_model(name, device=device)
+
+
+# ---------------------------------------------------------------- text results
+
+
+def cached_text_attention(tm: TextModel, text: str, text_pair: str | None) -> TextAttention:
+    return _text_attention(tm.name, run_device(tm), text, text_pair, tm)
+
+
+# 8 entries: a 512-token result of a bert-base-sized model pickles to 151 MB.
+@st.cache_data(show_spinner="Running the model…", max_entries=8)
+def _text_attention(name: str, device: str, text: str, text_pair: str | None, _model: TextModel) -> TextAttention:
+    return text_attention(_model, text, text_pair)
+
+
+def cached_view(tm: TextModel, ta: TextAttention, words: bool, block: str, hide: bool) -> AttentionView:
+    """The view of ``ta`` (the attention of ``tm`` for ``ta.text``, ``ta.text_pair``)."""
+    return _view(tm.name, run_device(tm), ta.text, ta.text_pair, words, block, hide, ta)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _view(
+    name: str, device: str, text: str, pair: str | None, words: bool, block: str, hide: bool, _ta: TextAttention
+) -> AttentionView:
+    # Shared, never mutated; cache_resource avoids copying up to 75 MB on every rerun.
+    return make_view(_ta, words=words, block=block, hide_special=hide)
+
+
+def cached_rollout_view(
+    tm: TextModel, ta: TextAttention, fusion: str, discard: float, words: bool, block: str, hide: bool
+) -> AttentionView:
+    return _rollout_view(tm.name, run_device(tm), ta.text, ta.text_pair, fusion, discard, words, block, hide, ta)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _rollout_view(
+    name: str,
+    device: str,
+    text: str,
+    pair: str | None,
+    fusion: str,
+    discard: float,
+    words: bool,
+    block: str,
+    hide: bool,
+    _ta: TextAttention,
+) -> AttentionView:
+    return rollout_view(_ta, head_fusion=fusion, discard_ratio=discard, words=words, block=block, hide_special=hide)
+
+
+def cached_head_stats(tm: TextModel, ta: TextAttention) -> pd.DataFrame:
+    return _head_stats(tm.name, run_device(tm), ta.text, ta.text_pair, ta)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _head_stats(name: str, device: str, text: str, pair: str | None, _ta: TextAttention) -> pd.DataFrame:
+    return head_stats(_ta)
+
+
+def cached_divergence(tm: TextModel, ta: TextAttention) -> np.ndarray:
+    return _divergence(tm.name, run_device(tm), ta.text, ta.text_pair, ta)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _divergence(name: str, device: str, text: str, pair: str | None, _ta: TextAttention) -> np.ndarray:
+    return head_divergence(_ta.weights)
+
+
+def cached_attributions(tm: TextModel, text: str, pair: str | None, n_steps: int) -> TokenAttributions:
+    return _attributions(tm.name, run_device(tm), text, pair, n_steps, tm)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _attributions(
+    name: str, device: str, text: str, pair: str | None, n_steps: int, _model: TextModel
+) -> TokenAttributions:
+    # The model's lock is held inside: other sessions' forward passes wait, never see the hooks.
+    return token_attributions(_model, text, pair, n_steps=n_steps)
+
+
+def cached_explain_head(tm: TextModel, text: str, layer: int, head: int) -> HeadSteps:
+    return _explain_head(tm.name, run_device(tm), text, layer, head, tm)
+
+
+@st.cache_data(show_spinner="Computing the head's steps…", max_entries=16)
+def _explain_head(name: str, device: str, text: str, layer: int, head: int, _model: TextModel) -> HeadSteps:
+    return explain_head(_model, text, layer, head)
+
+
+# ---------------------------------------------------------------- image results
+
+
+@dataclass(frozen=True)
+class Picked:
+    """An image the user chose: its bytes, its cache key (:func:`digest`), and its mask when it is a demo."""
+
+    data: bytes
+    key: str
+    name: str
+    mask: np.ndarray | None  # bool (64, 64) for demos: where the shape is
+
+
+@dataclass(frozen=True)
+class ImageRun:
+    attention: ImageAttention
+    shown: Image.Image  # what the browser gets (<= 512 px a side)
+    original_size: tuple[int, int]  # (width, height) as uploaded, after EXIF rotation
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@st.cache_data(max_entries=1)
+def cached_demo_images() -> list[Picked]:
+    """The demo images, as PNG bytes with their masks (the same for every model: no model in the key)."""
+    out = []
+    for sample in generated_shapes.demo_samples():
+        buf = io.BytesIO()
+        sample.image.save(buf, format="PNG")
+        data = buf.getvalue()
+        out.append(Picked(data, digest(data), f"demo-{sample.label}", sample.mask))
+    return out
+
+
+def cached_image_run(model: ImageModel, picked: Picked) -> ImageRun:
+    """The forward pass of ``picked``, keyed on its SHA-256; the bytes are never hashed."""
+    return _image_run(model.name, run_device(model), picked.key, picked.data, model)
+
+
+@st.cache_data(show_spinner="Running the image model…", max_entries=16)
+def _image_run(name: str, device: str, key: str, _data: bytes, _model: ImageModel) -> ImageRun:
+    image = open_image(_data, max_side=DECODE_SIDE)
+    return ImageRun(image_attention(_model, image), display_image(image), image.size)
+
+
+def cached_gradient_maps(
+    model: ImageModel, picked: Picked, target: str, run: ImageRun
+) -> tuple[PixelMap | None, PixelMap]:
+    """(Grad-CAM or None when the model has no convolution grid, Integrated Gradients).
+
+    The run's model-input image (``run.attention.image``) is used: the upload is not decoded a
+    second time, and the model sees exactly the pixels the attention came from.
+    """
+    return _gradient_maps(model.name, run_device(model), picked.key, target, run.attention.image, model)
+
+
+@st.cache_data(show_spinner="Computing Grad-CAM and Integrated Gradients…", max_entries=32)
+def _gradient_maps(
+    name: str, device: str, key: str, target: str, _image: Image.Image, _model: ImageModel
+) -> tuple[PixelMap | None, PixelMap]:
+    cam = gradcam(_model, _image, target) if _model.has_conv else None
+    return cam, integrated_gradients(_model, _image, target)
