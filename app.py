@@ -5,6 +5,7 @@ import streamlit as st
 from attnviz.ui.cache import read_device
 from attnviz.ui.image_page import KEPT as IMAGE_PAGE_CHOICES
 from attnviz.ui.safe import configure_logging
+from attnviz.ui.sentence import KEPT as SENTENCE_CHOICES
 from attnviz.ui.state import keep_widget_state
 from attnviz.ui.stats_page import KEPT as STATS_PAGE_CHOICES
 from attnviz.ui.text_page import KEPT as TEXT_PAGE_CHOICES
@@ -14,7 +15,9 @@ st.set_page_config(page_title="attnviz", page_icon=":material/visibility:", layo
 configure_logging()  # what visitors are not shown goes to the server log
 read_device()  # once per run, before the page: a bad ATTNVIZ_DEVICE is one warning on every page
 # A sentence typed or a choice made on one page survives a visit to another.
-keep_widget_state((*TEXT_PAGE_CHOICES, *IMAGE_PAGE_CHOICES, *WORKED_PAGE_CHOICES, *STATS_PAGE_CHOICES))
+keep_widget_state(
+    (*SENTENCE_CHOICES, *TEXT_PAGE_CHOICES, *IMAGE_PAGE_CHOICES, *WORKED_PAGE_CHOICES, *STATS_PAGE_CHOICES)
+)
 st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from attnviz.ui import sentence
 from attnviz.ui import stats_page as page
-from attnviz.ui import text_page
 from attnviz.ui.router import require_router
 from attnviz.ui.widgets import text_model_picker
 
@@ -17,11 +17,11 @@ section = page.section_picker()
 if section == page.HEADS and page.source_picker() == page.CORPUS:
     page.corpus_section(tm)
     st.stop()
-text, pair = text_page.sentence_inputs()
-ta = text_page.run_model(tm, text, pair)
+text, pair = sentence.sentence_inputs()
+ta = sentence.run_model(tm, text, pair)
 if ta is None:
     st.stop()
-text_page.truncation_notice(ta)
+sentence.truncation_notice(ta)
 if section == page.HEADS:
     page.sentence_section(tm, ta, text, pair)
 else:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from attnviz.ui.home import loaded_models, runtime_summary
+from attnviz.ui.home_page import loaded_models, runtime_summary
 from attnviz.ui.router import require_router
 
 require_router()

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from attnviz.ui import image_drawing as draw
 from attnviz.ui import image_page as page
 from attnviz.ui.router import require_router
 
@@ -11,20 +12,20 @@ st.title("Image attention")
 model = page.load_model()
 if model is None:
     st.stop()
-page.page_caption(model)
+draw.page_caption(model)
 left, right = st.columns([3, 2])
 with right:
     picked = page.pick_image()
     result = page.run(model, picked) if picked is not None else None
     if result is not None:
         target = page.choose_target(result.attention, picked)
-        page.render_predictions(result.attention, target)
+        draw.render_predictions(result.attention, target)
 if result is None:
     st.stop()
 with left:
     choice = page.map_controls(result.attention)
-    page.render_main(result, choice, target, picked)
-page.render_heads(result, choice)
+    draw.render_main(result, choice, target, picked)
+draw.render_heads(result, choice)
 maps = page.gradient_maps(model, result, picked, target)
 if maps is not None:
-    page.render_comparison(result, choice, target, maps, picked)
+    draw.render_comparison(result, choice, target, maps, picked)

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from attnviz.ui import sentence
 from attnviz.ui import text_page as page
 from attnviz.ui.router import require_router
 from attnviz.ui.widgets import text_model_picker
@@ -12,12 +13,12 @@ st.title("Text attention")
 tm = text_model_picker()
 if tm is None:
     st.stop()
-text, pair = page.sentence_inputs()
+text, pair = sentence.sentence_inputs()
 opts = page.options(is_pair=pair is not None)
-ta = page.run_model(tm, text, pair)
+ta = sentence.run_model(tm, text, pair)
 if ta is None:
     st.stop()
-page.truncation_notice(ta)
+sentence.truncation_notice(ta)
 page.page_caption(ta)
 view = page.attention_view(tm, ta, opts)
 page.render(tm, ta, view, opts)

@@ -11,10 +11,9 @@ from attnviz.errors import ModelLoadError
 from attnviz.image.loading import BUNDLED_IMAGE_MODEL
 from attnviz.text.loading import BUNDLED_TEXT_MODEL
 from attnviz.ui.cache import configured_device, image_model, text_model
-from attnviz.ui.image_page import model_name as image_model_name
 from attnviz.ui.notices import show_notice
 from attnviz.ui.safe import log, log_model_error, md_escape, message_markdown
-from attnviz.ui.widgets import current_text_model_name
+from attnviz.ui.widgets import current_image_model_name, current_text_model_name
 
 
 def runtime_summary() -> str:
@@ -57,7 +56,7 @@ def _load(kind: str, name: str, loader):
 
 
 def _image_row() -> dict:
-    name = image_model_name()
+    name = current_image_model_name()
     row = {"kind": "image", "model": name, "bundled": name == BUNDLED_IMAGE_MODEL, "max tokens": None}
     im, problem = _load("image", name, image_model)
     if im is None:

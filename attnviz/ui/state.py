@@ -1,4 +1,6 @@
-"""Widget values that outlive the runs in which their widget is not drawn.
+"""Session state beyond one page: the keys several pages share, and widget values kept alive.
+
+Shared keys live here, not in a page module, so that no ui page module imports another.
 
 Streamlit deletes a widget's value at the end of any run that does not draw it: visiting the
 home page would forget the sentence, an empty sentence would reset the layer. Assigning the
@@ -11,6 +13,30 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import streamlit as st
+
+# ---------------------------------------------------------------- keys that several pages share
+
+#: The sentence, second sentence and pair mode that the text and head-statistics pages share
+#: (attnviz.ui.sentence draws them); the worked example offers the sentence too.
+TEXT, PAIR, PAIR_ON = "text_input", "text_pair_input", "pair_mode"
+#: The text page's layer, head and view, which the worked example sets to open its head there.
+LAYER, HEAD, VIEW = "layer", "head", "view"
+SINGLE_HEAD = "Single head"  # the text page's first view
+
+
+def show_head_on_text_page(text: str, layer: int, head: int) -> None:
+    """Set the text page's sentence (one, no pair), layer, head and view: its single-head matrix.
+
+    From a callback (the only moment a widget's value may change); then switch to the text page.
+    """
+    st.session_state[TEXT] = text
+    st.session_state[PAIR_ON] = False
+    st.session_state[LAYER] = layer
+    st.session_state[HEAD] = head
+    st.session_state[VIEW] = SINGLE_HEAD
+
+
+# ---------------------------------------------------------------- kept values
 
 
 def keep_default(key: str, value) -> None:

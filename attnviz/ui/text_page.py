@@ -13,33 +13,30 @@ import streamlit as st
 
 from attnviz import figures
 from attnviz.errors import InputError
-from attnviz.examples import DEFAULT_TEXT, TEXT_EXAMPLES
 from attnviz.export import attention_npz, head_csv
 from attnviz.export import png as png_export
 from attnviz.export.rollout_files import rollout_csv, rollout_png
 from attnviz.figures.rollout import rollout_matrix
 from attnviz.maths.attention_rollout import HEAD_FUSIONS
-from attnviz.text.extraction import TextAttention, is_blank
+from attnviz.text.extraction import TextAttention
 from attnviz.text.loading import TextModel
 from attnviz.text.views import BLOCKS, AttentionView
-from attnviz.ui.cache import cached_rollout_view, cached_text_attention, cached_view
-from attnviz.ui.notices import device_notice
-from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
-from attnviz.ui.state import keep_default
-from attnviz.ui.widgets import replacement_notice
+from attnviz.ui.cache import cached_rollout_view, cached_view
+from attnviz.ui.safe import md_escape, show_input_error
+from attnviz.ui.state import HEAD, LAYER, SINGLE_HEAD, VIEW, keep_default
 
-VIEWS = ["Single head", "All heads of a layer", "Model overview", "Head lines", "From one token", "Rollout"]
+VIEWS = [SINGLE_HEAD, "All heads of a layer", "Model overview", "Head lines", "From one token", "Rollout"]
 ROLLOUT = VIEWS[-1]
 SCALES = {"fixed": "0 – 1 (compare heads)", "head max": "0 – largest weight (see faint patterns)"}
 
-TEXT, PAIR, PAIR_ON = "text_input", "text_pair_input", "pair_mode"
-LAYER, HEAD, VIEW, QUERY = "layer", "head", "view", "query_token"
+QUERY = "query_token"
 FUSION, DISCARD = "rollout_fusion", "rollout_discard"
 MATRIX_CHART, LAYER_CHART, OVERVIEW_CHART = "matrix_chart", "layer_chart", "overview_chart"
 #: Widgets whose value must survive runs that do not draw them (another page, an empty
-#: sentence, pair mode off, another view); app.py keeps them (see attnviz.ui.state).
+#: sentence, another view); app.py keeps them (see attnviz.ui.state). The sentence's own are
+#: in attnviz.ui.sentence.KEPT.
 KEPT = (
-    *(TEXT, PAIR, PAIR_ON, LAYER, HEAD, VIEW, QUERY),
+    *(LAYER, HEAD, VIEW, QUERY),
     *("units", "hide_special", "block", "scale", "line_heads", "threshold", "focus_query"),
     *(FUSION, DISCARD),
 )
@@ -51,72 +48,6 @@ class Options:
     hide_special: bool
     block: str
     scale: str
-
-
-# ---------------------------------------------------------------- inputs
-
-
-def _apply_example() -> None:
-    label = st.session_state.get("example")
-    if label in TEXT_EXAMPLES:
-        text, pair = TEXT_EXAMPLES[label]
-        st.session_state[TEXT] = text
-        st.session_state[PAIR_ON] = pair is not None
-        st.session_state[PAIR] = pair or ""
-
-
-def sentence_inputs() -> tuple[str, str | None]:
-    """Sentence box, optional second sentence, and example picker; returns (text, pair)."""
-    st.session_state.setdefault(TEXT, DEFAULT_TEXT)
-    st.selectbox(
-        "Examples",
-        list(TEXT_EXAMPLES),
-        index=None,
-        key="example",
-        placeholder="Pick an example sentence…",
-        on_change=_apply_example,
-    )
-    text = st.text_area(
-        "Sentence",
-        key=TEXT,
-        height=80,
-        help="Any text up to the model's limit (512 tokens for the bundled model); longer text is cut. "
-        "Press Ctrl+Enter to apply.",
-    )
-    pair_on = st.toggle(
-        "Second sentence (pair mode)",
-        key=PAIR_ON,
-        help="Feed two sentences as [CLS] A [SEP] B [SEP], as in question answering or paraphrase detection.",
-    )
-    pair = st.text_area("Second sentence", key=PAIR, height=68) if pair_on else None
-    replacement_notice(text, "sentence")
-    replacement_notice(pair, "second sentence")
-    # The library's rule: a second sentence with nothing visible is no pair (no pair-block choice either).
-    return text, (pair if pair_on and not is_blank(pair) else None)
-
-
-def run_model(tm: TextModel, text: str, pair: str | None) -> TextAttention | None:
-    """The cached attention, or None after showing why there is none (and the model's GPU notice)."""
-    try:
-        with device_notice(tm):
-            return cached_text_attention(tm, text, pair)
-    except InputError as exc:
-        show_input_error(exc)
-    except Exception as exc:  # a bug: keep the page alive, log the details
-        show_unexpected(exc, "running the model")
-    return None
-
-
-def truncation_notice(ta: TextAttention) -> None:
-    if ta.truncated:
-        if ta.is_pair:
-            what = f"{ta.n_cut} tokens were cut from the end of the longer sentence"
-        else:
-            what = f"the last {ta.n_cut} tokens were cut; the views show the first {ta.n_tokens}"
-        st.info(
-            f"The input was {ta.n_tokens + ta.n_cut} tokens but the model reads at most {ta.n_tokens}, so {what}.",
-            icon="✂️",
-        )
 
 
 # ---------------------------------------------------------------- options and view

@@ -1,4 +1,4 @@
-"""Widgets shared by several pages."""
+"""Widgets shared by several pages: the text and image model pickers, the text-box guard."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import streamlit as st
 
 from attnviz.device import device_label
 from attnviz.errors import ModelLoadError
+from attnviz.image.loading import BUNDLED_IMAGE_MODEL
 from attnviz.model_source import check_model_name
 from attnviz.text.loading import BUNDLED_TEXT_MODEL, TextModel
-from attnviz.ui.cache import configured_device, text_model
+from attnviz.ui.cache import configured_device, image_model, text_model
 from attnviz.ui.safe import log_model_error, md_escape, message_markdown, show_input_error
 
 #: Session-state key of the text model the user has loaded.
@@ -143,6 +144,21 @@ TEXT_MODEL_PICKER = ModelPicker(
 
 
 current_text_model_name = TEXT_MODEL_PICKER.name
+
+IMAGE_MODEL_PICKER = ModelPicker(
+    title="Image model",
+    bundled=BUNDLED_IMAGE_MODEL,
+    load=image_model,
+    current="image_model_name",
+    typed="image_model_input",
+    error="image_model_error",
+    placeholder="my-model/ or google/vit-base-patch16-224",
+    help="A folder written by `python -m attnviz.image.train --data ... --out ...`, or a Hugging Face "
+    "ViT/DeiT classifier (hub id or folder). The bundled model needs neither.",
+    empty_message="Type the path of a folder written by `python -m attnviz.image.train`, or a ViT hub id "
+    "(needs internet).",
+)
+current_image_model_name = IMAGE_MODEL_PICKER.name
 
 
 def text_model_picker() -> TextModel | None:

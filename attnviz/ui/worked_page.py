@@ -32,10 +32,11 @@ from attnviz.maths.toy_presets import (
     toy_steps,
 )
 from attnviz.text.worked_example import HeadSteps
-from attnviz.ui import text_page
+from attnviz.ui import state as shared
 from attnviz.ui.cache import cached_explain_head
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
+from attnviz.ui.state import show_head_on_text_page
 from attnviz.ui.widgets import guard_text_boxes, replacement_notice
 from attnviz.ui.worked_steps import (  # noqa: F401  (render, WEIGHTS_CHART: the page file and tests use them from here)
     DIVISOR,
@@ -91,11 +92,7 @@ TOLERANCE = 1e-5
 
 
 def _open_on_text_page(text: str, layer: int, head: int) -> None:
-    st.session_state[text_page.TEXT] = text
-    st.session_state[text_page.PAIR_ON] = False  # the worked example explains one sentence
-    st.session_state[text_page.LAYER] = layer
-    st.session_state[text_page.HEAD] = head
-    st.session_state[text_page.VIEW] = text_page.VIEWS[0]  # "Single head"
+    show_head_on_text_page(text, layer, head)  # one sentence: the worked example explains no pair
     st.session_state[_GOTO_TEXT] = True
 
 
@@ -213,12 +210,12 @@ def toy_inputs() -> Shown | None:
 
 
 def _use_text_page_sentence() -> None:
-    st.session_state[TEXT] = st.session_state.get(text_page.TEXT, "")
+    st.session_state[TEXT] = st.session_state.get(shared.TEXT, "")
 
 
 def real_inputs(tm) -> Shown | None:
     """Sentence, layer and head of the loaded model; returns its steps, or None after saying why not."""
-    from_text_page = st.session_state.get(text_page.TEXT)
+    from_text_page = st.session_state.get(shared.TEXT)
     st.session_state.setdefault(TEXT, from_text_page or DEFAULT_TEXT)
     text = st.text_area("Sentence", key=TEXT, height=68, help="Press Ctrl+Enter to apply.")
     replacement_notice(text, "sentence")

@@ -9,7 +9,7 @@ import pytest
 import attnviz
 from attnviz.examples import DEFAULT_TEXT
 from attnviz.maths.head_statistics import COLUMNS
-from attnviz.ui.stats_page import JOB, CorpusJob
+from attnviz.ui.corpus_runs import JOB, CorpusJob
 from tests.pages.apptest_helpers import assert_clean, chart, charts, decode, figure, heatmap_z, start_clean
 
 pytestmark = pytest.mark.bundled
@@ -208,7 +208,7 @@ def test_the_uploader_states_the_true_cap():
     import tomllib
     from pathlib import Path
 
-    from attnviz.ui.stats_page import MAX_CORPUS_MB
+    from attnviz.ui.corpus_runs import MAX_CORPUS_MB
 
     at = start_clean(PAGE)
     at.radio(key="stats_source").set_value("Corpus file").run()

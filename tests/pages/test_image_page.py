@@ -10,6 +10,7 @@ from PIL import Image
 
 import attnviz
 from attnviz.image import generated_shapes
+from attnviz.ui import image_drawing
 from attnviz.ui import image_page as page
 from tests.pages.apptest_helpers import assert_clean, charts, decode, figure, start_clean
 
@@ -266,7 +267,7 @@ def test_class_names_from_a_model_card_show_as_text(at, hostile_model):
 
 def test_the_caption_names_at_most_twenty_classes_escaped():
     names = tuple(f"n{i}_x" for i in range(1000))  # an ImageNet ViT
-    shown = page.class_list(names)
+    shown = image_drawing.class_list(names)
     assert shown.startswith("classes: n0\\_x, n1\\_x") and shown.endswith("n19\\_x and 980 more")
 
 

@@ -1,0 +1,86 @@
+"""The sentence that the text and head-statistics pages share: its inputs and its attention.
+
+The sentence, the second sentence and pair mode live under the shared keys in
+:mod:`attnviz.ui.state`, so both pages (and the worked example's "use the sentence from the
+text page") see the same text.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from attnviz.errors import InputError
+from attnviz.examples import DEFAULT_TEXT, TEXT_EXAMPLES
+from attnviz.text.extraction import TextAttention, is_blank
+from attnviz.text.loading import TextModel
+from attnviz.ui.cache import cached_text_attention
+from attnviz.ui.notices import device_notice
+from attnviz.ui.safe import show_input_error, show_unexpected
+from attnviz.ui.state import PAIR, PAIR_ON, TEXT
+from attnviz.ui.widgets import replacement_notice
+
+#: Widgets whose value must survive runs that do not draw them (another page, pair mode off).
+KEPT = (TEXT, PAIR, PAIR_ON)
+
+
+def _apply_example() -> None:
+    label = st.session_state.get("example")
+    if label in TEXT_EXAMPLES:
+        text, pair = TEXT_EXAMPLES[label]
+        st.session_state[TEXT] = text
+        st.session_state[PAIR_ON] = pair is not None
+        st.session_state[PAIR] = pair or ""
+
+
+def sentence_inputs() -> tuple[str, str | None]:
+    """Sentence box, optional second sentence, and example picker; returns (text, pair)."""
+    st.session_state.setdefault(TEXT, DEFAULT_TEXT)
+    st.selectbox(
+        "Examples",
+        list(TEXT_EXAMPLES),
+        index=None,
+        key="example",
+        placeholder="Pick an example sentence…",
+        on_change=_apply_example,
+    )
+    text = st.text_area(
+        "Sentence",
+        key=TEXT,
+        height=80,
+        help="Any text up to the model's limit (512 tokens for the bundled model); longer text is cut. "
+        "Press Ctrl+Enter to apply.",
+    )
+    pair_on = st.toggle(
+        "Second sentence (pair mode)",
+        key=PAIR_ON,
+        help="Feed two sentences as [CLS] A [SEP] B [SEP], as in question answering or paraphrase detection.",
+    )
+    pair = st.text_area("Second sentence", key=PAIR, height=68) if pair_on else None
+    replacement_notice(text, "sentence")
+    replacement_notice(pair, "second sentence")
+    # The library's rule: a second sentence with nothing visible is no pair (no pair-block choice either).
+    return text, (pair if pair_on and not is_blank(pair) else None)
+
+
+def run_model(tm: TextModel, text: str, pair: str | None) -> TextAttention | None:
+    """The cached attention, or None after showing why there is none (and the model's GPU notice)."""
+    try:
+        with device_notice(tm):
+            return cached_text_attention(tm, text, pair)
+    except InputError as exc:
+        show_input_error(exc)
+    except Exception as exc:  # a bug: keep the page alive, log the details
+        show_unexpected(exc, "running the model")
+    return None
+
+
+def truncation_notice(ta: TextAttention) -> None:
+    if ta.truncated:
+        if ta.is_pair:
+            what = f"{ta.n_cut} tokens were cut from the end of the longer sentence"
+        else:
+            what = f"the last {ta.n_cut} tokens were cut; the views show the first {ta.n_tokens}"
+        st.info(
+            f"The input was {ta.n_tokens + ta.n_cut} tokens but the model reads at most {ta.n_tokens}, so {what}.",
+            icon="✂️",
+        )
