@@ -1,37 +1,107 @@
-"""A short training run: it writes loadable weights and an honest model card."""
+"""A short training run: it writes loadable weights and an honest model card.
+
+Every figure is checked against a recomputation: the card's accuracies against the saved model's own
+predictions (through the public API) on regenerated images, the loss against the model training starts from.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 import attnviz
 from attnviz.errors import InputError
-from attnviz.image.model_files import CARD_FILE
-from attnviz.image.train import folder_dataset, main, train
+from attnviz.image import generated_shapes
+from attnviz.image.cnn_attention import CnnAttention, CnnAttentionConfig
+from attnviz.image.model_files import CARD_FILE, WEIGHTS_FILE
+from attnviz.image.train import TEST_SEED, TRAIN_SEED, VAL_SEED, folder_dataset, main, train
+
+SEED = 3
+RUN = dict(steps=40, batch=16, n_train=64, n_val=24, n_test=32, seed=SEED, device="cpu", log=lambda s: None)
 
 
-def test_smoke_training_on_generated_shapes(tmp_path):
-    out = tmp_path / "model"
-    card = train(out, steps=6, batch=16, n_train=64, n_val=16, n_test=16, seed=3, device="cpu", log=lambda s: None)
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """(output folder, returned card) of one tiny run on generated shapes (~2 s)."""
+    out = tmp_path_factory.mktemp("train") / "model"
+    return out, train(out, **RUN)
+
+
+def samples(seed: int, n: int) -> list:
+    return [generated_shapes.shape_sample(seed, i) for i in range(n)]
+
+
+def accuracy_of(model, data: list) -> float:
+    """Share of images whose top prediction, through attnviz.image_attention, is the true class."""
+    return sum(attnviz.image_attention(model, s.image).predictions[0][0] == s.label for s in data) / len(data)
+
+
+def as_batch(data: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, 3, 64, 64) floats in [0, 1] and (N,) class indices."""
+    x = torch.from_numpy(np.stack([np.asarray(s.image) for s in data])).permute(0, 3, 1, 2).float() / 255
+    return x, torch.tensor([s.label_index for s in data])
+
+
+def weights(folder) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / WEIGHTS_FILE))
+
+
+def test_smoke_training_on_generated_shapes(run):
+    out, card = run
     saved = json.loads((out / CARD_FILE).read_text())
-    assert saved["classes"] == list(attnviz.image.generated_shapes.CLASSES)
-    assert saved["training"]["steps"] == 6 and saved["training"]["seed"] == 3
-    assert 0 <= saved["metrics"]["test_accuracy"] <= 1
-    assert saved["weights_sha256"] == card["weights_sha256"]
+    assert saved == card
+    assert saved["classes"] == list(generated_shapes.CLASSES)
+    assert saved["training"]["steps"] == 40 and saved["training"]["seed"] == SEED
+    assert saved["weights_sha256"] == hashlib.sha256((out / WEIGHTS_FILE).read_bytes()).hexdigest()
     model = attnviz.load_image_model(str(out), device="cpu")
-    ia = attnviz.image_attention(model, attnviz.image.generated_shapes.shape_sample(0, 0).image)
+    ia = attnviz.image_attention(model, generated_shapes.shape_sample(0, 0).image)
     assert ia.weights.shape == (2, 4, 65, 65)
 
 
-def test_same_seed_same_weights(tmp_path):
-    kw = dict(steps=4, batch=8, n_train=32, n_val=8, n_test=8, seed=1, device="cpu", log=lambda s: None)
-    a = train(tmp_path / "a", **kw)
-    b = train(tmp_path / "b", **kw)
+def test_the_cards_accuracies_are_the_saved_models_on_its_validation_and_test_images(run):
+    """Recomputed from the saved file, on the images the card says it used (their seeds are train.py's)."""
+    out, card = run
+    model = attnviz.load_image_model(str(out), device="cpu")
+    test = accuracy_of(model, samples(TEST_SEED + 100 * SEED, RUN["n_test"]))
+    val = accuracy_of(model, samples(VAL_SEED + 100 * SEED, RUN["n_val"]))
+    assert card["metrics"]["test_accuracy"] == pytest.approx(test, abs=5e-5)  # the card rounds to 4 places
+    assert card["metrics"]["validation_accuracy"] == pytest.approx(val, abs=5e-5)
+    assert card["data"] == "generated shapes: 64 train, 24 validation, 32 test images"
+
+
+def test_a_tiny_run_lowers_the_training_loss(run):
+    """The loss on the training images falls below that of the model the run starts from (seeded as
+    train() seeds it) and below ln 8, a uniform guess over the eight classes."""
+    out, card = run
+    x, y = as_batch(samples(TRAIN_SEED + 100 * SEED, RUN["n_train"]))
+    torch.manual_seed(SEED)
+    start = CnnAttention(CnnAttentionConfig(n_classes=8)).eval()
+    trained = CnnAttention(CnnAttentionConfig.from_dict(card["config"])).eval()
+    trained.load_state_dict(weights(out))
+    with torch.no_grad():
+        before = torch.nn.functional.cross_entropy(start(x), y).item()
+        after = torch.nn.functional.cross_entropy(trained(x), y).item()
+    assert after < before - 0.2, (before, after)
+    assert after < np.log(8) - 0.2, after
+
+
+def test_same_seed_same_weights_and_another_seed_others(tmp_path):
+    kw = dict(steps=4, batch=8, n_train=32, n_val=8, n_test=8, device="cpu", log=lambda s: None)
+    a = train(tmp_path / "a", seed=1, **kw)
+    b = train(tmp_path / "b", seed=1, **kw)
+    c = train(tmp_path / "c", seed=2, **kw)
+    wa, wb, wc = weights(tmp_path / "a"), weights(tmp_path / "b"), weights(tmp_path / "c")
+    assert wa.keys() == wb.keys() == wc.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert a["weights_sha256"] == b["weights_sha256"]
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+    assert a["weights_sha256"] != c["weights_sha256"]
 
 
 def _folder(root, classes=("apples", "pears"), n=6):
