@@ -12,8 +12,8 @@ import io
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-from plotly.colors import get_colorscale, hex_to_rgb, unlabel_rgb
 from PIL import Image
+from plotly.colors import get_colorscale, hex_to_rgb, unlabel_rgb
 
 from attnviz.figures.labels import MAX_TITLE, ZWSP
 from attnviz.figures.overlay import (
