@@ -56,12 +56,12 @@ def worked_example(page, url: str, out: Path) -> None:
     page.goto(f"{url}/worked_example")
     page.wait_for_selector(".js-plotly-plot", timeout=90_000)
     wait_idle(page)
-    whole_page(page, out / "worked-toy.png")
+    whole_page(page, out / "worked-toy.png", max_height=2200)
     page.get_by_text("Real model", exact=True).click()
     wait_idle(page)
     page.wait_for_selector(".js-plotly-plot", timeout=90_000)
     wait_idle(page)
-    whole_page(page, out / "worked-real.png")
+    whole_page(page, out / "worked-real.png", max_height=2200)
 
 
 def head_stats(page, url: str, out: Path) -> None:
