@@ -83,7 +83,7 @@ def real_mode(at) -> None:
     at.radio(key=worked_page.MODE).set_value(worked_page.REAL_MODE).run()
 
 
-#: (page, module, function the page calls with its default inputs, what to do first, whether it is protected yet)
+#: (page, module, function the page calls with its default inputs, what to do on the page first)
 CASES = [
     ("pages/text.py", "attnviz.text.extraction", "text_attention", None),
     ("pages/head_stats.py", "attnviz.text.extraction", "text_attention", None),
@@ -93,8 +93,8 @@ CASES = [
     ("pages/worked_example.py", "attnviz.maths.toy_presets", "toy_steps", None),
     ("pages/worked_example.py", "attnviz.text.worked_example", "explain_head", real_mode),
 ]
-#: Calls a page does not guard yet (issue 11, item 8): each shows a traceback today. strict: once the
-#: page is mended the test reports XPASS as a failure, and the mark must go.
+#: Calls a page does not guard yet: each shows Streamlit's own exception box instead of the message.
+#: strict: once the page catches them the test reports XPASS as a failure, and the entry must go.
 UNGUARDED = {
     ("pages/head_stats.py", "head_stats"): "stats_page.sentence_section does not catch unexpected errors",
     ("pages/image.py", "image_attention"): "image_page.run catches only InputError",
