@@ -28,7 +28,7 @@ from attnviz.ui.cache import (
     digest,
 )
 from attnviz.ui.notices import device_notice
-from attnviz.ui.safe import show_input_error
+from attnviz.ui.safe import show_input_error, show_unexpected
 from attnviz.ui.state import keep_default
 from attnviz.ui.widgets import IMAGE_MODEL_PICKER
 
@@ -124,6 +124,9 @@ def run(model: ImageModel, picked: Picked) -> ImageRun | None:
         show_input_error(exc)
         st.caption(f"Formats that work: {FORMAT_HINT}. Your earlier choices are kept.")
         return None
+    except Exception as exc:  # a bug: a short message here, the traceback in the server log
+        show_unexpected(exc, "running the image model")
+        return None
 
 
 def choose_target(ia: ImageAttention, picked: Picked) -> str:
@@ -206,4 +209,7 @@ def gradient_maps(
             return cached_gradient_maps(model, picked, target, result)
     except InputError as exc:
         show_input_error(exc)
+        return None
+    except Exception as exc:  # a bug: a short message here, the traceback in the server log
+        show_unexpected(exc, "computing the gradient maps")
         return None

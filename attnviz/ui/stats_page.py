@@ -83,7 +83,11 @@ class StatsResult:
 
 def sentence_section(tm: TextModel, ta: TextAttention, text: str, pair: str | None) -> None:
     """Statistics of the current sentence (the one typed here or on the text page)."""
-    table = cached_head_stats(tm, ta)
+    try:
+        table = cached_head_stats(tm, ta)
+    except Exception as exc:  # a bug: a short message here, the traceback in the server log
+        show_unexpected(exc, "computing the head statistics")
+        return
     caption = md_escape(
         f"{ta.n_tokens} tokens · {ta.n_layers} layers × {ta.n_heads} heads · model {ta.model_name}. "
         "Each statistic is a mean over the sentence's query tokens."

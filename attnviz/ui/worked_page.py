@@ -199,6 +199,9 @@ def toy_inputs() -> Shown | None:
     except InputError as exc:
         show_input_error(exc)
         return None
+    except Exception as exc:  # a bug: a short message here, the traceback in the server log
+        show_unexpected(exc, "computing the toy example")
+        return None
     h = 0
     if n_heads > 1:
         clamp(TOY_HEAD, n_heads)

@@ -93,21 +93,11 @@ CASES = [
     ("pages/worked_example.py", "attnviz.maths.toy_presets", "toy_steps", None),
     ("pages/worked_example.py", "attnviz.text.worked_example", "explain_head", real_mode),
 ]
-#: Calls a page does not guard yet: each shows Streamlit's own exception box instead of the message.
-#: strict: once the page catches them the test reports XPASS as a failure, and the entry must go.
-UNGUARDED = {
-    ("pages/head_stats.py", "head_stats"): "stats_page.sentence_section does not catch unexpected errors",
-    ("pages/image.py", "image_attention"): "image_page.run catches only InputError",
-    ("pages/image.py", "gradcam"): "image_page.gradient_maps catches only InputError",
-    ("pages/worked_example.py", "toy_steps"): "worked_page.toy_inputs catches only InputError",
-}
 
 
 def _params():
     for page, module, name, setup in CASES:
-        reason = UNGUARDED.get((page, name))
-        marks = [pytest.mark.xfail(reason=reason, strict=True, raises=AssertionError)] if reason else []
-        yield pytest.param(page, module, name, setup, marks=marks, id=f"{page.split('/')[1][:-3]}-{name}")
+        yield pytest.param(page, module, name, setup, id=f"{page.split('/')[1][:-3]}-{name}")
 
 
 @pytest.mark.parametrize("page, module, name, setup", list(_params()))
