@@ -108,3 +108,19 @@ def headed_model(tiny_bert_dir, head: str):
     expected = "BertForSequenceClassification" if head == "classification" else "BertForMaskedLM"
     assert type(tm.model).__name__ == expected
     return tm
+
+
+def imported_modules(path) -> set[str]:
+    """Every module a source file imports, absolute, parsed with ``ast`` (never run): ``import a.b``
+    gives ``a.b``; ``from x import y`` gives ``x`` and ``x.y`` (y may be a module or a name)."""
+    import ast
+    from pathlib import Path
+
+    found = set()
+    for node in ast.walk(ast.parse(Path(path).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found

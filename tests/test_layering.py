@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import ast
 import sys
 from pathlib import Path
+
+from tests.helpers import imported_modules as imports
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "attnviz"
 SHARED_TOP = {"errors", "device", "model_source", "weight_files", "model_budget", "results", "examples"}
-
-
-def imports(path: Path) -> set[str]:
-    """Every module ``path`` imports, absolute (``from x import y`` gives ``x`` and ``x.y``)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return found
 
 
 def modules(folder: Path) -> list[Path]:

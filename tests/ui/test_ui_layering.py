@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.helpers import imported_modules
+
 ROOT = Path(__file__).resolve().parents[2]
 UI = ROOT / "attnviz" / "ui"
 CACHE_ROOM = UI / "cache.py"
@@ -24,13 +26,7 @@ def module_name(path: Path) -> str:
 
 def ui_imports(path: Path) -> set[str]:
     """The attnviz.ui modules that ``path`` imports (``from attnviz.ui import x`` counts as x)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    found = imported_modules(path)
     modules = {module_name(p) for p in UI.glob("*.py")}
     return {name for name in found if name in modules}
 
