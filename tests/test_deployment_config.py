@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
 import pytest
+
+from attnviz.image.decoding import MAX_BYTES
 
 CONFIG = Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml"
 
@@ -24,8 +27,12 @@ def test_visitors_never_see_tracebacks(config):
     assert config["client"]["showErrorDetails"] == "none"
 
 
-def test_uploads_are_capped_and_xsrf_protected(config):
-    assert 1 <= config["server"]["maxUploadSize"] <= 50
+def test_uploads_are_capped_as_the_readme_says_and_xsrf_protected(config):
+    readme = (CONFIG.parents[1] / "README.md").read_text(encoding="utf-8")
+    stated = int(re.search(r"Uploads are capped at (\d+) MB", readme).group(1))
+    cap = config["server"]["maxUploadSize"]
+    assert cap == stated, f"config.toml caps uploads at {cap} MB, the README says {stated} MB"
+    assert cap * 2**20 <= MAX_BYTES  # open_image must accept whatever the server lets through
     assert config["server"]["enableXsrfProtection"] is True
     assert config["server"]["enableCORS"] is True
 
