@@ -16,7 +16,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import streamlit as st
 
 import attnviz
 from attnviz.errors import ModelLoadError
@@ -25,7 +24,6 @@ from attnviz.image.loading import BUNDLED_IMAGE_MODEL
 from attnviz.image.model_files import CARD_FILE, WEIGHTS_FILE
 from attnviz.text import loading as text_model_module
 from attnviz.text.loading import BUNDLED_TEXT_MODEL, bundled_model_dir
-from attnviz.ui.safe import forget_logged_model_errors
 from tests.pages.apptest_helpers import assert_clean, start
 
 pytestmark = pytest.mark.bundled
@@ -240,16 +238,9 @@ def test_image_card_with_wrong_fields(image_copy):
 
 
 @pytest.fixture
-def fresh_app(caplog):
-    """Empty Streamlit caches before and after (the broken model must not leak into other tests)."""
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    forget_logged_model_errors()
+def fresh_app(empty_caches, caplog):
+    """Empty caches (the broken model must not leak into other tests), and the log at WARNING."""
     caplog.set_level(logging.WARNING, logger="attnviz")
-    yield
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    forget_logged_model_errors()
 
 
 def _warnings(at) -> list[str]:

@@ -19,7 +19,6 @@ import streamlit as st
 
 import attnviz.ui
 from attnviz.ui import worked_page
-from attnviz.ui.safe import forget_logged_model_errors
 from tests.pages.apptest_helpers import assert_clean, charts, start
 
 pytestmark = pytest.mark.bundled
@@ -32,16 +31,9 @@ class InjectedFault(RuntimeError):
 
 
 @pytest.fixture
-def fresh_caches(caplog):
-    """Cached results would hide the broken function (and a broken run must not be kept): empty the caches."""
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    forget_logged_model_errors()
+def fresh_caches(empty_caches, caplog):
+    """Empty caches (a cached result would hide the broken function), and the log at INFO."""
     caplog.set_level(logging.INFO, logger="attnviz")
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    forget_logged_model_errors()
 
 
 def break_everywhere(monkeypatch, module: str, name: str) -> list[str]:
