@@ -23,6 +23,6 @@ if ta is None:
     st.stop()
 sentence.truncation_notice(ta)
 if section == page.HEADS:
-    page.sentence_section(tm, ta, text, pair)
+    page.sentence_section(tm, ta)
 else:
     page.attention_vs_attribution_section(tm, ta, text, pair)

@@ -81,7 +81,7 @@ class StatsResult:
     csv_name: str = "attnviz-head-stats.csv"
 
 
-def sentence_section(tm: TextModel, ta: TextAttention, text: str, pair: str | None) -> None:
+def sentence_section(tm: TextModel, ta: TextAttention) -> None:
     """Statistics of the current sentence (the one typed here or on the text page)."""
     try:
         table = cached_head_stats(tm, ta)
