@@ -9,7 +9,7 @@ import attnviz
 from attnviz import text_attention
 from attnviz.examples import DEFAULT_TEXT, TEXT_EXAMPLES
 from attnviz.text.views import BLOCKS
-from attnviz.ui.text_page import VIEWS
+from attnviz.ui.text_views import VIEWS
 from tests.pages.apptest_helpers import assert_clean, charts, figure, heatmap_z, start, start_clean, trace_types
 
 pytestmark = pytest.mark.bundled  # the page opens on the bundled model
