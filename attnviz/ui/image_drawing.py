@@ -2,7 +2,7 @@
 beside Grad-CAM and Integrated Gradients with their agreement and pointing-game scores.
 
 It only draws what is cached (attnviz.ui.cache): a display choice never reruns the model.
-The choices come from attnviz.ui.image_page (:class:`~attnviz.ui.image_page.MapChoice`).
+The map drawn is the chosen entry of attnviz.ui.image_maps (the choices: its :class:`~attnviz.ui.image_maps.MapChoice`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from attnviz.image.attribution import PixelMap
 from attnviz.image.extraction import ImageAttention
 from attnviz.image.loading import BUNDLED_IMAGE_MODEL, ImageModel
 from attnviz.maths.agreement import spearman
-from attnviz.maths.attention_rollout import rollout
 from attnviz.maths.map_scores import mass_inside, pointing_hit
 from attnviz.ui.cache import ImageRun, Picked
-from attnviz.ui.image_page import MAP, MAPS, OVERLAY_CHART, PATCH, MapChoice
+from attnviz.ui.image_maps import FROM_PATCH, IMAGE_MAPS, MapChoice, heads_entry, patch_of, rollout_map
+from attnviz.ui.image_page import MAP, OVERLAY_CHART, PATCH
 from attnviz.ui.safe import md_escape
 
 
@@ -30,40 +30,21 @@ def _on_patch_click(cols: int) -> None:
     points = st.session_state[OVERLAY_CHART]["selection"]["points"]
     if points and "point_index" in points[0]:
         st.session_state[PATCH] = divmod(int(points[0]["point_index"]), cols)
-        st.session_state[MAP] = MAPS[2]
-
-
-def rollout_map(ia: ImageAttention, fusion: str = "mean", discard: float = 0.0) -> np.ndarray:
-    """The class token's row of the rollout, over grid cells: (rows, cols)."""
-    return rollout(ia.weights, head_fusion=fusion, discard_ratio=discard)[0, 1:].reshape(ia.grid)
-
-
-def current_map(ia: ImageAttention, choice: MapChoice) -> tuple[np.ndarray, str]:
-    heads = "mean of heads" if choice.head is None else f"head {choice.head}"
-    if choice.kind == "Rollout":
-        return rollout_map(ia, choice.fusion, choice.discard), f"Rollout ({choice.fusion} of heads)"
-    if choice.kind == "From a clicked patch":
-        row, col = st.session_state.get(PATCH) or (ia.grid[0] // 2, ia.grid[1] // 2)
-        row, col = min(row, ia.grid[0] - 1), min(col, ia.grid[1] - 1)
-        title = f"From patch ({row}, {col}), layer {choice.layer}, {heads}"
-        return ia.cell_attention(choice.layer, choice.head, row, col), title
-    return ia.cls_attention(choice.layer, choice.head), f"Class token, layer {choice.layer}, {heads}"
+        st.session_state[MAP] = FROM_PATCH.name
 
 
 def render_main(result: ImageRun, choice: MapChoice, target: str, picked: Picked) -> np.ndarray:
     ia = result.attention
-    grid_map, title = current_map(ia, choice)
-    selected = st.session_state.get(PATCH) if choice.kind == "From a clicked patch" else None
-    if choice.kind == "From a clicked patch" and selected is None:
-        selected = (ia.grid[0] // 2, ia.grid[1] // 2)
+    entry = IMAGE_MAPS[choice.kind]
+    grid_map = entry.grid_map(ia, choice, choice.head)
     fig = overlay(
         result.shown,
         grid_map,
         opacity=choice.opacity,
         colormap=choice.colormap,
-        title=title,
+        title=entry.title(ia, choice),
         clickable=True,
-        selected=selected,
+        selected=patch_of(ia, choice) if entry.outlines_patch else None,
         from_min=choice.from_min,
     )
     st.plotly_chart(
@@ -98,18 +79,11 @@ def render_predictions(ia: ImageAttention, target: str) -> None:
 
 def render_heads(result: ImageRun, choice: MapChoice) -> None:
     ia = result.attention
-    layer = choice.layer
-    if choice.kind == "From a clicked patch":
-        row, col = st.session_state.get(PATCH) or (ia.grid[0] // 2, ia.grid[1] // 2)
-        maps = [(f"head {h}", ia.cell_attention(layer, h, row, col)) for h in range(ia.n_heads)]
-        maps.append(("mean of heads", ia.cell_attention(layer, None, row, col)))
-        what = f"where patch ({row}, {col}) attends"
-    else:
-        maps = [(f"head {h}", ia.cls_attention(layer, h)) for h in range(ia.n_heads)]
-        maps.append(("mean of heads", ia.cls_attention(layer)))
-        what = "where the class token attends"
-    st.subheader(f"All heads of layer {layer}")
-    st.caption(f"{what.capitalize()}, one head per picture, each scaled to its own maximum.")
+    entry = heads_entry(IMAGE_MAPS[choice.kind])
+    maps = [(f"head {h}", entry.grid_map(ia, choice, h)) for h in range(ia.n_heads)]
+    maps.append(("mean of heads", entry.grid_map(ia, choice, None)))
+    st.subheader(f"All heads of layer {choice.layer}")
+    st.caption(f"{entry.heads_what(ia, choice).capitalize()}, one head per picture, each scaled to its own maximum.")
     fig = small_multiples(result.shown, maps, opacity=choice.opacity, colormap=choice.colormap, n_cols=len(maps))
     st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
 

@@ -8,8 +8,6 @@ patch only pick among cached arrays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import streamlit as st
 
 from attnviz.errors import InputError
@@ -27,6 +25,7 @@ from attnviz.ui.cache import (
     cached_image_run,
     digest,
 )
+from attnviz.ui.image_maps import IMAGE_MAPS, MapChoice
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import show_input_error, show_unexpected
 from attnviz.ui.state import keep_default
@@ -56,7 +55,6 @@ KEPT = (
 )
 
 SOURCES = ("Demo image", "Upload")
-MAPS = ("Class token", "Rollout", "From a clicked patch")
 MEAN_OF_HEADS = "mean"
 
 
@@ -151,23 +149,11 @@ def _clamp(key: str, options: list) -> None:
         st.session_state[key] = options[0]
 
 
-@dataclass(frozen=True)
-class MapChoice:
-    kind: str
-    layer: int
-    head: int | None  # None: mean of heads
-    fusion: str
-    discard: float
-    opacity: float
-    colormap: str
-    from_min: bool = False
-
-
 def map_controls(ia: ImageAttention) -> MapChoice:
     c1, c2, c3, c4 = st.columns([5, 2, 3, 3])
     kind = c1.radio(
         "Map",
-        MAPS,
+        list(IMAGE_MAPS),
         key=MAP,
         horizontal=True,
         help="Class token: where the class token (the model's summary, read by the classifier) looks in one "
@@ -178,12 +164,13 @@ def map_controls(ia: ImageAttention) -> MapChoice:
     heads = [MEAN_OF_HEADS, *range(ia.n_heads)]
     _clamp(LAYER, layers[::-1])  # default: the last layer, the one the classifier reads
     _clamp(HEAD, heads)
-    layer = c2.selectbox("Layer", layers, key=LAYER, disabled=kind == "Rollout")
-    head = c3.selectbox("Head", heads, key=HEAD, disabled=kind == "Rollout")
+    every_head = IMAGE_MAPS[kind].every_head
+    layer = c2.selectbox("Layer", layers, key=LAYER, disabled=every_head)
+    head = c3.selectbox("Head", heads, key=HEAD, disabled=every_head)
     keep_default(OPACITY, 0.55)
     opacity = c4.slider("Opacity", 0.0, 1.0, step=0.05, key=OPACITY)
     fusion, discard = "mean", 0.0
-    with st.expander("Rollout and colour options", expanded=kind == "Rollout"):
+    with st.expander("Rollout and colour options", expanded=every_head):
         d1, d2, d3 = st.columns(3)
         fusion = d1.selectbox("Head fusion", HEAD_FUSIONS, key=FUSION, help="How each layer's heads become one matrix.")
         keep_default(DISCARD, 0.0)
@@ -198,7 +185,8 @@ def map_controls(ia: ImageAttention) -> MapChoice:
             "differences in nearly uniform maps (e.g. where a patch attends in a late layer).",
         )
     head_index = None if head == MEAN_OF_HEADS else int(head)
-    return MapChoice(kind, layer, head_index, fusion, discard, opacity, colormap, from_min)
+    patch = st.session_state.get(PATCH)
+    return MapChoice(kind, layer, head_index, fusion, discard, opacity, colormap, from_min, patch)
 
 
 def gradient_maps(

@@ -1,0 +1,89 @@
+"""The image page's attention maps as a table: one :class:`ImageMap` entry per map kind. The
+page's "Map" choice is a name of :data:`IMAGE_MAPS`; the overlay and "All heads of layer" draw
+whichever entry is chosen. Adding a map is one entry here (and, if it needs new numbers, one
+method on ImageAttention or one formula in attnviz.maths).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from attnviz.image.extraction import ImageAttention
+from attnviz.maths.attention_rollout import rollout
+
+
+@dataclass(frozen=True)
+class MapChoice:
+    """What the map controls chose (attnviz.ui.image_page.map_controls)."""
+
+    kind: str
+    layer: int
+    head: int | None  # None: mean of heads
+    fusion: str
+    discard: float
+    opacity: float
+    colormap: str
+    from_min: bool = False
+    patch: tuple[int, int] | None = None  # the clicked cell (row, col); None: none clicked yet
+
+
+@dataclass(frozen=True)
+class ImageMap:
+    name: str
+    #: The map over grid cells (rows, cols) for one head (None: mean of heads), and its title.
+    grid_map: Callable[[ImageAttention, MapChoice, int | None], np.ndarray]
+    title: Callable[[ImageAttention, MapChoice], str]
+    #: What the "All heads of layer" row shows, e.g. "where the class token attends".
+    heads_what: Callable[[ImageAttention, MapChoice], str]
+    #: The map reads every layer and head: "All heads" shows the class token's instead, and the
+    #: layer and head pickers are greyed.
+    every_head: bool = False
+    #: The overlay outlines the clicked patch.
+    outlines_patch: bool = False
+
+
+def patch_of(ia: ImageAttention, choice: MapChoice) -> tuple[int, int]:
+    """The clicked cell, kept inside this image's grid; the centre until one is clicked."""
+    row, col = choice.patch or (ia.grid[0] // 2, ia.grid[1] // 2)
+    return min(row, ia.grid[0] - 1), min(col, ia.grid[1] - 1)
+
+
+def rollout_map(ia: ImageAttention, fusion: str = "mean", discard: float = 0.0) -> np.ndarray:
+    """The class token's row of the rollout, over grid cells: (rows, cols)."""
+    return rollout(ia.weights, head_fusion=fusion, discard_ratio=discard)[0, 1:].reshape(ia.grid)
+
+
+def _heads(choice: MapChoice) -> str:
+    return "mean of heads" if choice.head is None else f"head {choice.head}"
+
+
+CLASS_TOKEN = ImageMap(
+    "Class token",
+    grid_map=lambda ia, c, head: ia.cls_attention(c.layer, head),
+    title=lambda ia, c: f"Class token, layer {c.layer}, {_heads(c)}",
+    heads_what=lambda ia, c: "where the class token attends",
+)
+ROLLOUT = ImageMap(
+    "Rollout",
+    grid_map=lambda ia, c, head: rollout_map(ia, c.fusion, c.discard),
+    title=lambda ia, c: f"Rollout ({c.fusion} of heads)",
+    heads_what=CLASS_TOKEN.heads_what,
+    every_head=True,
+)
+FROM_PATCH = ImageMap(
+    "From a clicked patch",
+    grid_map=lambda ia, c, head: ia.cell_attention(c.layer, head, *patch_of(ia, c)),
+    title=lambda ia, c: "From patch ({}, {}), layer {}, {}".format(*patch_of(ia, c), c.layer, _heads(c)),
+    heads_what=lambda ia, c: "where patch ({}, {}) attends".format(*patch_of(ia, c)),
+    outlines_patch=True,
+)
+IMAGE_MAPS: dict[str, ImageMap] = {m.name: m for m in (CLASS_TOKEN, ROLLOUT, FROM_PATCH)}
+MAPS = tuple(IMAGE_MAPS)
+
+
+def heads_entry(entry: ImageMap) -> ImageMap:
+    """The entry whose per-head maps "All heads of layer" draws for ``entry``."""
+    return CLASS_TOKEN if entry.every_head else entry
