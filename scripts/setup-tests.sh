@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Everything the tests need, on a fresh Debian machine or a developer's laptop:
-#   - the Python packages of requirements-test.txt (the app's, pytest, hypothesis, Playwright);
+#   - the Python packages of requirements-test.txt (the app's, pytest, hypothesis, Playwright) and
+#     the bundled decoder's package, through scripts/install.sh;
 #   - Debian's chromium, which the browser tests drive through Playwright
 #     (no `playwright install`: its browser download is not reachable from every machine).
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python -m pip install -r requirements-test.txt
+bash scripts/install.sh requirements-test.txt
 
 if [ -x /usr/bin/chromium ]; then
     echo "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo present)"

@@ -1,5 +1,6 @@
-"""Shared fixtures: a tiny random BERT written to disk, the bundled all-MiniLM-L6-v2, and a random
-CNN-attention image model saved the way training saves it.
+"""Shared fixtures: a tiny random BERT and tiny random decoders (GPT-2, Llama, Qwen2) written to
+disk, the bundled all-MiniLM-L6-v2 and SmolLM2-135M-Instruct, and a random CNN-attention image
+model saved the way training saves it.
 
 Nothing here needs a network: the tiny model is built from a config and a hand-written
 WordPiece vocabulary, and the bundled model comes from the installed package.
@@ -18,7 +19,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import configuration as hypothesis_configuration  # noqa: E402
 
-from tests.helpers import VOCAB, tiny_bert_config  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    DECODER_FAMILIES,
+    VOCAB,
+    tiny_bert_config,
+    tiny_byte_bpe_tokenizer,
+    tiny_decoder_config,
+)
 
 # Hypothesis keeps its example database under the working directory; keep the checkout clean.
 hypothesis_configuration.set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "attnviz-hypothesis"))
@@ -56,6 +63,42 @@ def bundled_model():
     import attnviz
 
     return attnviz.load_text_model()
+
+
+@pytest.fixture(scope="session")
+def bundled_decoder():
+    """SmolLM2-135M-Instruct, loaded once per test session (converted from its GGUF on the first
+    load on a machine, then read from the conversion cache)."""
+    import attnviz
+
+    return attnviz.load_text_model("SmolLM2-135M-Instruct", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_decoder_dirs(tmp_path_factory):
+    """family -> a folder written by ``save_pretrained``: a random 2-layer causal LM and a fast
+    byte-level BPE tokenizer without a pad token."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = tiny_byte_bpe_tokenizer()
+    folders = {}
+    for family in DECODER_FAMILIES:
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(tiny_decoder_config(family, len(tokenizer)))
+        folder = tmp_path_factory.mktemp(f"tiny_{family}")
+        model.save_pretrained(str(folder))
+        tokenizer.save_pretrained(str(folder))
+        folders[family] = folder
+    return folders
+
+
+@pytest.fixture(scope="session", params=DECODER_FAMILIES)
+def tiny_decoder(request, tiny_decoder_dirs):
+    """Each tiny decoder in turn, loaded through ``attnviz.load_text_model``."""
+    import attnviz
+
+    return attnviz.load_text_model(str(tiny_decoder_dirs[request.param]), device="cpu")
 
 
 @pytest.fixture

@@ -124,3 +124,61 @@ def imported_modules(path) -> set[str]:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found
+
+
+#: The decoder families the tests build tiny random models of (config class, model class, extra config).
+DECODER_FAMILIES = ("gpt2", "llama", "qwen2")
+
+
+def tiny_byte_bpe_tokenizer():
+    """A fast byte-level BPE tokenizer trained here on a few sentences (no download), no pad token.
+
+    Its 256 byte tokens cover any text; the merges make common words single tokens.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    corpus = [
+        "The cat sat on the mat. The dog sat on the log.",
+        "The animal didn't cross the street because it was too tired.",
+        "Attention shows where a model looks when it reads a sentence.",
+    ] * 20
+    tok.train_from_iterator(corpus, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+
+
+def tiny_decoder_config(family: str, vocab_size: int):
+    """A random 2-layer decoder of ``family`` (GPT-2, Llama or Qwen2), small enough to build in ms.
+
+    Llama and Qwen2 use grouped-query attention (4 query heads sharing 2 key/value heads) and
+    RoPE, like the bundled SmolLM2.
+    """
+    from transformers import GPT2Config, LlamaConfig, Qwen2Config
+
+    if family == "gpt2":
+        return GPT2Config(
+            vocab_size=vocab_size, n_positions=128, n_embd=32, n_layer=2, n_head=4, architectures=["GPT2LMHeadModel"]
+        )
+    common = dict(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+    )
+    if family == "llama":
+        return LlamaConfig(**common, architectures=["LlamaForCausalLM"])
+    if family == "qwen2":
+        return Qwen2Config(**common, architectures=["Qwen2ForCausalLM"])
+    raise ValueError(family)

@@ -22,7 +22,7 @@ from attnviz.device import SharedModel, pick_device
 from attnviz.errors import ModelLoadError
 from attnviz.image import model_files
 from attnviz.image.cnn_attention import CnnAttention, CnnAttentionConfig
-from attnviz.image.model_files import CARD_FILE, WEIGHTS_FILE, sha256_file
+from attnviz.image.model_files import CARD_FILE, WEIGHTS_FILE
 from attnviz.model_budget import check_size, check_transformers_model
 from attnviz.model_source import (
     BUNDLED,
@@ -34,7 +34,7 @@ from attnviz.model_source import (
     resolve_model_source,
     weights_error,
 )
-from attnviz.weight_files import check_weight_files, folder_weight_files, safetensors_only
+from attnviz.weight_files import check_weight_files, folder_weight_files, safetensors_only, sha256_of
 
 #: Name shown for the bundled model, and accepted by ``load_image_model``.
 BUNDLED_IMAGE_MODEL = "shapes-cnn-attention"
@@ -182,7 +182,7 @@ def _load_cnn_attention(folder: Path, label: str, device: torch.device, bundled:
             f"The bundled model card {card_path} has no weights_sha256 to check {weights} against. {hint}"
         )
     try:
-        actual = sha256_file(weights) if expected else None
+        actual = sha256_of(weights) if expected else None
     except OSError as exc:
         raise ModelLoadError(f"{weights} cannot be read ({type(exc).__name__}: {exc}). {hint}") from exc
     if expected and actual != expected:

@@ -32,7 +32,8 @@ from attnviz.device import pick_device
 from attnviz.errors import InputError
 from attnviz.image import generated_shapes
 from attnviz.image.cnn_attention import CnnAttention, CnnAttentionConfig
-from attnviz.image.model_files import BUNDLED_DIR, CARD_FILE, WEIGHTS_FILE, sha256_file
+from attnviz.image.model_files import BUNDLED_DIR, CARD_FILE, WEIGHTS_FILE
+from attnviz.weight_files import sha256_of
 
 #: Generated data: train, validation and test sets come from different seeds, never overlapping.
 TRAIN_SEED, VAL_SEED, TEST_SEED = 1, 2, 3
@@ -227,7 +228,7 @@ def save(model: CnnAttention, card: dict, out_dir: Path) -> dict:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt"})
     # The loader checks this hash: a damaged or swapped weight file is refused, not half-used.
-    card = {**card, "weights_sha256": sha256_file(out_dir / WEIGHTS_FILE)}
+    card = {**card, "weights_sha256": sha256_of(out_dir / WEIGHTS_FILE)}
     # A new card: faithfulness figures of older weights would be wrong for these ones.
     (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     return card

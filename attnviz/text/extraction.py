@@ -36,6 +36,9 @@ class TextAttention(AttentionResult):
         words: the text of each word, taken from the input (original case and accents).
         text, text_pair: the input as given.
         model_name: the model that produced the weights.
+        causal: a decoder's attention: query i sees keys 0..i only, so ``weights[..., i, j]``
+            is exactly 0 for every j > i ("not visible", not "ignored"). A decoder's tokens are
+            the text each token stands for (``" cat"``, with its space), not ``"Ġcat"``.
     """
 
     tokens: list[str]
@@ -49,6 +52,7 @@ class TextAttention(AttentionResult):
     text: str
     text_pair: str | None = None
     model_name: str = ""
+    causal: bool = False
 
     @property
     def n_tokens(self) -> int:
@@ -195,6 +199,11 @@ def text_attention(tm: TextModel, text: str, text_pair: str | None = None) -> Te
         if text_pair is not None:
             raise InputError("The first sentence is empty: type it, or move your text there.")
         raise InputError("The text is empty: type a sentence to see its attention.")
+    if tm.causal and text_pair is not None:
+        raise InputError(
+            "A decoder language model reads one text, left to right: turn pair mode off and put both "
+            "sentences in the first box."
+        )
     inputs, enc, n_cut = encode(tm, text, text_pair)
     encoding = enc.encodings[0]
     special = np.array(encoding.special_tokens_mask, dtype=bool)
@@ -203,8 +212,10 @@ def text_attention(tm: TextModel, text: str, text_pair: str | None = None) -> Te
             "The tokenizer kept nothing of this text (it was only spaces, control or zero-width "
             "characters): type some words."
         )
+    # A decoder's language-model head is not needed for attention: run the transformer under it.
+    model = tm.model.base_model if tm.causal else tm.model
     with tm.lock, torch.inference_mode():
-        out = tm.model(**inputs, output_attentions=True)
+        out = model(**inputs, output_attentions=True)
     if out.attentions is None or any(a is None for a in out.attentions):
         raise RuntimeError(f"{tm.name} returned no attention weights; load it with attn_implementation='eager'.")
     # L tensors (1, H, n, n) -> (L, H, n, n)
@@ -216,7 +227,7 @@ def text_attention(tm: TextModel, text: str, text_pair: str | None = None) -> Te
     segment = np.where(segment < 0, np.array(type_ids, dtype=np.int64), segment)
     word_index, words = _words(encoding, [text, text_pair or ""])
     return TextAttention(
-        tokens=list(encoding.tokens),
+        tokens=token_texts(tm, encoding),
         weights=np.ascontiguousarray(weights, dtype=np.float32),
         truncated=n_cut > 0,
         n_cut=n_cut,
@@ -227,4 +238,15 @@ def text_attention(tm: TextModel, text: str, text_pair: str | None = None) -> Te
         text=text,
         text_pair=text_pair,
         model_name=tm.name,
+        causal=tm.causal,
     )
+
+
+def token_texts(tm: TextModel, encoding) -> list[str]:
+    """What each token shows: the tokenizer's own token for an encoder (``"##ing"``, ``"[CLS]"``);
+    for a decoder, the text the token decodes to (``" cat"`` rather than byte-level ``"Ġcat"``; a
+    token holding part of a character's UTF-8 bytes shows as ``"�"``)."""
+    if not tm.causal:
+        return list(encoding.tokens)
+    decode = tm.tokenizer.decode
+    return [decode([i], clean_up_tokenization_spaces=False) for i in encoding.ids]

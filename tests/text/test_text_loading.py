@@ -7,7 +7,8 @@ import torch
 
 import attnviz
 from attnviz.device import DEVICE_ENV, pick_device
-from attnviz.text.loading import BUNDLED_WEIGHTS_SHA256, bundled_model_dir, check_bundled_weights, sha256_of
+from attnviz.text.loading import BUNDLED_WEIGHTS_SHA256, bundled_model_dir, check_bundled_weights
+from attnviz.weight_files import sha256_of
 from tests.helpers import TINY_HEADS, TINY_LAYERS, TINY_MAX, VOCAB
 
 
