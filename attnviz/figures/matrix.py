@@ -7,6 +7,10 @@ query row. ``marker.maxdisplayed=1`` keeps Plotly from drawing a DOM node per ce
 click still see every point): 128 x 128 tokens draw in ~0.1 s instead of ~0.6 s. The layer
 costs ~8 bytes a cell, so larger matrices keep the heatmap's own hover and the query token is
 chosen from a list instead.
+
+A decoder's matrix (``view.causal``) leaves the cells a query cannot see (keys after it) empty:
+they show the plot's grey background, :data:`NOT_VISIBLE`, and have no hover point, so a
+weight of 0 that was computed is never confused with a key that was never visible.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ CLICKABLE_CELLS = 256 * 256
 MAX_ROW_LABELS = 64
 COLORSCALE = "Blues"
 HOVER_FONT = dict(font=dict(family="monospace"))
+#: Background of cells a decoder's query cannot see (empty heatmap cells show it).
+NOT_VISIBLE = "#d9d9d9"
 
 
 def _height(rows: int) -> int:
@@ -56,6 +62,10 @@ def head_matrix(
     """
     w = view.weights[layer, head]  # (q, k)
     n_q, n_k = w.shape
+    visible = view.visible  # (q, k) bool, or None: all visible
+    # Per row, the keys it can see are a prefix of the columns (positions increase left to right).
+    n_seen = np.full(n_q, n_k) if visible is None else visible.sum(axis=1)
+    shown = w if visible is None else np.where(visible, w, np.nan)
     keys = unique_labels(view.key_tokens)
     queries = unique_labels(view.query_tokens)
     clickable = is_clickable(view)
@@ -66,7 +76,7 @@ def head_matrix(
     y = np.arange(n_q, dtype=np.int32) if clickable else queries
     fig.add_trace(
         go.Heatmap(
-            z=w,
+            z=shown,
             x=keys,
             y=y,
             zmin=0.0,
@@ -79,13 +89,15 @@ def head_matrix(
     )
     if clickable:
         for r in range(n_q):
+            if n_seen[r] == 0:
+                continue
             fig.add_trace(
                 go.Scatter(
                     x0=keys[0],  # x0/dx on a categorical axis: point j sits on key column j
                     dx=1,
-                    y=np.full(n_k, r, dtype=np.int16),
+                    y=np.full(n_seen[r], r, dtype=np.int16),
                     mode="markers",
-                    marker=dict(opacity=0, size=10, color=w[r], maxdisplayed=1),
+                    marker=dict(opacity=0, size=10, color=w[r, : n_seen[r]], maxdisplayed=1),
                     showlegend=False,
                     hovertemplate=(
                         f"query: {queries[r].replace('%', '&#37;')}<br>key: %{{x}}"
@@ -115,6 +127,8 @@ def head_matrix(
         clickmode="event+select",
         dragmode=False,
     )
+    if visible is not None:
+        fig.update_layout(plot_bgcolor=NOT_VISIBLE)
     fig.update_xaxes(
         type="category", side="bottom", tickangle=-60, title_text="key (attended to)", range=[-0.5, n_k - 0.5]
     )
@@ -140,6 +154,9 @@ def token_heads(view: AttentionView, query: int, *, scale: str = "fixed") -> go.
     """Attention from one query token in every head of every layer: (layer, head) rows x keys."""
     n_layers, n_heads = view.n_layers, view.n_heads
     rows = view.weights[:, :, query, :].reshape(n_layers * n_heads, -1)  # (L*H, k)
+    visible = view.visible
+    if visible is not None:  # keys after the query token: not visible (grey), not weight 0
+        rows = np.where(visible[query][None, :], rows, np.nan)
     names = [f"L{l} H{h}" for l in range(n_layers) for h in range(n_heads)]
     keys = unique_labels(view.key_tokens)
     fig = go.Figure(
@@ -148,7 +165,7 @@ def token_heads(view: AttentionView, query: int, *, scale: str = "fixed") -> go.
             x=keys,
             y=names,
             zmin=0.0,
-            zmax=_zmax(rows, scale),
+            zmax=_zmax(np.nan_to_num(rows), scale),
             colorscale=COLORSCALE,
             colorbar=dict(title="weight", thickness=12),
             hovertemplate="%{y} → key %{x}<br>weight: %{z:.3f}<extra></extra>",
@@ -162,6 +179,7 @@ def token_heads(view: AttentionView, query: int, *, scale: str = "fixed") -> go.
         height=int(max(360, min(1100, 11 * n_layers * n_heads + 160))),
         margin=dict(l=10, r=10, t=50, b=20),
         hoverlabel=HOVER_FONT,
+        plot_bgcolor=NOT_VISIBLE if visible is not None else None,
     )
     fig.update_xaxes(type="category", side="bottom", tickangle=-60)
     fig.update_yaxes(type="category", autorange="reversed")

@@ -43,6 +43,9 @@ class AttentionView(AttentionResult):
             (token index, or word index at word level), for export and linking.
         description: a short phrase saying what was chosen ("words, A→B, no [CLS]/[SEP]").
         model_name: the model that produced the weights.
+        causal: a decoder's attention, where row i sees only columns at or before its own
+            position (:attr:`visible`); the others are 0 because they cannot be seen, and
+            figures draw them as "not visible", not as weight 0.
     """
 
     query_tokens: list[str]
@@ -52,10 +55,22 @@ class AttentionView(AttentionResult):
     key_positions: np.ndarray
     description: str
     model_name: str = ""
+    causal: bool = False
 
     @property
     def row_labels(self) -> list[str]:
         return self.query_tokens
+
+    @property
+    def visible(self) -> np.ndarray | None:
+        """bool ``(q, k)``: which keys each query can see; None when every key is (an encoder).
+
+        A decoder's token sees itself and the tokens before it; at word level, word i sees
+        words 0..i (its own pieces see one another left to right, so the mean over them does too).
+        """
+        if not self.causal:
+            return None
+        return self.key_positions[None, :] <= self.query_positions[:, None]
 
     @property
     def column_labels(self) -> list[str]:
@@ -107,7 +122,7 @@ def make_view(
     if ta.is_pair and block != "All":
         parts.append(block)
     if hide_special:
-        parts.append("[CLS]/[SEP] hidden")
+        parts.append("special tokens hidden" if ta.causal else "[CLS]/[SEP] hidden")
     return AttentionView(
         query_tokens=[labels[i] for i in rows_idx],
         key_tokens=[labels[j] for j in cols_idx],
@@ -116,6 +131,7 @@ def make_view(
         key_positions=cols_idx,
         description=", ".join(parts),
         model_name=ta.model_name,
+        causal=ta.causal,
     )
 
 
@@ -127,15 +143,21 @@ def rollout_view(
     words: bool = False,
     block: str = "All",
     hide_special: bool = False,
+    causal_normalised: bool = False,
 ) -> AttentionView:
     """An :class:`AttentionView` with one layer and one head, ``weights`` ``[1, 1, q, k]``: the rollout.
+
+    ``causal_normalised`` (decoders only): divided by the rollout of uniform causal attention
+    (:mod:`attnviz.maths.attention_rollout`), so the first tokens do not win by position alone.
 
     Rollout is computed on every token (hiding tokens first would change the maths); the display
     options (words, pair block, hidden [CLS]/[SEP]) are then applied to the result, exactly as
     they are to a head.
     """
-    matrix = rollout(ta.weights, head_fusion=head_fusion, discard_ratio=discard_ratio)  # (n, n)
+    normalise = causal_normalised and ta.causal
+    matrix = rollout(ta.weights, head_fusion=head_fusion, discard_ratio=discard_ratio, causal=normalise)  # (n, n)
     as_head = dataclasses.replace(ta, weights=matrix[None, None].astype(np.float32))  # (1, 1, n, n)
     view = make_view(as_head, words=words, block=block, hide_special=hide_special)
     what = f"{head_fusion} over heads" + (f", lowest {discard_ratio:.0%} discarded" if discard_ratio else "")
+    what += ", relative to uniform causal attention" if normalise else ""
     return dataclasses.replace(view, description=f"{what}; {view.description}")
