@@ -15,6 +15,18 @@ on any ``[layers, heads, t, t]`` array (text tokens, or an image model's class t
 Compared with vit-explain's ``vit_rollout.py``: rows are normalised with ``keepdims`` (it
 divides by a row-sum vector that broadcasts over columns), the discard is applied to every
 batch item (it only touches item 0), and bad input raises an exception instead of an assert.
+
+Decoders (``causal=True`` in :func:`rollout`): token i sees only tokens 0..i, so composing
+layers piles mass onto the first tokens whatever the heads do: with every head attending
+uniformly to what it can see, token 0 still ends up with the largest share of every row. Abnar &
+Zuidema warn that rollout's raw shares mix such structure with what the model does. The causal
+option divides R element-wise by that baseline, the rollout ``U`` of uniform causal attention
+(row i: 1/(i+1) over 0..i, same number of layers, same residual), and renormalises each row:
+
+    R_causal[i, j] = (R[i, j] / U[i, j]) / Σ_j' (R[i, j'] / U[i, j'])      for j ≤ i; 0 after i
+
+A uniform model then gives uniform rows, and a share above 1/(i+1) means "more than position
+alone would give".
 """
 
 from __future__ import annotations
@@ -65,7 +77,22 @@ def discard_lowest(matrices: np.ndarray, discard_ratio: float) -> np.ndarray:
     return flat.reshape(matrices.shape)
 
 
-def rollout(weights, head_fusion: str = "mean", discard_ratio: float = 0.0) -> np.ndarray:
+def uniform_causal_rollout(t: int, n_layers: int) -> np.ndarray:
+    """The rollout ``[t, t]`` of ``n_layers`` layers whose every row i attends uniformly to 0..i."""
+    uniform = np.tril(np.ones((t, t))) / np.arange(1, t + 1)[:, None]  # (t, t) rows sum to 1
+    return rollout(np.broadcast_to(uniform, (n_layers, 1, t, t))).astype(np.float64)
+
+
+def causal_normalise(matrix: np.ndarray, n_layers: int) -> np.ndarray:
+    """Divide a causal rollout ``[..., t, t]`` by :func:`uniform_causal_rollout` and renormalise rows
+    (see the module docstring); keys after each query stay exactly 0."""
+    t = matrix.shape[-1]
+    baseline = uniform_causal_rollout(t, n_layers)  # (t, t), > 0 on and below the diagonal
+    ratio = np.where(baseline > 0, matrix / np.where(baseline > 0, baseline, 1.0), 0.0)
+    return (ratio / ratio.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def rollout(weights, head_fusion: str = "mean", discard_ratio: float = 0.0, causal: bool = False) -> np.ndarray:
     """Attention rollout of ``weights``: how much each token's final state draws on each input token.
 
     Args:
@@ -78,6 +105,9 @@ def rollout(weights, head_fusion: str = "mean", discard_ratio: float = 0.0) -> n
             ``"max"`` or ``"min"`` (vit-explain's options).
         discard_ratio: fraction in ``[0, 1)`` of each fused layer matrix's lowest entries set to
             0 before the identity is added (vit-explain's noise filter); 0 keeps everything.
+        causal: a decoder's attention (zeros above the diagonal): divide by the rollout of
+            uniform causal attention and renormalise (module docstring), so that the first
+            tokens do not win by position alone.
 
     Returns:
         float32 ``[t, t]`` (or ``[batch, t, t]``); ``R[i, j]`` = share of token i's last-layer
@@ -116,5 +146,5 @@ def rollout(weights, head_fusion: str = "mean", discard_ratio: float = 0.0) -> n
     result = layers[:, 0]  # (B, t, t)
     for l in range(1, layers.shape[1]):
         result = layers[:, l] @ result  # a later layer reads the mix the earlier layers made
-    result = result.astype(np.float32)
+    result = causal_normalise(result, layers.shape[1]) if causal else result.astype(np.float32)
     return result if batched else result[0]

@@ -197,3 +197,39 @@ def test_rollout_view_applies_display_options_after_rollout(rng):
     assert lines[0] == "query_index,query,key_index,key,rollout"
     assert len(lines) == 1 + ta.n_tokens**2
     assert lines[1] == f"0,[CLS],0,[CLS],{full[0, 0]:.6f}"
+
+
+# ------------------------------------------------------------------ causal rollout
+
+
+def random_causal(rng, n_layers: int, n_heads: int, t: int) -> np.ndarray:
+    raw = rng.random((n_layers, n_heads, t, t)) * np.tril(np.ones((t, t)))
+    return raw / raw.sum(-1, keepdims=True)
+
+
+def test_causal_rollout_of_uniform_attention_is_uniform():
+    """The baseline divides itself out: attention spread evenly over what each token sees gives even rows."""
+    t, n_layers = 7, 4
+    uniform = np.tril(np.ones((t, t))) / np.arange(1, t + 1)[:, None]
+    weights = np.broadcast_to(uniform, (n_layers, 3, t, t))
+    raw = rollout(weights)
+    assert raw[-1, 0] > 2 * raw[-1, -1]  # raw rollout favours the first token by position alone
+    np.testing.assert_allclose(rollout(weights, causal=True), uniform, atol=1e-6)
+
+
+def test_causal_rollout_equals_its_definition(rng):
+    t, n_layers = 6, 3
+    weights = random_causal(rng, n_layers, 2, t)
+    # The definition, written out: R / U element-wise on and below the diagonal, rows renormalised.
+    layers = weights.mean(axis=1) + np.eye(t)
+    layers /= layers.sum(-1, keepdims=True)
+    uniform = (np.tril(np.ones((t, t))) / np.arange(1, t + 1)[:, None] + np.eye(t)) / 2
+    r, u = layers[0], uniform
+    for l in range(1, n_layers):
+        r, u = layers[l] @ r, uniform @ u
+    ratio = np.divide(r, u, out=np.zeros_like(r), where=np.tril(np.ones((t, t))) > 0)
+    expected = ratio / ratio.sum(-1, keepdims=True)
+    got = rollout(weights, causal=True)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert (np.triu(got, 1) == 0).all()
+    np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-6)
