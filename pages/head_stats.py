@@ -17,7 +17,7 @@ section = page.section_picker()
 if section == page.HEADS and page.source_picker() == page.CORPUS:
     page.corpus_section(tm)
     st.stop()
-text, pair = sentence.sentence_inputs()
+text, pair = sentence.sentence_inputs(causal=tm.causal)
 ta = sentence.run_model(tm, text, pair)
 if ta is None:
     st.stop()

@@ -13,8 +13,8 @@ st.title("Text attention")
 tm = text_model_picker()
 if tm is None:
     st.stop()
-text, pair = sentence.sentence_inputs()
-opts = page.options(is_pair=pair is not None)
+text, pair = sentence.sentence_inputs(causal=tm.causal)
+opts = page.options(is_pair=pair is not None, causal=tm.causal)
 ta = sentence.run_model(tm, text, pair)
 if ta is None:
     st.stop()

@@ -83,6 +83,17 @@ def converted_folder_path() -> Path:
     return cache_root() / "decoders" / GGUF_SHA256[:16]
 
 
+def looks_converted() -> bool:
+    """A finished conversion is on disk (its record names this GGUF); cheap, no hashing. The app
+    asks this on every run to decide whether to show the conversion's progress; the loader still
+    checks the weights' hash when it loads."""
+    try:
+        record = json.loads((converted_folder_path() / _RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("gguf_sha256") == GGUF_SHA256
+
+
 def _cache_is_sound(folder: Path) -> bool:
     """The folder holds a finished conversion of this GGUF whose weights are unchanged."""
     try:

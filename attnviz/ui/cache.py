@@ -146,9 +146,18 @@ def _view(
 
 
 def cached_rollout_view(
-    tm: TextModel, ta: TextAttention, fusion: str, discard: float, words: bool, block: str, hide: bool
+    tm: TextModel,
+    ta: TextAttention,
+    fusion: str,
+    discard: float,
+    words: bool,
+    block: str,
+    hide: bool,
+    causal_normalised: bool = False,
 ) -> AttentionView:
-    return _rollout_view(tm.name, run_device(tm), ta.text, ta.text_pair, fusion, discard, words, block, hide, ta)
+    return _rollout_view(
+        tm.name, run_device(tm), ta.text, ta.text_pair, fusion, discard, words, block, hide, causal_normalised, ta
+    )
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -162,9 +171,18 @@ def _rollout_view(
     words: bool,
     block: str,
     hide: bool,
+    causal_normalised: bool,
     _ta: TextAttention,
 ) -> AttentionView:
-    return rollout_view(_ta, head_fusion=fusion, discard_ratio=discard, words=words, block=block, hide_special=hide)
+    return rollout_view(
+        _ta,
+        head_fusion=fusion,
+        discard_ratio=discard,
+        words=words,
+        block=block,
+        hide_special=hide,
+        causal_normalised=causal_normalised,
+    )
 
 
 def cached_head_stats(tm: TextModel, ta: TextAttention) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import torch
 from attnviz.device import DEVICE_ENV, device_label
 from attnviz.errors import ModelLoadError
 from attnviz.image.loading import BUNDLED_IMAGE_MODEL
-from attnviz.text.loading import BUNDLED_TEXT_MODEL
+from attnviz.text.loading import BUNDLED_TEXT_MODELS
 from attnviz.ui.cache import configured_device, image_model, text_model
 from attnviz.ui.notices import show_notice
 from attnviz.ui.safe import log, log_model_error, md_escape, message_markdown
@@ -31,7 +31,7 @@ def loaded_models() -> pd.DataFrame:
     warning above the table names it, and the server log gets the details.
     """
     name = current_text_model_name()
-    row = {"kind": "text", "model": name, "bundled": name == BUNDLED_TEXT_MODEL}
+    row = {"kind": "text", "model": name, "bundled": name in BUNDLED_TEXT_MODELS}
     tm, problem = _load("text", name, text_model)
     if tm is None:
         rows = [{**row, "layers": None, "heads": None, "max tokens": None, "status": f"unavailable: {problem}"}]

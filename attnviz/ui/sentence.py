@@ -32,8 +32,12 @@ def _apply_example() -> None:
         st.session_state[PAIR] = pair or ""
 
 
-def sentence_inputs() -> tuple[str, str | None]:
-    """Sentence box, optional second sentence, and example picker; returns (text, pair)."""
+def sentence_inputs(causal: bool = False) -> tuple[str, str | None]:
+    """Sentence box, optional second sentence, and example picker; returns (text, pair).
+
+    ``causal``: the model is a decoder, which reads one text: pair mode is greyed out (its
+    setting is kept for when an encoder is picked again).
+    """
     st.session_state.setdefault(TEXT, DEFAULT_TEXT)
     st.selectbox(
         "Examples",
@@ -47,14 +51,18 @@ def sentence_inputs() -> tuple[str, str | None]:
         "Sentence",
         key=TEXT,
         height=80,
-        help="Any text up to the model's limit (512 tokens for the bundled model); longer text is cut. "
+        help="Any text up to the model's limit (512 tokens for the bundled models); longer text is cut. "
         "Press Ctrl+Enter to apply.",
     )
     pair_on = st.toggle(
         "Second sentence (pair mode)",
         key=PAIR_ON,
-        help="Feed two sentences as [CLS] A [SEP] B [SEP], as in question answering or paraphrase detection.",
+        disabled=causal,
+        help="A decoder reads one text, left to right: put both sentences in the box above."
+        if causal
+        else "Feed two sentences as [CLS] A [SEP] B [SEP], as in question answering or paraphrase detection.",
     )
+    pair_on = pair_on and not causal
     pair = st.text_area("Second sentence", key=PAIR, height=68) if pair_on else None
     replacement_notice(text, "sentence")
     replacement_notice(pair, "second sentence")

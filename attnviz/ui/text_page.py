@@ -40,7 +40,7 @@ class Options:
 # ---------------------------------------------------------------- options and view
 
 
-def options(is_pair: bool) -> Options:
+def options(is_pair: bool, causal: bool = False) -> Options:
     with st.sidebar:
         st.subheader("Display")
         words = (
@@ -55,9 +55,10 @@ def options(is_pair: bool) -> Options:
             == "words"
         )
         hide = st.checkbox(
-            "Hide [CLS] and [SEP]",
+            "Hide special tokens" if causal else "Hide [CLS] and [SEP]",
             key="hide_special",
-            help="Drops their rows and columns. Their weight is not redistributed, so rows sum to less than 1.",
+            help="Drops the rows and columns of the tokens the tokenizer added. Their weight is not redistributed, "
+            "so rows sum to less than 1.",
         )
         block = "All"
         if is_pair:
@@ -137,4 +138,10 @@ def downloads(ta: TextAttention, view: AttentionView, layer: int, head: int, png
 
 
 def page_caption(ta: TextAttention) -> None:
-    st.caption(md_escape(f"{ta.n_tokens} tokens · {ta.n_layers} layers × {ta.n_heads} heads · model {ta.model_name}"))
+    kind = "decoder" if ta.causal else "encoder"
+    st.caption(md_escape(f"{ta.n_tokens} tokens · {ta.n_layers} layers × {ta.n_heads} heads · {kind} {ta.model_name}"))
+    if ta.causal:
+        st.caption(
+            "A decoder reads left to right: each token sees itself and the tokens before it. Grey cells are keys a "
+            "token cannot see (not a weight of 0)."
+        )

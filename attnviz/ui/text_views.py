@@ -38,11 +38,11 @@ from attnviz.ui.state import HEAD, LAYER, SINGLE_HEAD, VIEW, keep_default
 
 QUERY = "query_token"
 LINE_HEADS, THRESHOLD, FOCUS_QUERY = "line_heads", "threshold", "focus_query"
-FUSION, DISCARD = "rollout_fusion", "rollout_discard"
+FUSION, DISCARD, CAUSAL_NORMALISED = "rollout_fusion", "rollout_discard", "rollout_causal"
 MATRIX_CHART, LAYER_CHART, OVERVIEW_CHART = "matrix_chart", "layer_chart", "overview_chart"
 ROLLOUT_CHART = "rollout_chart"
 #: The widgets the views add (see ``controls``); app.py keeps their values across pages.
-KEPT = (QUERY, LINE_HEADS, THRESHOLD, FOCUS_QUERY, FUSION, DISCARD)
+KEPT = (QUERY, LINE_HEADS, THRESHOLD, FOCUS_QUERY, FUSION, DISCARD, CAUSAL_NORMALISED)
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class Picks:
     threshold: float = 0.05  # weights below it are not drawn (head lines)
     fusion: str = "mean"  # rollout: how each layer's heads become one matrix
     discard: float = 0.0  # rollout: share of each fused layer's lowest weights set to 0
+    causal_normalised: bool = False  # rollout of a decoder: relative to uniform causal attention
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,18 @@ def _query_controls(view: AttentionView, picks: Picks) -> Picks:
 
 
 def _rollout_controls(view: AttentionView, picks: Picks) -> Picks:
+    if view.causal:
+        keep_default(CAUSAL_NORMALISED, True)
+        normalised = st.toggle(
+            "Relative to position (causal rollout)",
+            key=CAUSAL_NORMALISED,
+            help="A decoder's token sees only the tokens before it, so multiplying layers piles weight onto the "
+            "first tokens whatever the heads do. On: each share is divided by what attention spread evenly over "
+            "the visible tokens would give, and rows are summed to 1 again (Abnar & Zuidema warn about this "
+            "bias). Off: the raw rollout.",
+        )
+    else:
+        normalised = False
     c1, c2 = st.columns([2, 3])
     fusion = c1.radio(
         "Heads fused by",
@@ -197,13 +210,15 @@ def _rollout_controls(view: AttentionView, picks: Picks) -> Picks:
         help="Share of each fused layer's smallest weights set to 0 before the identity is added "
         "(vit-explain's noise filter). 0 keeps every weight.",
     )
-    return replace(picks, fusion=fusion, discard=float(discard))
+    return replace(picks, fusion=fusion, discard=float(discard), causal_normalised=normalised)
 
 
 def _rollout_source(tm: TextModel, ta: TextAttention, picks: Picks, display: dict) -> AttentionView | None:
     """The rollout of every layer, in the display's units (None after saying why)."""
     try:
-        view = cached_rollout_view(tm, ta, picks.fusion, picks.discard, **display)
+        view = cached_rollout_view(
+            tm, ta, picks.fusion, picks.discard, **display, causal_normalised=picks.causal_normalised
+        )
     except InputError as exc:
         show_input_error(exc)
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import streamlit as st
 
@@ -11,6 +12,7 @@ from attnviz.device import device_label
 from attnviz.errors import ModelLoadError
 from attnviz.image.loading import BUNDLED_IMAGE_MODEL
 from attnviz.model_source import check_model_name
+from attnviz.text import bundled_decoder
 from attnviz.text.loading import BUNDLED_TEXT_MODEL, TextModel
 from attnviz.ui.cache import configured_device, image_model, text_model
 from attnviz.ui.safe import log_model_error, md_escape, message_markdown, show_input_error
@@ -64,10 +66,13 @@ def replacement_notice(text: str | None, what: str) -> None:
 
 @dataclass(frozen=True)
 class ModelPicker:
-    """One sidebar picker: the bundled model, or a typed name that loads or leaves the current one.
+    """One sidebar picker: a bundled model (a button each), or a typed name that loads or leaves
+    the current one.
 
     ``current``, ``typed`` and ``error`` are session-state keys: the name in use, the text box,
-    and the message of the last failed load (shown until the next success).
+    and the message of the last failed load (shown until the next success). ``others``: more
+    bundled models, each ``(name, what it is)``; ``prepare``: called with the name before each
+    load (the bundled decoder shows its one-time conversion there).
     """
 
     title: str
@@ -79,6 +84,8 @@ class ModelPicker:
     placeholder: str
     help: str
     empty_message: str
+    others: tuple[tuple[str, str], ...] = ()
+    prepare: Callable[[str], None] | None = None
 
     def name(self) -> str:
         return st.session_state.get(self.current, self.bundled)
@@ -92,7 +99,9 @@ class ModelPicker:
         try:
             # The server's policy first (ATTNVIZ_LOCAL_MODELS, ATTNVIZ_MODEL_DIRS, ATTNVIZ_HUB_MODELS):
             # a refused name never reaches a loader or its cache.
-            check_model_name(name, self.bundled)
+            self._check(name)
+            if self.prepare is not None:
+                self.prepare(name)
             self.load(name, configured_device())
         except ModelLoadError as exc:
             log_model_error(name, exc)
@@ -101,8 +110,13 @@ class ModelPicker:
         st.session_state[self.current] = name
         st.session_state.pop(self.error, None)
 
-    def _use_bundled(self) -> None:
-        st.session_state[self.current] = self.bundled
+    def _check(self, name: str) -> None:
+        """The policy, for any name that is not one of the bundled models (which always load)."""
+        if name not in (self.bundled, *(other for other, _ in self.others)):
+            check_model_name(name, self.bundled)
+
+    def _use_bundled(self, name: str | None = None) -> None:
+        st.session_state[self.current] = name or self.bundled
         st.session_state.pop(self.error, None)
 
     def draw(self):
@@ -116,17 +130,35 @@ class ModelPicker:
                 st.text_input("Another model", key=self.typed, placeholder=self.placeholder, help=self.help)
                 st.form_submit_button("Load", on_click=self._load_typed)
             st.button(f"Use bundled {self.bundled}", on_click=self._use_bundled, disabled=self.name() == self.bundled)
+            for other, what in self.others:
+                st.button(
+                    f"Use bundled {other} ({what})",
+                    on_click=partial(self._use_bundled, other),
+                    disabled=self.name() == other,
+                )
             if self.error in st.session_state:
                 st.warning(message_markdown(st.session_state[self.error]), icon="✋")
             guard_text_boxes()  # last in the sidebar: its (empty) element takes a line of space
         name = self.name()
         try:
-            check_model_name(name, self.bundled)  # a name kept in the session is checked again
+            self._check(name)  # a name kept in the session is checked again
+            if self.prepare is not None:
+                self.prepare(name)
             return self.load(name, configured_device())
         except ModelLoadError as exc:
             log_model_error(name, exc)
             show_input_error(exc)  # in the page itself: without a model there is nothing else to see
             return None
+
+
+def prepare_bundled_decoder(name: str) -> None:
+    """Before the bundled decoder's first load on this machine: convert its GGUF file (about 30 s)
+    with the steps shown, instead of a bare spinner. Every later run finds the conversion on disk."""
+    if name != bundled_decoder.BUNDLED_DECODER or bundled_decoder.looks_converted():
+        return
+    with st.status(f"Preparing {name} for its first use…", expanded=True) as status:
+        bundled_decoder.converted_folder(progress=status.write)
+        status.update(label=f"{name} is ready (converted once, kept on disk).", state="complete", expanded=False)
 
 
 TEXT_MODEL_PICKER = ModelPicker(
@@ -137,9 +169,11 @@ TEXT_MODEL_PICKER = ModelPicker(
     typed="model_name_input",
     error="model_error",
     placeholder="bert-base-uncased or /path/to/folder",
-    help="A BERT-style encoder: a Hugging Face hub id (needs internet) or a local folder "
-    "written by save_pretrained. The bundled model needs neither.",
-    empty_message="Type a hub id (e.g. bert-base-uncased) or the path of a local model folder.",
+    help="A BERT-style encoder or a decoder language model (GPT-2, Llama, Qwen2, Mistral, ...): a Hugging "
+    "Face hub id (needs internet) or a local folder written by save_pretrained. The bundled models need neither.",
+    empty_message="Type a hub id (e.g. bert-base-uncased, gpt2) or the path of a local model folder.",
+    others=((bundled_decoder.BUNDLED_DECODER, "decoder"),),
+    prepare=prepare_bundled_decoder,
 )
 
 
@@ -165,8 +199,9 @@ def text_model_picker() -> TextModel | None:
     """Sidebar model picker; returns the loaded model, or None (with a message) if it failed."""
     tm = TEXT_MODEL_PICKER.draw()
     if tm is not None:
+        kind = "decoder" if tm.causal else "encoder"
         st.sidebar.caption(
-            f"Loaded: {md_escape(tm.name)} · {tm.n_layers} layers × {tm.n_heads} heads · "
+            f"Loaded: {md_escape(tm.name)} ({kind}) · {tm.n_layers} layers × {tm.n_heads} heads · "
             f"runs on {device_label(tm.device)}"
         )
     return tm

@@ -1,0 +1,88 @@
+"""The text page with the bundled decoder, SmolLM2-135M-Instruct, picked from the sidebar's bundled models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from attnviz import text_attention
+from attnviz.examples import DEFAULT_TEXT
+from attnviz.maths.attention_rollout import rollout
+from attnviz.text import bundled_decoder as decoder_files
+from attnviz.ui.text_views import VIEWS
+from tests.pages.apptest_helpers import assert_clean, charts, figure, heatmap_z, start_clean
+
+pytestmark = pytest.mark.bundled
+
+DECODER_BUTTON = "Use bundled SmolLM2-135M-Instruct (decoder)"
+
+
+def captions(at) -> str:
+    """The captions as a person reads them (without Markdown's escapes)."""
+    return "\n".join(c.value for c in at.caption).replace("\\", "")
+
+
+def on_the_decoder():
+    at = start_clean("pages/text.py")
+    [b for b in at.button if b.label == DECODER_BUTTON][0].click().run()
+    assert_clean(at)
+    return at
+
+
+def test_the_decoder_is_one_click_away_and_draws_causal_attention(bundled_decoder):
+    at = on_the_decoder()
+    assert "30 layers × 9 heads" in captions(at) and "decoder SmolLM2-135M-Instruct" in captions(at)
+    assert "Grey cells are keys a token cannot see" in captions(at)
+    assert at.toggle(key="pair_mode").disabled  # a decoder reads one text
+    at.selectbox(key="layer").set_value(17).run()
+    at.selectbox(key="head").set_value(4).run()
+    z = heatmap_z(charts(at)[0])
+    expected = text_attention(bundled_decoder, DEFAULT_TEXT).weights[17, 4]
+    below = np.tril(np.ones_like(expected, dtype=bool))
+    np.testing.assert_allclose(z[below], expected[below], atol=1e-6)
+    assert np.isnan(z[~below]).all()
+    # Back to the encoder: the button for it is there, and pair mode comes back.
+    [b for b in at.button if b.label.startswith("Use bundled all-MiniLM")][0].click().run()
+    assert_clean(at)
+    assert "6 layers × 12 heads" in captions(at)
+    assert not at.toggle(key="pair_mode").disabled
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_every_view_draws_for_the_decoder(view):
+    at = on_the_decoder()
+    at.radio(key="view").set_value(view).run()
+    assert_clean(at)
+    (chart,) = charts(at)
+    if view == "Model overview":
+        points = [t for t in figure(chart)["data"] if t.get("type") == "scatter"]
+        assert len(points[0]["hovertext"]) == 30 * 9
+
+
+def test_rollout_is_relative_to_position_by_default_and_can_be_raw(bundled_decoder):
+    at = on_the_decoder()
+    at.radio(key="view").set_value("Rollout").run()
+    weights = text_attention(bundled_decoder, DEFAULT_TEXT).weights
+    assert at.toggle(key="rollout_causal").value
+    np.testing.assert_allclose(np.nan_to_num(heatmap_z(charts(at)[0])), rollout(weights, causal=True), atol=1e-5)
+    at.toggle(key="rollout_causal").set_value(False).run()
+    assert_clean(at)
+    np.testing.assert_allclose(np.nan_to_num(heatmap_z(charts(at)[0])), rollout(weights), atol=1e-5)
+
+
+def test_first_use_shows_the_conversion_steps(monkeypatch, bundled_decoder):
+    """On a machine where the decoder was never converted, the page says what it is doing meanwhile."""
+    said = []
+    real_folder = decoder_files.converted_folder
+
+    def converting(progress=None):
+        progress("Converting (test)…")
+        said.append("converted")
+        return real_folder()
+
+    monkeypatch.setattr(decoder_files, "looks_converted", lambda: False)
+    monkeypatch.setattr(decoder_files, "converted_folder", converting)
+    at = on_the_decoder()
+    assert said  # the conversion ran inside the page's status box
+    assert any("Converting (test)" in m.value for m in at.markdown)
+    assert "30 layers × 9 heads" in captions(at)
