@@ -1,0 +1,258 @@
+"""What a decoder's heads do: per-head scores on causal attention, and the first token hidden.
+
+Every function takes ``weights`` shaped ``[layers, heads, n, n]`` from a decoder (query i sees
+keys 0..i only; each row sums to 1) and returns one score per head, ``[layers, heads]``
+float64, the mean over the query rows that the score is defined on (NaN where there is none).
+
+Row 0 sees only itself, so its attention is fixed (``w[0, 0] = 1``) and tells nothing about the
+head: every score leaves it out. With ``V_i = {0, ..., i}`` the keys visible from row i:
+
+====================== ============================================================ ==================
+score                  per query row i                                              rows averaged
+====================== ============================================================ ==================
+previous token         ``w[i, i-1]``                                                i ≥ 1
+duplicate token        ``Σ w[i, j]`` over ``j < i`` with ``ids[j] = ids[i]``         rows with such a j
+induction              ``Σ w[i, j+1]`` over ``j+1 < i`` with ``ids[j] = ids[i]``     rows with such a j
+first-token mass       ``w[i, 0]`` (the attention sink)                             i ≥ 1
+special-token mass     ``Σ w[i, j]`` over special keys j                            i ≥ 1
+self                   ``w[i, i]``                                                  i ≥ 1
+local mass             ``Σ w[i, j]`` over ``i - window ≤ j ≤ i``                    i > window
+mean distance          ``Σ w[i, j] (i - j)``                                        i ≥ 1
+entropy                ``H_i = -Σ w[i, j] ln w[i, j]``                              i ≥ 1
+uniform entropy        ``ln(i + 1) = ln |V_i|`` (the most row i can reach)          i ≥ 1
+====================== ============================================================ ==================
+
+The induction score is the one of Olsson et al., "In-context Learning and Induction Heads"
+(Transformer Circuits Thread, 2022), as TransformerLens computes it: on a sequence
+``[A B C ... | A B C ...]`` an induction head at the second ``B`` attends to the ``C`` that
+followed the first ``B``. On random tokens repeated twice the only earlier occurrence of token k
+of the second copy is token k of the first, so the score is the mean of the stripe
+``w[n + k, k + 1]`` that TransformerLens averages (:mod:`attnviz.text.induction` runs that probe).
+The key right after an earlier occurrence may be the query itself (``"a a"``: the token after
+the first ``a`` is the second); it is left out, so that a head attending to itself never scores
+as induction.
+
+Broadness (:func:`entropy_fraction`) is entropy relative to the number of visible keys: a causal
+row i can reach at most ``ln(i + 1)``, not ``ln n``, so the fraction is
+``Σ_i H_i / Σ_i ln(i + 1)`` over rows i ≥ 1 (1 for uniform attention over the visible keys).
+
+Token identity: two tokens are the same token when their ids are equal; a negative id matches
+nothing (for tokens whose identity is unknown).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from attnviz.errors import InputError
+
+#: Default window of :func:`local_mass`: the token itself and the 3 before it.
+LOCAL_WINDOW = 3
+
+
+def _check(weights) -> np.ndarray:
+    w = np.asarray(weights)
+    if w.ndim != 4 or w.shape[2] != w.shape[3]:
+        raise InputError(f"Decoder head scores need weights shaped [layers, heads, n, n], got {w.shape}.")
+    return w
+
+
+def _ids(token_ids, n: int) -> np.ndarray:
+    ids = np.asarray(token_ids)
+    if ids.shape != (n,) or not np.issubdtype(ids.dtype, np.integer):
+        raise InputError(f"token_ids must be {n} integers, one per token, got shape {ids.shape} ({ids.dtype}).")
+    return ids.astype(np.int64)
+
+
+def duplicate_mask(token_ids) -> np.ndarray:
+    """Boolean ``[n, n]``: ``[i, j]`` is True when ``j < i`` and token j is token i again."""
+    ids = np.asarray(token_ids, dtype=np.int64)
+    n = len(ids)
+    same = (ids[:, None] == ids[None, :]) & (ids[:, None] >= 0)
+    return same & np.tri(n, n, -1, dtype=bool)
+
+
+def induction_mask(token_ids) -> np.ndarray:
+    """Boolean ``[n, n]``: ``[i, k]`` is True when key ``k < i`` follows an earlier occurrence of
+    token i (``ids[k - 1] = ids[i]``)."""
+    dup = duplicate_mask(token_ids)
+    n = len(dup)
+    mask = np.zeros((n, n), dtype=bool)
+    mask[:, 1:] = dup[:, :-1]  # the key after each earlier occurrence
+    return mask & np.tri(n, n, -1, dtype=bool)  # never the query itself
+
+
+def local_window_mask(n: int, window: int = LOCAL_WINDOW) -> np.ndarray:
+    """Boolean ``[n, n]``: ``[i, j]`` is True for ``i - window ≤ j ≤ i``."""
+    if window < 0:
+        raise InputError(f"The local window must be 0 or more tokens, got {window}.")
+    return np.tri(n, n, 0, dtype=bool) & ~np.tri(n, n, -window - 1, dtype=bool)
+
+
+def uniform_entropy(n: int) -> np.ndarray:
+    """``[n]``: ``ln(i + 1)``, the entropy of attending equally to the i + 1 keys row i sees."""
+    return np.log(np.arange(1, n + 1, dtype=np.float64))
+
+
+def row_entropy(weights) -> np.ndarray:
+    """``[layers, heads, n]``: ``H_i = -Σ_j w[i, j] ln w[i, j]`` in nats (0·ln 0 = 0)."""
+    w = np.asarray(_check(weights), dtype=np.float64)
+    return -(w * np.log(np.clip(w, 1e-30, None))).sum(axis=-1)
+
+
+def masked_row_mass(weights, mask: np.ndarray) -> np.ndarray:
+    """``[layers, heads, n]``: each row's attention on the keys that ``mask`` ``[n, n]`` marks."""
+    w = _check(weights)
+    out = np.empty(w.shape[:3], dtype=np.float64)
+    m = np.asarray(mask, dtype=np.float64)
+    for l in range(w.shape[0]):  # one layer at a time: float64 copies of every layer are large
+        out[l] = np.einsum("hij,ij->hi", np.asarray(w[l], dtype=np.float64), m)
+    return out
+
+
+def mean_over_rows(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``[layers, heads]``: the mean of ``values`` ``[layers, heads, n]`` over the rows marked in
+    ``rows`` ``[n]`` (NaN when none is)."""
+    rows = np.asarray(rows, dtype=bool)
+    if not rows.any():
+        return np.full(values.shape[:2], np.nan)
+    return values[..., rows].mean(axis=-1)
+
+
+def _from_row_1(n: int) -> np.ndarray:
+    rows = np.ones(n, dtype=bool)
+    rows[:1] = False
+    return rows
+
+
+def previous_token_score(weights) -> np.ndarray:
+    """``[layers, heads]``: mean over rows i ≥ 1 of ``w[i, i-1]``."""
+    w = _check(weights)
+    n = w.shape[-1]
+    idx = np.arange(1, n)
+    return mean_over_rows(np.asarray(w[..., idx, idx - 1], dtype=np.float64), np.ones(n - 1, dtype=bool))
+
+
+def duplicate_token_score(weights, token_ids) -> np.ndarray:
+    """``[layers, heads]``: mean over rows with an earlier occurrence of their token of the
+    attention on those occurrences; ``token_ids`` ``[n]`` ints."""
+    w = _check(weights)
+    mask = duplicate_mask(_ids(token_ids, w.shape[-1]))
+    return mean_over_rows(masked_row_mass(w, mask), mask.any(axis=1))
+
+
+def induction_score(weights, token_ids) -> np.ndarray:
+    """``[layers, heads]``: mean over rows with an earlier occurrence of their token of the
+    attention on the tokens right after those occurrences (Olsson et al. 2022; see the module
+    docstring); ``token_ids`` ``[n]`` ints."""
+    w = _check(weights)
+    mask = induction_mask(_ids(token_ids, w.shape[-1]))
+    return mean_over_rows(masked_row_mass(w, mask), mask.any(axis=1))
+
+
+def first_token_mass(weights) -> np.ndarray:
+    """``[layers, heads]``: the attention sink, mean over rows i ≥ 1 of ``w[i, 0]``."""
+    w = _check(weights)
+    n = w.shape[-1]
+    return mean_over_rows(np.asarray(w[..., :, 0], dtype=np.float64), _from_row_1(n))
+
+
+def special_token_mass(weights, special) -> np.ndarray:
+    """``[layers, heads]``: mean over rows i ≥ 1 of the attention on the keys that ``special``
+    ``[n]`` (bool) marks."""
+    w = _check(weights)
+    n = w.shape[-1]
+    special = np.asarray(special, dtype=bool)
+    if special.shape != (n,):
+        raise InputError(f"special must have one flag per token ({n}), got shape {special.shape}.")
+    return mean_over_rows(masked_row_mass(w, np.broadcast_to(special, (n, n))), _from_row_1(n))
+
+
+def local_mass(weights, window: int = LOCAL_WINDOW) -> np.ndarray:
+    """``[layers, heads]``: mean over rows ``i > window`` of the attention on keys
+    ``i - window .. i``. Rows i ≤ window see only keys inside the window (their local mass is 1
+    whatever the head does), so they are left out."""
+    w = _check(weights)
+    n = w.shape[-1]
+    rows = np.arange(n) > window
+    return mean_over_rows(masked_row_mass(w, local_window_mask(n, window)), rows)
+
+
+def entropy_fraction(weights) -> np.ndarray:
+    """``[layers, heads]``: ``Σ_i H_i / Σ_i ln(i + 1)`` over rows i ≥ 1, the entropy relative to
+    the most the visible keys allow (1: uniform over them; 0: one key). NaN when n < 2."""
+    w = _check(weights)
+    n = w.shape[-1]
+    if n < 2:
+        return np.full(w.shape[:2], np.nan)
+    return row_entropy(w)[..., 1:].sum(axis=-1) / uniform_entropy(n)[1:].sum()
+
+
+def hide_first_token(weights) -> np.ndarray:
+    """The attention with the first token taken out: ``[layers, heads, n, n]`` ->
+    ``[layers, heads, n-1, n-1]``, same dtype, a new array.
+
+    Row 0 and column 0 are dropped, and each remaining row is divided by what it had left,
+    ``1 - w[i, 0]``, so that it again sums to 1 over its visible keys 1..i: the sink is hidden
+    and the rest is shown in proportion. So:
+
+    - the old row 1, whose only key left is itself, becomes exactly 1 on itself (whatever it put
+      on the first token);
+    - a row that had all its attention on the first token has nothing left to share out: it
+      comes back as zeros (a row that sums to 0, not an invented distribution);
+    - a row that put 99.9 % on the first token is drawn from its last 0.1 %: read the result
+      with :func:`first_token_mass` (or ``weights[..., 1:, 0]``) beside it.
+    """
+    w = _check(weights)
+    rest = np.asarray(w[..., 1:, 1:], dtype=np.float64)  # (L, H, n-1, n-1)
+    left = rest.sum(axis=-1, keepdims=True)  # (L, H, n-1, 1): what each row kept
+    out = np.divide(rest, left, out=np.zeros_like(rest), where=left > 0)
+    return out.astype(w.dtype if np.issubdtype(w.dtype, np.floating) else np.float64)
+
+
+def row_statistics(weights, token_ids, special, window: int = LOCAL_WINDOW) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every score above before the mean over rows: name -> (values ``[layers, heads, n]``,
+    rows ``[n]`` bool, the rows the mean is over). Sums over rows add up across inputs
+    (:class:`attnviz.maths.head_statistics.DecoderHeadTotals`).
+
+    Names: ``entropy``, ``uniform_entropy``, ``first_mass``, ``special_mass``, ``self_mass``,
+    ``prev_mass``, ``duplicate_mass``, ``induction_mass``, ``local_mass``, ``mean_distance``.
+    """
+    w = _check(weights)
+    n_layers, n_heads, n, _ = w.shape
+    ids = _ids(token_ids, n)
+    special = np.asarray(special, dtype=bool)
+    if special.shape != (n,):
+        raise InputError(f"special must have one flag per token ({n}), got shape {special.shape}.")
+    idx = np.arange(n)
+    from_1 = _from_row_1(n)
+    dup, ind = duplicate_mask(ids), induction_mask(ids)
+    local = local_window_mask(n, window)
+    distance = np.clip(idx[:, None] - idx[None, :], 0, None).astype(np.float64)  # (n, n): i - j where visible
+    masks = {
+        "special_mass": np.broadcast_to(special, (n, n)),
+        "duplicate_mass": dup,
+        "induction_mass": ind,
+        "local_mass": local,
+    }
+    out = {name: np.empty((n_layers, n_heads, n)) for name in ("entropy", "mean_distance", *masks)}
+    for l in range(n_layers):  # one layer at a time: a float64 copy of all layers is large
+        wl = np.asarray(w[l], dtype=np.float64)  # (H, n, n)
+        out["entropy"][l] = -(wl * np.log(np.clip(wl, 1e-30, None))).sum(axis=-1)
+        out["mean_distance"][l] = np.einsum("hij,ij->hi", wl, distance)
+        for name, mask in masks.items():
+            out[name][l] = np.einsum("hij,ij->hi", wl, mask.astype(np.float64))
+    prev = np.zeros((n_layers, n_heads, n))
+    prev[..., 1:] = w[..., idx[1:], idx[:-1]]
+    return {
+        "entropy": (out["entropy"], from_1),
+        "uniform_entropy": (np.broadcast_to(uniform_entropy(n), (n_layers, n_heads, n)), from_1),
+        "first_mass": (np.asarray(w[..., :, 0], dtype=np.float64), from_1),
+        "special_mass": (out["special_mass"], from_1),
+        "self_mass": (np.asarray(w[..., idx, idx], dtype=np.float64), from_1),
+        "prev_mass": (prev, from_1),
+        "duplicate_mass": (out["duplicate_mass"], dup.any(axis=1)),
+        "induction_mass": (out["induction_mass"], ind.any(axis=1)),
+        "local_mass": (out["local_mass"], idx > window),
+        "mean_distance": (out["mean_distance"], from_1),
+    }
