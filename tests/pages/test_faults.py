@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import attnviz
+from attnviz import weight_files
 from attnviz.errors import ModelLoadError
 from attnviz.image import model_files
 from attnviz.image.loading import BUNDLED_IMAGE_MODEL
@@ -121,7 +122,7 @@ def test_text_weights_are_a_folder(text_copy):
 
 
 def test_text_weights_unreadable(text_copy, monkeypatch):
-    _refuse_open(monkeypatch, text_model_module, text_copy / "model.safetensors")
+    _refuse_open(monkeypatch, weight_files, text_copy / "model.safetensors")  # where the hash is read
     message = _text_error()
     assert "cannot be read" in message and "PermissionError" in message and "permissions" in message
     assert REINSTALL in message
@@ -186,7 +187,7 @@ def test_image_file_is_a_folder(image_copy, name):
 
 
 def test_image_weights_unreadable(image_copy, monkeypatch):
-    _refuse_open(monkeypatch, model_files, image_copy / WEIGHTS_FILE)
+    _refuse_open(monkeypatch, weight_files, image_copy / WEIGHTS_FILE)  # where the hash is read
     message = _image_error()
     assert "cannot be read" in message and "PermissionError" in message and RESTORE in message
 
