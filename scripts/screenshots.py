@@ -37,6 +37,35 @@ def whole_page(page, path: Path, max_height: int = 3200) -> None:
     print("wrote", path)
 
 
+#: The decoder's views that the README shows (file name -> view).
+DECODER_VIEWS = {
+    "decoder-single-head": "Single head",
+    "decoder-overview": "Model overview",
+    "decoder-rollout": "Rollout",
+}
+DECODER_PROMPT = "The cat sat on the mat. The dog sat on the log. The cat sat on the"
+
+
+def decoder_views(page, url: str, out: Path) -> None:
+    """The text page after "Use bundled SmolLM2-135M-Instruct (decoder)", layer 17 (an induction layer)."""
+    page.goto(f"{url}/text")
+    page.wait_for_selector(".js-plotly-plot", timeout=90_000)
+    page.get_by_role("button", name="Use bundled SmolLM2-135M-Instruct (decoder)").click()
+    wait_idle(page, timeout_ms=180_000)
+    box = page.get_by_label("Sentence", exact=True)
+    box.fill(DECODER_PROMPT)
+    box.press("Control+Enter")
+    wait_idle(page)
+    page.get_by_text("Single head", exact=True).click()
+    wait_idle(page)
+    for name, label in DECODER_VIEWS.items():
+        page.get_by_text(label, exact=True).click()
+        wait_idle(page)
+        whole_page(page, out / f"{name}.png")
+    page.get_by_role("button", name="Use bundled all-MiniLM-L6-v2").click()
+    wait_idle(page)
+
+
 def image_page(page, url: str, out: Path) -> None:
     page.goto(f"{url}/image")
     page.wait_for_selector(".js-plotly-plot", timeout=90_000)
@@ -96,6 +125,7 @@ def main() -> None:
             wait_idle(page)
             page.screenshot(path=out / f"{name}.png", full_page=True)
             print("wrote", out / f"{name}.png")
+        decoder_views(page, url, out)
         image_page(page, url, out)
         worked_example(page, url, out)
         head_stats(page, url, out)

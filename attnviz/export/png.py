@@ -1,7 +1,8 @@
 """Static PNG export of each view with matplotlib (for slides, papers and reports).
 
 Figures are built with ``matplotlib.figure.Figure`` directly, not pyplot, so several users
-can export at once without sharing pyplot's global state.
+can export at once without sharing pyplot's global state. A decoder's keys that a query cannot
+see are masked and drawn grey, as on screen (:data:`attnviz.figures.matrix.NOT_VISIBLE`).
 """
 
 from __future__ import annotations
@@ -10,13 +11,23 @@ import io
 import warnings
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from attnviz.figures.lines import head_color, segments
-from attnviz.figures.matrix import MAX_ROW_LABELS
+from attnviz.figures.matrix import COLORSCALE, MAX_ROW_LABELS, NOT_VISIBLE
 from attnviz.text.views import AttentionView
 
-CMAP = "Blues"
+#: The on-screen colour scale; masked cells (keys a decoder's query cannot see) are grey.
+CMAP = colormaps[COLORSCALE].with_extremes(bad=NOT_VISIBLE)
+
+
+def masked(view: AttentionView, matrices: np.ndarray) -> np.ndarray:
+    """``matrices`` ``[..., q, k]`` of ``view`` with the keys each query cannot see masked (decoders)."""
+    visible = view.visible
+    if visible is None:
+        return matrices
+    return np.ma.masked_array(matrices, mask=np.broadcast_to(~visible, matrices.shape))
 
 
 def _png(fig: Figure) -> bytes:
@@ -62,7 +73,7 @@ def label_ticks(ax, key_tokens: list[str], query_tokens: list[str] | None = None
 
 
 def head_matrix_png(view: AttentionView, layer: int, head: int, *, scale: str = "fixed") -> bytes:
-    w = view.weights[layer, head]
+    w = masked(view, view.weights[layer, head])
     fig = Figure(figsize=(_size(w.shape[1]) + 1, _size(w.shape[0])))
     ax = fig.subplots()
     top = 1 if scale == "fixed" else max(float(w.max()), 1e-6)
@@ -92,7 +103,7 @@ def grid_png(matrices: np.ndarray, titles: list[str], n_cols: int, suptitle: str
 
 
 def layer_heads_png(view: AttentionView, layer: int, *, scale: str = "fixed") -> bytes:
-    heads = view.weights[layer]
+    heads = masked(view, view.weights[layer])
     return grid_png(
         heads,
         [f"head {h}" for h in range(view.n_heads)],
@@ -103,13 +114,15 @@ def layer_heads_png(view: AttentionView, layer: int, *, scale: str = "fixed") ->
 
 
 def overview_png(view: AttentionView, *, scale: str = "head max") -> bytes:
-    flat = view.weights.reshape(-1, *view.weights.shape[2:])
+    flat = masked(view, view.weights.reshape(-1, *view.weights.shape[2:]))
     titles = [f"L{l} H{h}" for l in range(view.n_layers) for h in range(view.n_heads)]
     return grid_png(flat, titles, view.n_heads, f"Every layer and head ({view.description})", scale=scale)
 
 
 def token_heads_png(view: AttentionView, query: int, *, scale: str = "fixed") -> bytes:
     rows = view.weights[:, :, query, :].reshape(view.n_layers * view.n_heads, -1)
+    if view.visible is not None:  # keys after the query token: grey
+        rows = np.ma.masked_array(rows, mask=np.broadcast_to(~view.visible[query], rows.shape))
     fig = Figure(figsize=(_size(rows.shape[1]) + 1, 0.16 * rows.shape[0] + 1.5))
     ax = fig.subplots()
     top = 1 if scale == "fixed" else max(float(rows.max()), 1e-6)

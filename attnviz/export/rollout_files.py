@@ -8,13 +8,13 @@ import io
 from matplotlib.figure import Figure
 
 from attnviz.export.csv_cells import text_cells
-from attnviz.export.png import CMAP, _png, _size, label_ticks
+from attnviz.export.png import CMAP, _png, _size, label_ticks, masked
 from attnviz.text.views import AttentionView
 
 
 def rollout_png(view: AttentionView, *, scale: str = "fixed") -> bytes:
     """The ``[1, 1, q, k]`` rollout view of :func:`attnviz.figures.rollout.rollout_view` as a PNG."""
-    w = view.weights[0, 0]  # (q, k)
+    w = masked(view, view.weights[0, 0])  # (q, k)
     fig = Figure(figsize=(_size(w.shape[1]) + 1, _size(w.shape[0])))
     ax = fig.subplots()
     top = 1.0 if scale == "fixed" else max(float(w.max()), 1e-6)

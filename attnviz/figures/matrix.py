@@ -129,6 +129,8 @@ def head_matrix(
     )
     if visible is not None:
         fig.update_layout(plot_bgcolor=NOT_VISIBLE)
+        fig.update_xaxes(showgrid=False)
+        fig.update_yaxes(showgrid=False)
     fig.update_xaxes(
         type="category", side="bottom", tickangle=-60, title_text="key (attended to)", range=[-0.5, n_k - 0.5]
     )

@@ -130,8 +130,9 @@ def _tile_figure(
                 font=dict(size=11),
             )
         )
-    # Sized for a ~900 px wide plot; the image keeps its aspect ratio (scaleanchor below).
-    shown_height = min(900.0, 900.0 * height / width)
+    # Sized for a ~900 px wide plot; the image keeps its aspect ratio (scaleanchor below). A tall
+    # mosaic (a decoder's 30 layers) may grow to 1,400 px so that its thumbnails stay readable.
+    shown_height = min(max(900.0, 40.0 * (height // (size + GAP) + 1)), 1400.0, 900.0 * height / width)
     fig.update_layout(
         title=title,
         annotations=annotations,
