@@ -1,9 +1,12 @@
-"""One head of a real text model, explained with :func:`attnviz.maths.qkv.attention_steps`.
+"""One head of a real text model, explained with :func:`attnviz.maths.qkv.attention_steps`
+(encoders) or :func:`attnviz.maths.causal_head.causal_head_steps` (decoders).
 
-The model runs once (``output_hidden_states`` and ``output_attentions``); the hidden states
-entering the chosen layer are projected with that head's slices of the layer's query, key and
-value weights, and the result is checked against the model's own attention probabilities and
-its own context vectors (captured on the way into the output projection).
+The model runs once (``output_attentions``); the hidden states entering the chosen layer are
+projected with that head's slices of the layer's query, key and value weights, and the result is
+checked against the model's own attention probabilities and its own context vectors (captured on
+the way into the output projection). A decoder head has more steps: the pre-attention norm, the
+RoPE rotation (Llama, Qwen2, Mistral), the key/value head it shares (grouped-query attention) and
+the causal mask; :mod:`attnviz.text.decoder_layout` says where each family keeps them.
 """
 
 from __future__ import annotations
@@ -16,8 +19,12 @@ import torch
 
 from attnviz.device import falls_back_to_cpu
 from attnviz.errors import InputError
+from attnviz.maths.causal_head import causal_head_steps
+from attnviz.maths.norms import NormStep, norm_step
 from attnviz.maths.qkv import OneHead, attention_steps
-from attnviz.text.extraction import encode, is_blank
+from attnviz.maths.rotary import RopeStep
+from attnviz.text.decoder_layout import ADDED, ROTARY, SUPPORTED_DECODERS, decoder_head_weights
+from attnviz.text.extraction import encode, is_blank, token_texts
 from attnviz.text.loading import TextModel
 
 #: Model types whose self-attention is plain ``softmax(q·k * scaling + mask) v`` with the
@@ -25,7 +32,7 @@ from attnviz.text.loading import TextModel
 #: (Others have relative positions, rotary embeddings or a LayerNorm inside the attention.)
 BERT_LAYOUT = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "data2vec-text")
 DISTILBERT_LAYOUT = ("distilbert",)
-SUPPORTED = BERT_LAYOUT + DISTILBERT_LAYOUT
+SUPPORTED = BERT_LAYOUT + DISTILBERT_LAYOUT + SUPPORTED_DECODERS
 
 
 @dataclass(frozen=True)
@@ -38,8 +45,14 @@ class HeadSteps(OneHead):
     ``scores, scaled, masked, weights (n, n)``; ``context (n, d_head)``. See
     :class:`attnviz.maths.qkv.OneHead`.
 
+    A decoder head (``causal``) has these differences, and the decoder fields below: ``x`` is the
+    layer's input *before* the norm (the projections read ``norm.normed``: see
+    :attr:`projected`); ``q, k`` are *after* RoPE (``rope.q_before`` before it), so that
+    ``scores = q @ k.T`` still holds; ``w_k, w_v, b_k, b_v`` are the key/value head ``kv_head``'s;
+    ``masked`` is ``-inf`` above the diagonal (``visible`` False), so ``weights`` are exactly 0 there.
+
     Attributes:
-        tokens: the ``n`` tokens, special tokens included.
+        tokens: the ``n`` tokens, special tokens included (a decoder's as the text each stands for).
         w_o: ``(d_head, d_model)`` this head's rows of the layer's output projection.
         share: ``(n, d_model)`` ``context @ w_o``: what this head adds to the layer's attention
             output (the layer sums every head's share, adds the bias, the residual, LayerNorm).
@@ -48,6 +61,17 @@ class HeadSteps(OneHead):
         layer, head, n_layers, n_heads: where the head is, and how many there are.
         model_name, model_type, text, text_pair: what was run.
         truncated: the input was cut to the model's limit.
+        causal: a decoder head: query ``i`` sees keys ``0 … i`` only.
+        norm: decoders: the pre-attention norm (RMSNorm or LayerNorm) of ``x``; None for an encoder.
+        rope: decoders with RoPE: the rotation of ``q`` and ``k`` (angles ``(n, d_head/2)``); else None.
+        positions: how positions reach this head: ``"rotary"`` (RoPE rotates q and k here),
+            ``"added"`` (position vectors were added to the token embeddings before layer 0: BERT, GPT-2).
+        visible: bool ``(n, n)`` which keys each query may see (all True for an encoder without padding).
+        window: a decoder layer's sliding window, or None.
+        kv_head, n_kv_heads: the key/value head this query head reads and how many there are
+            (grouped-query attention shares one among ``n_heads / n_kv_heads`` query heads;
+            ``kv_head == head`` when every head has its own).
+        model_normed: float32 ``(n, d_model)`` the model's own norm output (decoders), else None.
     """
 
     tokens: list[str]
@@ -64,6 +88,43 @@ class HeadSteps(OneHead):
     text: str
     text_pair: str | None
     truncated: bool
+    causal: bool = False
+    norm: NormStep | None = None
+    rope: RopeStep | None = None
+    positions: str = ADDED
+    visible: np.ndarray | None = None
+    window: int | None = None
+    kv_head: int = -1
+    n_kv_heads: int = 0
+    model_normed: np.ndarray | None = None
+
+    @property
+    def projected(self) -> np.ndarray:
+        """``(n, d_model)`` what the query/key/value projections read: ``x``, or its norm in a decoder."""
+        return self.x if self.norm is None else self.norm.normed
+
+    @property
+    def q_unrotated(self) -> np.ndarray:
+        """``(n, d_head)`` ``projected @ w_q + b_q``, before any rotation (``q`` itself without RoPE)."""
+        return self.q if self.rope is None else self.rope.q_before
+
+    @property
+    def k_unrotated(self) -> np.ndarray:
+        """``(n, d_head)`` ``projected @ w_k + b_k``, before any rotation."""
+        return self.k if self.rope is None else self.rope.k_before
+
+    @property
+    def sharing_heads(self) -> list[int]:
+        """The query heads of this layer that read the same key/value head (this one included)."""
+        group = self.n_heads // self.n_kv_heads
+        return list(range(self.kv_head * group, (self.kv_head + 1) * group))
+
+    @property
+    def norm_error(self) -> float:
+        """max |recomputed norm − the model's own norm output|; 0.0 for an encoder (no norm step)."""
+        if self.norm is None or self.model_normed is None:
+            return 0.0
+        return float(np.max(np.abs(self.norm.normed - self.model_normed)))
 
     @property
     def weights_error(self) -> float:
@@ -98,7 +159,7 @@ def _projections(tm: TextModel, layer: int) -> _Projections:
         core, q, k, v, o = attention, "q_lin", "k_lin", "v_lin", attention.out_lin
     else:
         raise InputError(
-            f"The worked example reads the query/key/value weights of BERT-style layers; {tm.name!r} is a "
+            f"The worked example reads the query/key/value weights of BERT-style encoder layers; {tm.name!r} is a "
             f"{model_type!r} model, whose attention is computed differently. Supported model types: {supported}. "
             "Load one of those (the bundled model is a BERT)."
         )
@@ -112,6 +173,16 @@ def _projections(tm: TextModel, layer: int) -> _Projections:
 def _capture_input(module: torch.nn.Module, store: list):
     """Record what goes into ``module`` (the heads' concatenated context); the hook always leaves."""
     handle = module.register_forward_pre_hook(lambda _m, args: store.append(args[0].detach()))
+    try:
+        yield store
+    finally:
+        handle.remove()
+
+
+@contextmanager
+def _capture_output(module: torch.nn.Module, store: list):
+    """Record what comes out of ``module`` (a decoder's pre-attention norm); the hook always leaves."""
+    handle = module.register_forward_hook(lambda _m, _args, out: store.append(out.detach()))
     try:
         yield store
     finally:
@@ -149,13 +220,16 @@ def explain_head(model: TextModel, text: str, layer: int, head: int, text_pair: 
 
     Args:
         model: a :class:`attnviz.TextModel` (``attnviz.load_text_model()``) of a supported
-            type (:data:`SUPPORTED`: BERT, RoBERTa, ELECTRA, DistilBERT and relatives).
-        text, text_pair: the input, as for :func:`attnviz.text_attention` (cut to the model's limit).
+            type (:data:`SUPPORTED`: BERT, RoBERTa, ELECTRA, DistilBERT and relatives; the decoders
+            GPT-2, Llama, Mistral, Qwen2, and so the bundled SmolLM2-135M-Instruct).
+        text, text_pair: the input, as for :func:`attnviz.text_attention` (cut to the model's limit;
+            a decoder reads one text, no pair).
         layer, head: which head, counted from 0.
 
     Returns:
         A :class:`HeadSteps` whose ``weights`` equal ``text_attention(model, text).weights[layer, head]``
-        (``weights_error`` says by how much they differ: ~1e-7 in float32).
+        (``weights_error`` says by how much they differ: ~1e-7 in float32). A decoder's also holds
+        its norm, RoPE and key/value-head steps and the causal mask (``causal`` True).
 
     Raises:
         InputError: empty text, a layer or head the model does not have, an unsupported model.
@@ -172,6 +246,13 @@ def explain_head(model: TextModel, text: str, layer: int, head: int, text_pair: 
         if text_pair is not None:
             raise InputError("The first sentence is empty: type it, or move your text there.")
         raise InputError("The text is empty: type a sentence to explain.")
+    if tm.causal:
+        if text_pair is not None:
+            raise InputError(
+                "A decoder language model reads one text, left to right: turn pair mode off and put both "
+                "sentences in the first box."
+            )
+        return _explain_decoder(tm, text, layer, head)
     proj = _projections(tm, layer)
     inputs, enc, n_cut = encode(tm, text, text_pair)
     encoding = enc.encodings[0]
@@ -210,4 +291,74 @@ def explain_head(model: TextModel, text: str, layer: int, head: int, text_pair: 
         text=text,
         text_pair=text_pair,
         truncated=n_cut > 0,
+        visible=np.broadcast_to(steps.mask[None, :], steps.weights.shape).copy(),  # padding keys only
+        kv_head=head,  # every encoder head has its own keys and values
+        n_kv_heads=tm.n_heads,
+    )
+
+
+def _explain_decoder(tm: TextModel, text: str, layer: int, head: int) -> HeadSteps:
+    """explain_head for a decoder: norm, projections, RoPE, causal mask, softmax, ·V, output."""
+    parts = decoder_head_weights(tm, layer, head)
+    inputs, enc, n_cut = encode(tm, text)
+    encoding = enc.encodings[0]
+    if all(encoding.special_tokens_mask):
+        raise InputError(
+            "The tokenizer kept nothing of this text (it was only spaces, control or zero-width characters): "
+            "type some words."
+        )
+    # The language-model head is not needed (text_attention runs the same transformer). The
+    # norm's input is the layer's input; its output what the projections read.
+    with (
+        tm.lock,
+        torch.inference_mode(),
+        _capture_input(parts.norm_module, []) as layer_in,
+        _capture_output(parts.norm_module, []) as normed,
+        _capture_input(parts.output_module, []) as captured,
+    ):
+        out = tm.model.base_model(**inputs, output_attentions=True)
+    if out.attentions is None or out.attentions[layer] is None:
+        raise RuntimeError(f"{tm.name} returned no attention weights; load it with attn_implementation='eager'.")
+
+    x = layer_in[0][0].cpu().double().numpy()  # (n, d_model): the input of this layer
+    norm = norm_step(parts.norm_kind, x, parts.norm_weight, parts.norm_bias, eps=parts.norm_eps)
+    # One unpadded input from position 0: the model's position_ids are 0 … n−1.
+    steps = causal_head_steps(
+        norm,
+        parts.w_q,
+        parts.w_k,
+        parts.w_v,
+        b_q=parts.b_q,
+        b_k=parts.b_k,
+        b_v=parts.b_v,
+        rope_base=parts.rope_base,
+        scale=parts.scale,
+        window=parts.window,
+    )
+    model_context = captured[0][0, :, parts.cols]  # (n, d_head): the hooks sit on this layer only
+    return HeadSteps(
+        **{f: getattr(steps, f) for f in OneHead.__dataclass_fields__},
+        tokens=token_texts(tm, encoding),
+        w_o=parts.w_o,
+        share=steps.context @ parts.w_o,  # (n, d_head) @ (d_head, d_model)
+        model_weights=out.attentions[layer][0, head].float().cpu().numpy(),
+        model_context=model_context.float().cpu().numpy(),
+        layer=layer,
+        head=head,
+        n_layers=tm.n_layers,
+        n_heads=tm.n_heads,
+        model_name=tm.name,
+        model_type=str(tm.model.config.model_type),
+        text=text,
+        text_pair=None,
+        truncated=n_cut > 0,
+        causal=True,
+        norm=norm,
+        rope=steps.rope,
+        positions=ROTARY if steps.rope is not None else ADDED,
+        visible=steps.visible,
+        window=steps.window,
+        kv_head=parts.kv_head,
+        n_kv_heads=parts.n_kv_heads,
+        model_normed=normed[0][0].float().cpu().numpy(),
     )
