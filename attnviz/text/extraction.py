@@ -36,6 +36,8 @@ class TextAttention(AttentionResult):
         words: the text of each word, taken from the input (original case and accents).
         text, text_pair: the input as given.
         model_name: the model that produced the weights.
+        token_ids: int ``[n]``, the tokenizer's id of each token (two tokens are the same token
+            when their ids are equal: duplicate-token and induction scores use them).
         causal: a decoder's attention: query i sees keys 0..i only, so ``weights[..., i, j]``
             is exactly 0 for every j > i ("not visible", not "ignored"). A decoder's tokens are
             the text each token stands for (``" cat"``, with its space), not ``"Ġcat"``.
@@ -53,6 +55,7 @@ class TextAttention(AttentionResult):
     text_pair: str | None = None
     model_name: str = ""
     causal: bool = False
+    token_ids: np.ndarray | None = None
 
     @property
     def n_tokens(self) -> int:
@@ -239,6 +242,7 @@ def text_attention(tm: TextModel, text: str, text_pair: str | None = None) -> Te
         text_pair=text_pair,
         model_name=tm.name,
         causal=tm.causal,
+        token_ids=np.array(encoding.ids, dtype=np.int64),
     )
 
 

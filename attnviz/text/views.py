@@ -9,6 +9,12 @@ Three options, applied in this order:
   (``"A→B"``: queries in A, keys in B). [CLS] and the first [SEP] belong to A.
 * **hide special tokens**: [CLS]/[SEP] rows and columns are dropped. Their weight is *not*
   redistributed, so rows then sum to less than 1 (how much less is itself informative).
+
+A decoder's view can also **hide the first token and renormalise** (``hide_first``): most of a
+decoder's late-layer attention rests on its first token (the attention sink), which washes out
+every other weight. The first token's row and column are dropped and each row is divided by what
+it had left (:func:`attnviz.maths.decoder_heads.hide_first_token`), so the rest is seen in
+proportion; the sinks view shows how much was hidden.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attnviz.maths.attention_rollout import rollout
+from attnviz.maths.decoder_heads import hide_first_token
 from attnviz.results import AttentionResult
 from attnviz.text.extraction import TextAttention
 
@@ -102,15 +109,27 @@ def _select(weights: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarr
 
 
 def make_view(
-    ta: TextAttention, *, words: bool = False, block: str = "All", hide_special: bool = False
+    ta: TextAttention,
+    *,
+    words: bool = False,
+    block: str = "All",
+    hide_special: bool = False,
+    hide_first: bool = False,
 ) -> AttentionView:
-    """Choose rows and columns of ``ta`` to display (see the module docstring)."""
+    """Choose rows and columns of ``ta`` to display (see the module docstring).
+
+    ``hide_first`` applies to a decoder's attention only (an encoder's rows are not causal).
+    """
     if block not in BLOCKS:
         raise ValueError(f"block must be one of {list(BLOCKS)}, not {block!r}")
     if words:
         labels, weights, segment, special = merge_words(ta)
     else:
         labels, weights, segment, special = list(ta.tokens), ta.weights, ta.segment, ta.special
+    hide_first = hide_first and ta.causal and len(labels) > 1
+    first = 1 if hide_first else 0  # positions below count from the original first token
+    if hide_first:  # the first token (or word) out, rows renormalised over the keys left
+        labels, weights, segment, special = labels[1:], hide_first_token(weights), segment[1:], special[1:]
     query_seg, key_seg = BLOCKS[block] if ta.is_pair else (None, None)
     rows = np.ones(len(labels), dtype=bool) if query_seg is None else segment == query_seg
     cols = np.ones(len(labels), dtype=bool) if key_seg is None else segment == key_seg
@@ -119,6 +138,8 @@ def make_view(
         cols &= ~special
     rows_idx, cols_idx = np.flatnonzero(rows), np.flatnonzero(cols)
     parts = ["words" if words else "subword tokens"]
+    if hide_first:
+        parts.append("first token hidden, rows renormalised")
     if ta.is_pair and block != "All":
         parts.append(block)
     if hide_special:
@@ -127,8 +148,8 @@ def make_view(
         query_tokens=[labels[i] for i in rows_idx],
         key_tokens=[labels[j] for j in cols_idx],
         weights=_select(weights, rows, cols),
-        query_positions=rows_idx,
-        key_positions=cols_idx,
+        query_positions=rows_idx + first,
+        key_positions=cols_idx + first,
         description=", ".join(parts),
         model_name=ta.model_name,
         causal=ta.causal,
@@ -144,6 +165,7 @@ def rollout_view(
     block: str = "All",
     hide_special: bool = False,
     causal_normalised: bool = False,
+    hide_first: bool = False,
 ) -> AttentionView:
     """An :class:`AttentionView` with one layer and one head, ``weights`` ``[1, 1, q, k]``: the rollout.
 
@@ -157,7 +179,7 @@ def rollout_view(
     normalise = causal_normalised and ta.causal
     matrix = rollout(ta.weights, head_fusion=head_fusion, discard_ratio=discard_ratio, causal=normalise)  # (n, n)
     as_head = dataclasses.replace(ta, weights=matrix[None, None].astype(np.float32))  # (1, 1, n, n)
-    view = make_view(as_head, words=words, block=block, hide_special=hide_special)
+    view = make_view(as_head, words=words, block=block, hide_special=hide_special, hide_first=hide_first)
     what = f"{head_fusion} over heads" + (f", lowest {discard_ratio:.0%} discarded" if discard_ratio else "")
     what += ", relative to uniform causal attention" if normalise else ""
     return dataclasses.replace(view, description=f"{what}; {view.description}")

@@ -56,6 +56,7 @@ from attnviz.maths.head_statistics import head_stats
 from attnviz.text.attribution import TokenAttributions, token_attributions
 from attnviz.text.extraction import TextAttention, text_attention
 from attnviz.text.loading import TextModel, load_text_model
+from attnviz.text.sinks import AttentionSinks, attention_sinks
 from attnviz.text.views import AttentionView, make_view, rollout_view
 from attnviz.text.worked_example import HeadSteps, explain_head
 
@@ -132,17 +133,27 @@ def _text_attention(name: str, device: str, text: str, text_pair: str | None, _m
     return text_attention(_model, text, text_pair)
 
 
-def cached_view(tm: TextModel, ta: TextAttention, words: bool, block: str, hide: bool) -> AttentionView:
+def cached_view(
+    tm: TextModel, ta: TextAttention, words: bool, block: str, hide: bool, hide_first: bool = False
+) -> AttentionView:
     """The view of ``ta`` (the attention of ``tm`` for ``ta.text``, ``ta.text_pair``)."""
-    return _view(tm.name, run_device(tm), ta.text, ta.text_pair, words, block, hide, ta)
+    return _view(tm.name, run_device(tm), ta.text, ta.text_pair, words, block, hide, hide_first, ta)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _view(
-    name: str, device: str, text: str, pair: str | None, words: bool, block: str, hide: bool, _ta: TextAttention
+    name: str,
+    device: str,
+    text: str,
+    pair: str | None,
+    words: bool,
+    block: str,
+    hide: bool,
+    hide_first: bool,
+    _ta: TextAttention,
 ) -> AttentionView:
-    # Shared, never mutated; cache_resource avoids copying up to 75 MB on every rerun.
-    return make_view(_ta, words=words, block=block, hide_special=hide)
+    # Shared, never mutated; cache_resource avoids copying up to 283 MB (a decoder's 512 tokens) on every rerun.
+    return make_view(_ta, words=words, block=block, hide_special=hide, hide_first=hide_first)
 
 
 def cached_rollout_view(
@@ -154,9 +165,21 @@ def cached_rollout_view(
     block: str,
     hide: bool,
     causal_normalised: bool = False,
+    hide_first: bool = False,
 ) -> AttentionView:
     return _rollout_view(
-        tm.name, run_device(tm), ta.text, ta.text_pair, fusion, discard, words, block, hide, causal_normalised, ta
+        tm.name,
+        run_device(tm),
+        ta.text,
+        ta.text_pair,
+        fusion,
+        discard,
+        words,
+        block,
+        hide,
+        causal_normalised,
+        hide_first,
+        ta,
     )
 
 
@@ -172,6 +195,7 @@ def _rollout_view(
     block: str,
     hide: bool,
     causal_normalised: bool,
+    hide_first: bool,
     _ta: TextAttention,
 ) -> AttentionView:
     return rollout_view(
@@ -182,7 +206,17 @@ def _rollout_view(
         block=block,
         hide_special=hide,
         causal_normalised=causal_normalised,
+        hide_first=hide_first,
     )
+
+
+def cached_sinks(tm: TextModel, ta: TextAttention) -> AttentionSinks:
+    return _sinks(tm.name, run_device(tm), ta.text, ta.text_pair, ta)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _sinks(name: str, device: str, text: str, pair: str | None, _ta: TextAttention) -> AttentionSinks:
+    return attention_sinks(_ta)
 
 
 def cached_head_stats(tm: TextModel, ta: TextAttention) -> pd.DataFrame:

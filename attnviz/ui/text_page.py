@@ -26,7 +26,7 @@ SCALES = {"fixed": "0 – 1 (compare heads)", "head max": "0 – largest weight 
 #: Widgets whose value must survive runs that do not draw them (another page, an empty
 #: sentence, another view); app.py keeps them (see attnviz.ui.state). The sentence's own are
 #: in attnviz.ui.sentence.KEPT.
-KEPT = (LAYER, HEAD, VIEW, "units", "hide_special", "block", "scale", *VIEW_KEPT)
+KEPT = (LAYER, HEAD, VIEW, "units", "hide_special", "hide_first", "block", "scale", *VIEW_KEPT)
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Options:
     hide_special: bool
     block: str
     scale: str
+    hide_first: bool = False  # a decoder's first token hidden, rows renormalised
 
 
 # ---------------------------------------------------------------- options and view
@@ -60,6 +61,13 @@ def options(is_pair: bool, causal: bool = False) -> Options:
             help="Drops the rows and columns of the tokens the tokenizer added. Their weight is not redistributed, "
             "so rows sum to less than 1.",
         )
+        hide_first = causal and st.checkbox(
+            "Hide the first token (renormalise)",
+            key="hide_first",
+            help="Most of a decoder's attention from the middle layers on rests on its first token (the attention "
+            "sink), which washes out every other weight. This drops the first token and divides each row by what it "
+            "had left, so the rest is seen in proportion. The “Attention sinks” view shows how much was hidden.",
+        )
         block = "All"
         if is_pair:
             block = st.radio(
@@ -70,12 +78,12 @@ def options(is_pair: bool, causal: bool = False) -> Options:
                 help="A→B: how tokens of the first sentence attend to the second.",
             )
         scale = st.radio("Colour scale", list(SCALES), format_func=SCALES.get, key="scale")
-    return Options(words=words, hide_special=hide, block=block, scale=scale)
+    return Options(words=words, hide_special=hide, block=block, scale=scale, hide_first=hide_first)
 
 
 def attention_view(tm: TextModel, ta: TextAttention, opts: Options) -> AttentionView:
     """The (cached) view of ``ta`` that the display options ask for."""
-    return cached_view(tm, ta, opts.words, opts.block, opts.hide_special)
+    return cached_view(tm, ta, opts.words, opts.block, opts.hide_special, opts.hide_first)
 
 
 def layer_head_view(view: AttentionView) -> tuple[int, int, TextView]:
@@ -102,11 +110,11 @@ def render(tm: TextModel, ta: TextAttention, view: AttentionView, opts: Options)
     picks = entry.controls(view, Picks(layer, head, opts.scale, query=st.session_state.get(QUERY)))
     shown = view
     if entry.source is not None:
-        display = {"words": opts.words, "block": opts.block, "hide": opts.hide_special}
+        display = {"words": opts.words, "block": opts.block, "hide": opts.hide_special, "hide_first": opts.hide_first}
         shown = entry.source(tm, ta, picks, display)
         if shown is None:
             return
-        if not shown.query_tokens or not shown.key_tokens:
+        if isinstance(shown, AttentionView) and (not shown.query_tokens or not shown.key_tokens):
             st.info("Nothing to show with these options (every token is hidden).")
             return
     entry.show(entry.figure(shown, picks), shown)
