@@ -9,8 +9,9 @@ An entry holds what differs between views, and nothing else:
 - ``figure`` / ``png``: the picture on the page and the file behind "Figure (PNG)", both from the
   same view and picks;
 - ``show``: how the figure goes on the page (a clickable chart, or a plain one);
-- ``source``: for a view drawn from another matrix than the chosen head's (rollout), the
-  AttentionView it draws; ``csv``: its third download, when the chosen head's CSV is not it;
+- ``source``: for a view drawn from something other than the chosen head's matrix (rollout, the
+  sink map), what it draws, which ``figure``, ``png`` and ``csv`` then take instead of the view;
+  ``csv``: its third download, when the chosen head's CSV is not it;
 - ``every_head``: the view reads every layer and head, so the layer and head pickers are greyed.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -27,12 +29,14 @@ from attnviz import figures
 from attnviz.errors import InputError
 from attnviz.export import png as png_export
 from attnviz.export.rollout_files import rollout_csv, rollout_png
+from attnviz.export.sink_files import sinks_csv, sinks_png
 from attnviz.figures.rollout import rollout_matrix
 from attnviz.maths.attention_rollout import HEAD_FUSIONS
 from attnviz.text.extraction import TextAttention
 from attnviz.text.loading import TextModel
+from attnviz.text.sinks import AttentionSinks
 from attnviz.text.views import AttentionView
-from attnviz.ui.cache import cached_rollout_view
+from attnviz.ui.cache import cached_rollout_view, cached_sinks
 from attnviz.ui.safe import show_input_error
 from attnviz.ui.state import HEAD, LAYER, SINGLE_HEAD, VIEW, keep_default
 
@@ -40,7 +44,7 @@ QUERY = "query_token"
 LINE_HEADS, THRESHOLD, FOCUS_QUERY = "line_heads", "threshold", "focus_query"
 FUSION, DISCARD, CAUSAL_NORMALISED = "rollout_fusion", "rollout_discard", "rollout_causal"
 MATRIX_CHART, LAYER_CHART, OVERVIEW_CHART = "matrix_chart", "layer_chart", "overview_chart"
-ROLLOUT_CHART = "rollout_chart"
+ROLLOUT_CHART, SINKS_CHART = "rollout_chart", "sinks_chart"
 #: The widgets the views add (see ``controls``); app.py keeps their values across pages.
 KEPT = (QUERY, LINE_HEADS, THRESHOLD, FOCUS_QUERY, FUSION, DISCARD, CAUSAL_NORMALISED)
 
@@ -64,12 +68,12 @@ class Picks:
 @dataclass(frozen=True)
 class TextView:
     name: str
-    figure: Callable[[AttentionView, Picks], go.Figure]
-    png: Callable[[AttentionView, Picks], bytes]
-    show: Callable[[go.Figure, AttentionView], None]
+    figure: Callable[[Any, Picks], go.Figure]  # Any: the view, or what ``source`` returned
+    png: Callable[[Any, Picks], bytes]
+    show: Callable[[go.Figure, Any], None]
     controls: Callable[[AttentionView, Picks], Picks] = lambda view, picks: picks
-    source: Callable[[TextModel, TextAttention, Picks, dict], AttentionView | None] | None = None
-    csv: Callable[[AttentionView], tuple[str, Callable[[], bytes], str]] | None = None
+    source: Callable[[TextModel, TextAttention, Picks, dict], Any] | None = None
+    csv: Callable[[Any], tuple[str, Callable[[], bytes], str]] | None = None
     every_head: bool = False
 
 
@@ -230,6 +234,18 @@ def _rollout_source(tm: TextModel, ta: TextAttention, picks: Picks, display: dic
     return view
 
 
+def _sinks_source(tm: TextModel, ta: TextAttention, picks: Picks, display: dict) -> AttentionSinks:
+    """Every head's sink masses, over every token (the display's hiding does not apply: the map says
+    what hiding the first token takes away)."""
+    st.caption(
+        "How much of each head's attention rests on the first token (mean over every later token's row). "
+        "Decoders park unneeded attention there, the attention sink (Xiao et al. 2023); encoders do the same "
+        "with [CLS] and [SEP] (Clark et al. 2019). A high share washes out every other weight of the head: "
+        "“Hide the first token (renormalise)” in the sidebar shows the rest in proportion."
+    )
+    return cached_sinks(tm, ta)
+
+
 # ---------------------------------------------------------------- the table
 
 TEXT_VIEWS: dict[str, TextView] = {
@@ -275,6 +291,15 @@ TEXT_VIEWS: dict[str, TextView] = {
             png=lambda v, p: rollout_png(v, scale=p.scale),
             show=partial(_show_plain, key=ROLLOUT_CHART),
             csv=lambda v: ("Rollout (CSV)", lambda: rollout_csv(v), "attnviz-rollout.csv"),
+            every_head=True,
+        ),
+        TextView(
+            "Attention sinks",
+            source=_sinks_source,
+            figure=lambda sinks, p: figures.sink_map(sinks),
+            png=lambda sinks, p: sinks_png(sinks),
+            show=partial(_show_plain, key=SINKS_CHART),
+            csv=lambda sinks: ("Sinks (CSV)", lambda: sinks_csv(sinks), "attnviz-sinks.csv"),
             every_head=True,
         ),
     )

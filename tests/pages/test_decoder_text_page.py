@@ -10,7 +10,7 @@ from attnviz.examples import DEFAULT_TEXT
 from attnviz.maths.attention_rollout import rollout
 from attnviz.text import bundled_decoder as decoder_files
 from attnviz.ui.text_views import VIEWS
-from tests.pages.apptest_helpers import assert_clean, charts, figure, heatmap_z, start_clean
+from tests.pages.apptest_helpers import assert_clean, charts, decode, figure, heatmap_z, start_clean
 
 pytestmark = pytest.mark.bundled
 
@@ -86,3 +86,23 @@ def test_first_use_shows_the_conversion_steps(monkeypatch, bundled_decoder):
     assert said  # the conversion ran inside the page's status box
     assert any("Converting (test)" in m.value for m in at.markdown)
     assert "30 layers × 9 heads" in captions(at)
+
+
+def test_sinks_and_hiding_the_first_token(bundled_decoder):
+    at = on_the_decoder()
+    weights = text_attention(bundled_decoder, DEFAULT_TEXT).weights
+    at.radio(key="view").set_value("Attention sinks").run()
+    assert_clean(at)
+    (first,) = [decode(t["z"]) for t in figure(charts(at)[0])["data"]]  # SmolLM2 adds no special token
+    np.testing.assert_allclose(first, weights[:, :, 1:, 0].mean(-1), atol=1e-4)
+    assert first[20:].mean() > 0.5  # the sink, in the late layers
+
+    at.radio(key="view").set_value("Single head").run()
+    at.selectbox(key="layer").set_value(20).run()
+    at.checkbox(key="hide_first").check().run()
+    assert_clean(at)
+    z = np.nan_to_num(heatmap_z(charts(at)[0]))
+    # The first token's row and column are gone; every other row is divided by what it kept.
+    kept = weights[20, 0, 1:, 1:]
+    np.testing.assert_allclose(z, kept / kept.sum(-1, keepdims=True), atol=1e-5)
+    assert "first token hidden" in figure(charts(at)[0])["layout"]["title"]["text"]

@@ -10,7 +10,16 @@ from attnviz import text_attention
 from attnviz.examples import DEFAULT_TEXT, TEXT_EXAMPLES
 from attnviz.text.views import BLOCKS
 from attnviz.ui.text_views import VIEWS
-from tests.pages.apptest_helpers import assert_clean, charts, figure, heatmap_z, start, start_clean, trace_types
+from tests.pages.apptest_helpers import (
+    assert_clean,
+    charts,
+    decode,
+    figure,
+    heatmap_z,
+    start,
+    start_clean,
+    trace_types,
+)
 
 pytestmark = pytest.mark.bundled  # the page opens on the bundled model
 
@@ -82,6 +91,11 @@ def test_every_view_renders(at, bundled_model, view):
         np.testing.assert_allclose(heatmap_z(chart), attnviz.rollout(ta.weights), atol=1e-6)
         assert "Attention rollout" in figure(chart)["layout"]["title"]["text"]
         assert at.selectbox(key="layer").disabled and at.selectbox(key="head").disabled
+    elif view == "Attention sinks":  # [CLS]'s share of every later row, and [SEP]'s, per head
+        first, sep = [decode(t["z"]) for t in data]
+        np.testing.assert_allclose(first, ta.weights[:, :, 1:, 0].mean(-1), atol=1e-4)
+        np.testing.assert_allclose(sep, ta.weights[:, :, 1:, -1].mean(-1), atol=1e-4)
+        assert at.selectbox(key="layer").disabled
     else:  # From one token: every layer and head, for the query token picked below the view
         assert view == "From one token"
         query = at.selectbox(key="query_token").value
