@@ -6,6 +6,10 @@ The notebook user's API (names are stable)::
     tm = attnviz.load_text_model()              # bundled all-MiniLM-L6-v2, a hub id, or a folder
     ta = attnviz.text_attention(tm, "The cat sat on the mat.")
     ta.tokens, ta.weights                       # list[str], float32 [layers, heads, n, n]
+    lm = attnviz.load_text_model("SmolLM2-135M-Instruct")      # the bundled decoder (GPT-2, Llama, ... load too)
+    attnviz.text_attention(lm, "The cat sat").causal           # True: zeros above the diagonal
+    attnviz.induction_scores(lm)                # (layer, head, score): random tokens repeated twice
+    attnviz.attention_sinks(ta), attnviz.hide_first_token(ta.weights)
     view = attnviz.make_view(ta, words=True)    # word level, pair blocks, hide [CLS]/[SEP]
     attnviz.figures.head_matrix(view, layer=0, head=2).show()
     attnviz.rollout(ta.weights)                 # [n, n] attention composed across layers
@@ -56,6 +60,14 @@ _EXPORTS = {
     "head_stats": "attnviz.maths.head_statistics",
     "corpus_head_stats": "attnviz.text.corpus",
     "token_attributions": "attnviz.text.attribution",
+    # decoders
+    "BUNDLED_DECODER": "attnviz.text.bundled_decoder",
+    "induction_scores": "attnviz.text.induction",
+    "induction_probe": "attnviz.text.induction",
+    "InductionProbe": "attnviz.text.induction",
+    "attention_sinks": "attnviz.text.sinks",
+    "AttentionSinks": "attnviz.text.sinks",
+    "hide_first_token": "attnviz.maths.decoder_heads",
 }
 # public submodule name -> module. "qkv" and "static" are the short names the README has always
 # shown for the step-by-step maths and the PNG export.

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from attnviz.figures.matrix import HOVER_FONT
-from attnviz.maths.head_statistics import COLUMNS, LABELS
+from attnviz.maths.head_statistics import columns_of, labels_of
 
 #: One colour per behaviour label (colour-blind-safe Okabe–Ito, grey for "mixed").
 LABEL_COLORS = {
@@ -24,10 +24,29 @@ LABEL_COLORS = {
     "self": "#009E73",
     "broad": "#F0E442",
     "mixed": "#BBBBBB",
+    # a decoder's own labels (the shared ones keep their colours)
+    "induction": "#882255",
+    "duplicate token": "#44AA99",
+    "first-token sink": "#D55E00",
+    "special tokens": "#E69F00",
+    "local": "#117733",
 }
-SHORT = {"previous token": "prev", "next token": "next", "punctuation": "punct", "broad": "broad", "mixed": "·"}
+SHORT = {
+    "previous token": "prev",
+    "next token": "next",
+    "punctuation": "punct",
+    "broad": "broad",
+    "mixed": "·",
+    "induction": "ind",
+    "duplicate token": "dup",
+    "first-token sink": "sink",
+    "special tokens": "spec",
+}
 #: Statistics that are shares of attention (0..1); the others have their own units.
-MASSES = {"cls_mass", "sep_mass", "punct_mass", "self_mass", "prev_mass", "next_mass"}
+MASSES = {
+    *("cls_mass", "sep_mass", "punct_mass", "self_mass", "prev_mass", "next_mass"),
+    *("first_mass", "special_mass", "duplicate_mass", "induction_mass", "local_mass"),
+}
 UNITS = {"entropy": "nats", "uniform_entropy": "nats", "mean_distance": "tokens"}
 
 
@@ -59,8 +78,9 @@ def _layout(fig: go.Figure, title: str, n_layers: int, n_heads: int) -> go.Figur
 
 def stat_heatmap(table: pd.DataFrame, column: str) -> go.Figure:
     """Layer (rows) x head (columns) heatmap of one statistic, each cell's value and label on hover."""
-    if column not in COLUMNS:
-        raise ValueError(f"column must be one of {list(COLUMNS)}, not {column!r}")
+    columns = columns_of(table)
+    if column not in columns:
+        raise ValueError(f"column must be one of {list(columns)}, not {column!r}")
     grid, n_layers, n_heads = _grid(table, column)
     labels = _labels_grid(table, n_layers, n_heads)
     unit = UNITS.get(column, "of attention")
@@ -83,19 +103,20 @@ def stat_heatmap(table: pd.DataFrame, column: str) -> go.Figure:
             "<br>label: %{customdata}<extra></extra>",
         )
     )
-    return _layout(fig, f"{column}: {COLUMNS[column]}", n_layers, n_heads)
+    return _layout(fig, f"{column}: {columns[column]}", n_layers, n_heads)
 
 
 def label_map(table: pd.DataFrame) -> go.Figure:
     """Layer x head grid coloured by behaviour label, the label written in each cell."""
     n_layers, n_heads = int(table["layer"].max()) + 1, int(table["head"].max()) + 1
     labels = _labels_grid(table, n_layers, n_heads)
-    index = {label: i for i, label in enumerate(LABELS)}
+    names = labels_of(table)
+    index = {label: i for i, label in enumerate(names)}
     z = np.vectorize(index.get)(labels).astype(float)  # (L, H) label numbers
-    k = len(LABELS)
+    k = len(names)
     # A stepped colour scale: label i fills the band [i/k, (i+1)/k] of the 0..k-1 range.
     scale = []
-    for i, label in enumerate(LABELS):
+    for i, label in enumerate(names):
         scale += [[i / k, LABEL_COLORS[label]], [(i + 1) / k, LABEL_COLORS[label]]]
     fig = go.Figure(
         go.Heatmap(
@@ -116,7 +137,7 @@ def label_map(table: pd.DataFrame) -> go.Figure:
         )
     )
     # A legend of the labels present, as invisible points (heatmaps have no legend entries).
-    for label in LABELS:
+    for label in names:
         if (labels == label).any():
             fig.add_trace(
                 go.Scatter(
@@ -142,7 +163,7 @@ def head_map_figure(coords: np.ndarray, table: pd.DataFrame) -> go.Figure:
     """Heads as points ``coords`` ``[m, 2]`` (from :func:`attnviz.maths.divergence.head_map`), coloured by label."""
     fig = go.Figure()
     names = [f"L{l} H{h}" for l, h in zip(table["layer"], table["head"], strict=True)]
-    for label in LABELS:
+    for label in labels_of(table):
         pick = (table["label"] == label).to_numpy()
         if not pick.any():
             continue

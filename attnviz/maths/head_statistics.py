@@ -268,6 +268,16 @@ def is_decoder_table(table: pd.DataFrame) -> bool:
     return "induction_mass" in table.columns
 
 
+def columns_of(table: pd.DataFrame) -> dict[str, str]:
+    """The statistic columns of ``table`` and what each means (an encoder's or a decoder's)."""
+    return DECODER_COLUMNS if is_decoder_table(table) else COLUMNS
+
+
+def labels_of(table: pd.DataFrame) -> tuple[str, ...]:
+    """Every label ``table``'s rules can give, in rule order."""
+    return DECODER_LABELS if is_decoder_table(table) else LABELS
+
+
 def token_identities(tokens: list[str]) -> np.ndarray:
     """``[n]`` int: equal texts get equal ids; a text holding U+FFFD gets -1 (matches nothing:
     pieces of different characters' UTF-8 bytes all decode to it)."""

@@ -55,6 +55,7 @@ from attnviz.maths.divergence import head_divergence
 from attnviz.maths.head_statistics import head_stats
 from attnviz.text.attribution import TokenAttributions, token_attributions
 from attnviz.text.extraction import TextAttention, text_attention
+from attnviz.text.induction import InductionProbe, induction_probe
 from attnviz.text.loading import TextModel, load_text_model
 from attnviz.text.sinks import AttentionSinks, attention_sinks
 from attnviz.text.views import AttentionView, make_view, rollout_view
@@ -217,6 +218,15 @@ def cached_sinks(tm: TextModel, ta: TextAttention) -> AttentionSinks:
 @st.cache_data(max_entries=32, show_spinner=False)
 def _sinks(name: str, device: str, text: str, pair: str | None, _ta: TextAttention) -> AttentionSinks:
     return attention_sinks(_ta)
+
+
+def cached_induction_probe(tm: TextModel, seed: int) -> InductionProbe:
+    return _induction_probe(tm.name, run_device(tm), seed, tm)
+
+
+@st.cache_data(max_entries=8, show_spinner="Running the induction probe…")
+def _induction_probe(name: str, device: str, seed: int, _model: TextModel) -> InductionProbe:
+    return induction_probe(_model, seed=seed)
 
 
 def cached_head_stats(tm: TextModel, ta: TextAttention) -> pd.DataFrame:

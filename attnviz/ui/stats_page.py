@@ -19,16 +19,21 @@ from attnviz.maths.attention_rollout import HEAD_FUSIONS
 from attnviz.maths.divergence import head_map
 from attnviz.maths.head_statistics import (
     BROAD_FRACTION,
-    COLUMNS,
+    DUPLICATE_THRESHOLD,
+    INDUCTION_THRESHOLD,
+    LOCAL_THRESHOLD,
     OFFSET_THRESHOLD,
     SELF_THRESHOLD,
+    SINK_THRESHOLD,
     SPECIAL_THRESHOLD,
+    columns_of,
+    is_decoder_table,
 )
 from attnviz.text.comparison import compare_attention_attribution
 from attnviz.text.corpus import human_duration
 from attnviz.text.extraction import TextAttention
 from attnviz.text.loading import TextModel
-from attnviz.ui.cache import cached_attributions, cached_divergence, cached_head_stats
+from attnviz.ui.cache import cached_attributions, cached_divergence, cached_head_stats, cached_induction_probe
 from attnviz.ui.corpus_runs import CorpusJob, run_corpus
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
@@ -39,11 +44,12 @@ SECTIONS = [HEADS, ATTRIBUTION]
 SENTENCE, CORPUS = "Current sentence", "Corpus file"
 SOURCES = [SENTENCE, CORPUS]
 SECTION, SOURCE, STAT, SHOW_MAP = "stats_section", "stats_source", "stats_column", "stats_head_map"
+PROBE_SEED = "induction_probe_seed"
 STEPS, ATTR_FUSION, ATTR_DISCARD = "attr_steps", "attr_fusion", "attr_discard"
 ASKED_ATTRIBUTIONS = "attributions_asked"  # long inputs whose attributions the user asked for
 #: Widgets whose value survives visits to other pages (app.py keeps them). The uploaded file
 #: cannot be kept (Streamlit refuses to set an uploader's value); the corpus run is kept instead.
-KEPT = (SECTION, SOURCE, STAT, SHOW_MAP, STEPS, ATTR_FUSION, ATTR_DISCARD)
+KEPT = (SECTION, SOURCE, STAT, SHOW_MAP, STEPS, ATTR_FUSION, ATTR_DISCARD, PROBE_SEED)
 
 #: Inputs up to this many tokens are attributed as soon as they are shown; longer ones on request.
 AUTO_ATTRIBUTION_TOKENS = 64
@@ -88,24 +94,85 @@ def sentence_section(tm: TextModel, ta: TextAttention) -> None:
     except Exception as exc:  # a bug: a short message here, the traceback in the server log
         show_unexpected(exc, "computing the head statistics")
         return
+    rows = "query tokens after the first (the first sees only itself)" if ta.causal else "query tokens"
     caption = md_escape(
         f"{ta.n_tokens} tokens · {ta.n_layers} layers × {ta.n_heads} heads · model {ta.model_name}. "
-        "Each statistic is a mean over the sentence's query tokens."
+        f"Each statistic is a mean over the sentence's {rows}."
     )
     # The divergence is computed only when the map is shown (up to ~1 s at 512 tokens).
     divergence = cached_divergence(tm, ta) if st.session_state.get(SHOW_MAP) else None
     render_stats(StatsResult(table=table, caption=caption, divergence=divergence))
+    if tm.causal:
+        induction_probe_section(tm)
+
+
+def induction_probe_section(tm: TextModel) -> None:
+    """The standard induction probe on this decoder: random tokens repeated twice (Olsson et al. 2022)."""
+    st.subheader("Induction heads: the built-in probe")
+    st.caption(
+        "50 random tokens, then the same 50 again. At the second copy an induction head looks back at the token "
+        "that followed the current token's first occurrence, and so predicts what comes next. Score: the mean "
+        "attention on that token over the second copy (the stripe TransformerLens averages); 1 is perfect."
+    )
+    seed = st.number_input("Random seed", 0, 10_000, key=PROBE_SEED, help="Another seed, other random tokens.")
+    try:
+        with device_notice(tm):
+            probe = cached_induction_probe(tm, int(seed))
+    except InputError as exc:
+        show_input_error(exc)
+        return
+    except Exception as exc:
+        show_unexpected(exc, "running the induction probe")
+        return
+    table = probe.table
+    c1, c2 = st.columns([3, 2])
+    grid = table.rename(columns={"score": "induction_mass"}).assign(label="")
+    c1.plotly_chart(stat_heatmap(grid, "induction_mass"), key="induction_probe_map", width="stretch")
+    best = table.head(8).assign(head=lambda t: [f"L{l} H{h}" for l, h in zip(t["layer"], t["head"], strict=True)])
+    c2.dataframe(best[["head", "score"]], hide_index=True, width="stretch")
+    c2.caption(
+        md_escape(
+            f"Loss on the repeated copy: {probe.repeated_loss:.2f} nats, against {probe.first_loss:.2f} on the first "
+            "copy, which no model can predict: the drop is what the induction heads buy."
+        )
+    )
+    st.download_button(
+        "Probe scores (CSV)",
+        table.to_csv(index=False, float_format="%.6g").encode("utf-8"),
+        file_name=f"attnviz-induction-seed{int(seed)}.csv",
+        mime="text/csv",
+        icon=":material/table:",
+        on_click="ignore",
+    )
 
 
 def corpus_section(tm: TextModel) -> None:
     """Upload, run (with progress and Stop), then the statistics of the sentences done."""
+    if tm.causal:
+        st.info(
+            "Corpus statistics are for encoders for now: a decoder's statistics need its own running sums "
+            "(previous-token, induction and sink masses over causal rows), which the corpus run does not keep yet. "
+            "Pick “Current sentence” to see this decoder's head statistics, or the bundled encoder for a corpus.",
+            icon="🚧",
+        )
+        return
     with device_notice(tm):
         job = run_corpus(tm)
     if job is not None:
         render_stats(corpus_result(job))
 
 
-def _rules_help() -> str:
+def _rules_help(table: pd.DataFrame | None = None) -> str:
+    if table is not None and is_decoder_table(table):
+        return (
+            f"Label rules for a decoder, first match wins: previous token: more than {OFFSET_THRESHOLD:.0%} of "
+            f"attention on key i−1; induction: more than {INDUCTION_THRESHOLD:.0%} on the token after an earlier "
+            f"copy of the current token; duplicate token: more than {DUPLICATE_THRESHOLD:.0%} on earlier copies; "
+            f"first-token sink: more than {SINK_THRESHOLD:.0%} on the first token; special tokens: more than "
+            f"{SPECIAL_THRESHOLD:.0%} on them; self: more than {SELF_THRESHOLD:.0%} on itself; local: more than "
+            f"{LOCAL_THRESHOLD:.0%} on the token and the 3 before it; broad: entropy above {BROAD_FRACTION:.0%} of "
+            "the uniform entropy over the keys each row sees, ln(i+1); otherwise mixed."
+        )
     return (
         f"Label rules, first match wins: previous / next token: more than {OFFSET_THRESHOLD:.0%} of attention on "
         f"key i−1 / i+1; [CLS], [SEP], punctuation: more than {SPECIAL_THRESHOLD:.0%} on them; self: more than "
@@ -117,20 +184,23 @@ def _rules_help() -> str:
 def render_stats(result: StatsResult) -> None:
     """Heatmap of a chosen statistic, the label map, the sortable table and its CSV, the head map."""
     table = result.table
+    columns = columns_of(table)
     st.caption(result.caption)
+    if st.session_state.get(STAT) not in columns:  # an encoder's statistic kept while a decoder is shown
+        st.session_state.pop(STAT, None)
     column = st.selectbox(
         "Statistic",
-        list(COLUMNS),
+        list(columns),
         key=STAT,
-        format_func=lambda c: f"{c}: {COLUMNS[c]}",
+        format_func=lambda c: f"{c}: {columns[c]}",
     )
     c1, c2 = st.columns(2)
     c1.plotly_chart(stat_heatmap(table, column), key="stats_heatmap", width="stretch")
     c2.plotly_chart(label_map(table), key="stats_labels", width="stretch")
-    st.caption(_rules_help())
+    st.caption(_rules_help(table))
     st.subheader("Table")
-    config = {name: st.column_config.NumberColumn(name, help=text, format="%.3f") for name, text in COLUMNS.items()}
-    config["label"] = st.column_config.TextColumn("label", help=_rules_help())
+    config = {name: st.column_config.NumberColumn(name, help=text, format="%.3f") for name, text in columns.items()}
+    config["label"] = st.column_config.TextColumn("label", help=_rules_help(table))
     st.dataframe(table, hide_index=True, width="stretch", column_config=config, key="stats_table")
     st.download_button(
         "Table (CSV)",
