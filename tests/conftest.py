@@ -85,7 +85,7 @@ def tiny_decoder_dirs(tmp_path_factory):
     folders = {}
     for family in DECODER_FAMILIES:
         torch.manual_seed(0)
-        model = AutoModelForCausalLM.from_config(tiny_decoder_config(family, len(tokenizer)))
+        model = AutoModelForCausalLM.from_config(tiny_decoder_config(family, len(tokenizer)), trust_remote_code=False)
         folder = tmp_path_factory.mktemp(f"tiny_{family}")
         model.save_pretrained(str(folder))
         tokenizer.save_pretrained(str(folder))

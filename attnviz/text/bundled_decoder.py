@@ -110,15 +110,21 @@ def _convert(gguf: Path, out: Path) -> None:
     from safetensors.torch import save_model
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    kwargs = {"gguf_file": gguf.name, "trust_remote_code": False}
-    config = AutoConfig.from_pretrained(str(gguf.parent), **kwargs)
+    # Spelled out on each call (not **kwargs): tests/test_no_unsafe_loading.py reads the calls themselves.
+    config = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name, trust_remote_code=False)
     if config.model_type != "llama":
         raise ModelLoadError(
             f"The bundled decoder's file holds a {config.model_type!r} model, not the expected Llama "
             f"architecture: {REINSTALL_DECODER}."
         )
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), attn_implementation="eager", **kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, trust_remote_code=False)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent),
+        gguf_file=gguf.name,
+        attn_implementation="eager",
+        use_safetensors=True,  # a GGUF is read by transformers' own reader either way; no pickle is opened
+        trust_remote_code=False,
+    )
     # save_model, not save_file: the output embedding is tied to the input one (one tensor, two names).
     save_model(model, str(out / "model.safetensors"))
     config.save_pretrained(out)

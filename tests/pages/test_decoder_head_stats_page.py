@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import attnviz
-from attnviz.examples import DEFAULT_TEXT
 from attnviz.maths.head_statistics import DECODER_COLUMNS
 from tests.pages.apptest_helpers import assert_clean, chart, figure, heatmap_z, start_clean
 

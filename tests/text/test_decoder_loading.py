@@ -99,7 +99,11 @@ def test_conversion_cache_equals_the_gguf_read_directly(bundled_decoder):
 
     gguf = bundled_decoder_files.gguf_path()
     direct = AutoModelForCausalLM.from_pretrained(
-        str(gguf.parent), gguf_file=gguf.name, attn_implementation="eager", trust_remote_code=False
+        str(gguf.parent),
+        gguf_file=gguf.name,
+        attn_implementation="eager",
+        use_safetensors=True,
+        trust_remote_code=False,
     )
     cached = bundled_decoder.model.state_dict()
     for name, tensor in direct.state_dict().items():

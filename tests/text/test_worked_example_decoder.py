@@ -168,14 +168,14 @@ def _built(config, tokenizer) -> TextModel:
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(2)
-    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
+    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", trust_remote_code=False).eval()
     return TextModel(name=config.model_type, model=model, tokenizer=tokenizer, device=torch.device("cpu"), causal=True)
 
 
 def test_mistral_with_a_sliding_window(tiny_decoder_dirs):
     from transformers import AutoTokenizer, MistralConfig
 
-    tokenizer = AutoTokenizer.from_pretrained(str(tiny_decoder_dirs["llama"]))
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_decoder_dirs["llama"]), trust_remote_code=False)
     config = MistralConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,
@@ -198,7 +198,7 @@ def test_mistral_with_a_sliding_window(tiny_decoder_dirs):
 def test_scaled_rope_is_refused(tiny_decoder_dirs):
     from transformers import AutoTokenizer, LlamaConfig
 
-    tokenizer = AutoTokenizer.from_pretrained(str(tiny_decoder_dirs["llama"]))
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_decoder_dirs["llama"]), trust_remote_code=False)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,
@@ -215,7 +215,7 @@ def test_scaled_rope_is_refused(tiny_decoder_dirs):
 def test_unsupported_decoder_names_the_supported_ones(tiny_decoder_dirs):
     from transformers import AutoTokenizer, GPTNeoXConfig
 
-    tokenizer = AutoTokenizer.from_pretrained(str(tiny_decoder_dirs["llama"]))
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_decoder_dirs["llama"]), trust_remote_code=False)
     config = GPTNeoXConfig(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4
     )
