@@ -36,42 +36,40 @@ from attnviz.text.generation import continue_ids, generate  # noqa: E402
 from benchmarks.textbench.inputs import text_with_tokens  # noqa: E402
 
 
-def median_seconds(run, repeats: int) -> float:
-    run()  # warm: first-call allocations
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def seconds(run) -> float:
+    t = time.perf_counter()
+    run()
+    return time.perf_counter() - t
 
 
 def measure(tm, prompt: str, new: int, repeats: int) -> dict[str, tuple[float, float]]:
-    """mode -> (first token ms, ms per further token)."""
+    """mode -> (first token ms, ms per further token).
+
+    The modes take turns within each repeat, so that load from other processes on a shared machine
+    falls on all of them alike rather than on whichever ran during it.
+    """
     ids = tm.tokenizer(prompt, return_tensors="pt").input_ids.to(tm.device)  # (1, p)
     eos = tm.tokenizer.eos_token_id
 
-    def with_attention(m):
-        return lambda: generate(tm, prompt, max_new_tokens=m)
-
-    def without_attention(m):
-        return lambda: continue_ids(tm, ids, m, capture=False)
-
     def transformers_generate(m):
-        def run():
-            with torch.inference_mode():
-                tm.model.generate(ids, do_sample=False, max_new_tokens=m, min_new_tokens=m, pad_token_id=eos)
+        with torch.inference_mode():
+            tm.model.generate(ids, do_sample=False, max_new_tokens=m, min_new_tokens=m, pad_token_id=eos)
 
-        return run
-
+    modes = {
+        "with attention": lambda m: generate(tm, prompt, max_new_tokens=m),
+        "without attention": lambda m: continue_ids(tm, ids, m, capture=False),
+        "transformers generate": transformers_generate,
+    }
+    times: dict[str, dict[int, list[float]]] = {name: {1: [], new: []} for name in modes}
+    for run in modes.values():  # warm: first-call allocations
+        run(1)
+    for _ in range(repeats):
+        for name, run in modes.items():
+            for m in (1, new):
+                times[name][m].append(seconds(lambda run=run, m=m: run(m)))
     rows = {}
-    for name, make in (
-        ("with attention", with_attention),
-        ("without attention", without_attention),
-        ("transformers generate", transformers_generate),
-    ):
-        one = median_seconds(make(1), repeats)
-        many = median_seconds(make(new), repeats)
+    for name in modes:
+        one, many = statistics.median(times[name][1]), statistics.median(times[name][new])
         rows[name] = (one * 1000, (many - one) * 1000 / (new - 1))
     return rows
 
