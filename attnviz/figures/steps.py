@@ -31,6 +31,9 @@ WEIGHTS = "Blues"
 HIGHLIGHT = "#ff7f0e"
 CELL = "#d62728"
 MONO = dict(font=dict(family="monospace"))
+#: Cells of keys a query cannot see (a decoder's later tokens): the plot's grey background, no
+#: number, as on the text page (figures/matrix.py), so that they never read as a computed weight of 0.
+NOT_VISIBLE = "#d9d9d9"
 
 
 CELL_W, CELL_H = 64, 28
@@ -79,6 +82,7 @@ def matrix(
     x_title: str | None = None,
     y_title: str | None = None,
     printed_cols: int = 24,
+    hidden: np.ndarray | None = None,
 ) -> go.Figure:
     """An annotated heatmap of ``m (rows, cols)``; ``-inf`` cells (masked) are blank and printed "−∞".
 
@@ -88,14 +92,16 @@ def matrix(
         printed_cols: print numbers only up to this many columns (8 for a chart in a third of the page).
         cell: ``(row, col)`` to outline.
         signed: diverging colours centred on 0; otherwise 0..``zmax`` in blues (weights).
+        hidden: bool ``(rows, cols)``, True for cells drawn as not visible (grey, no number).
     """
     m = np.asarray(m, dtype=np.float64)
     n_rows, n_cols = m.shape
     r, c = min(n_rows, max_rows or n_rows), min(n_cols, max_cols or n_cols)
     shown = m[:r, :c]  # (r, c)
-    masked = ~np.isfinite(shown)
-    z = np.where(masked, np.nan, shown).astype(np.float32)  # JSON has no -inf; NaN draws as an empty cell
-    finite = shown[~masked]
+    grey = np.zeros(shown.shape, dtype=bool) if hidden is None else np.asarray(hidden, dtype=bool)[:r, :c]
+    masked = ~np.isfinite(shown) & ~grey
+    z = np.where(masked | grey, np.nan, shown).astype(np.float32)  # JSON has no -inf; NaN draws as an empty cell
+    finite = shown[~masked & ~grey]
     top = zmax if zmax is not None else (float(np.abs(finite).max()) if finite.size else 1.0) or 1.0
     printed = r * c <= MAX_PRINTED and c <= printed_cols
     fig = go.Figure(
@@ -127,6 +133,8 @@ def matrix(
     _layout(fig, _title(title, (n_rows, n_cols), (r, c)), _axis_labels(row_labels, r), _axis_labels(col_labels, c))
     fig.update_xaxes(title_text=x_title, title_standoff=4)
     fig.update_yaxes(title_text=y_title, title_standoff=4)
+    if grey.any():
+        fig.update_layout(plot_bgcolor=NOT_VISIBLE)
     return fig
 
 
@@ -166,11 +174,14 @@ def weights(
     key: int | None = None,
     max_tokens: int | None = None,
     title: str = "Weights A = softmax(M)",
+    visible: np.ndarray | None = None,
 ) -> go.Figure:
     """The attention weights ``(n, n)``, queries down, keys across, with the chosen cell outlined.
 
     Up to :data:`MAX_CLICKABLE` tokens an invisible point sits on every cell: hovering names the
     q_i and k_j rows the weight came from, and a click returns ``x`` = key j and ``y`` = query i.
+    ``visible`` (bool ``(n, n)``, a decoder's causal mask): keys a query cannot see are grey
+    cells with no number and no point.
     """
     fig = matrix(
         w,
@@ -184,16 +195,20 @@ def weights(
         signed=False,
         zmax=1.0,
         y_title="query i",
+        hidden=None if visible is None else ~np.asarray(visible, dtype=bool),
     )
     r, c = (min(s, max_tokens or s) for s in w.shape)
     if r <= MAX_CLICKABLE and c <= MAX_CLICKABLE:
         rows, cols = np.divmod(np.arange(r * c, dtype=np.int32), c)
+        if visible is not None:
+            keep = np.asarray(visible, dtype=bool)[rows, cols]
+            rows, cols = rows[keep], cols[keep]
         fig.add_trace(
             go.Scatter(
                 x=cols.astype(np.int16),
                 y=rows.astype(np.int16),
                 mode="markers",
-                marker=dict(opacity=0, size=14, color=np.asarray(w, np.float32)[:r, :c].ravel(), maxdisplayed=1),
+                marker=dict(opacity=0, size=14, color=np.asarray(w, np.float32)[rows, cols], maxdisplayed=1),
                 # Hover shows an axis value as its tick label (the token); customdata adds the numbers.
                 customdata=np.stack([rows, cols], axis=1).astype(np.int16),
                 hovertemplate="A[%{customdata[0]}, %{customdata[1]}] = %{marker.color:.4f}"
@@ -235,4 +250,154 @@ def softmax_scales(
         dragmode=False,
     )
     fig.update_xaxes(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels)
+    return fig
+
+
+# ---------------------------------------------------------------- a decoder's RoPE step
+
+#: A cyclic scale for angles: 0 and 2π are the same colour, as they are the same turn.
+CYCLIC = "Twilight"
+BEFORE, AFTER = "#9e9e9e", "#d62728"
+
+
+def rope_angles(
+    angles: np.ndarray,
+    tokens: list[str],
+    inv_freq: np.ndarray,
+    *,
+    max_tokens: int | None = None,
+    rows_highlighted: tuple[int, ...] = (),
+    title: str = "RoPE angle m·θ_p of each pair p at each position m (mod 2π); fast pairs left, slow right",
+) -> go.Figure:
+    """The angles ``(n, d/2)`` (position m × θ_i, radians) as a heatmap of the turn mod 2π.
+
+    Columns are the pairs, fastest (θ_0 = 1 rad per position) on the left; hover gives the
+    unreduced angle and θ_i.
+    """
+    angles = np.asarray(angles, dtype=np.float64)
+    n, half = angles.shape
+    r = min(n, max_tokens or n)
+    shown = angles[:r]  # (r, d/2)
+    turn = np.mod(shown, 2 * np.pi).astype(np.float32)
+    theta = np.broadcast_to(np.asarray(inv_freq, np.float64)[None, :], shown.shape)
+    fig = go.Figure(
+        go.Heatmap(
+            z=turn,
+            x=np.arange(half, dtype=np.int16),
+            y=np.arange(r, dtype=np.int16),
+            colorscale=CYCLIC,
+            zmin=0.0,
+            zmax=float(2 * np.pi),
+            customdata=np.stack([shown, theta], axis=-1).astype(np.float32),
+            hovertemplate="position %{y}, pair %{x}: %{z:.3f} rad (mod 2π)<br>"
+            "= %{y} × θ %{customdata[1]:.4g} = %{customdata[0]:.3f} rad<extra></extra>",
+            colorbar=dict(title=dict(text="rad"), tickvals=[0, np.pi, 2 * np.pi], ticktext=["0", "π", "2π"], len=0.8),
+            xgap=1,
+            ygap=1,
+        )
+    )
+    for row in rows_highlighted:
+        if 0 <= row < r:
+            _outline(fig, row - 0.5, row + 0.5, -0.5, half - 0.5, HIGHLIGHT)
+    pair_labels = [f"p{i}" for i in range(half)]
+    _layout(fig, _title(title, (n, half), (r, half)), _axis_labels(tokens, r), pair_labels)
+    fig.update_layout(width=min(1600, max(fig.layout.width, 22 * half + 220)))
+    fig.update_yaxes(title_text="position m", title_standoff=4)
+    return fig
+
+
+def _arrow(x: float, y: float, color: str, name: str, dash: str | None = None) -> go.Scatter:
+    return go.Scatter(
+        x=[0.0, x],
+        y=[0.0, y],
+        mode="lines+markers",
+        line=dict(color=color, width=3, dash=dash),
+        marker=dict(symbol=["circle", "arrow"], size=[4, 13], angleref="previous", color=color),
+        name=name,
+        hovertemplate=f"{name}: (%{{x:.3f}}, %{{y:.3f}})<extra></extra>",
+        showlegend=False,
+    )
+
+
+def _radians(v: float) -> str:
+    """An angle: two decimals, or two significant digits for the slow pairs' tiny turns."""
+    return f"{v:.2f}" if v == 0 or abs(v) >= 0.01 else f"{v:.1e}"
+
+
+def rope_pairs(vectors: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], pairs: list[int]) -> go.Figure:
+    """The angle picture: chosen pairs of a few vectors as arrows in their planes, before and after RoPE.
+
+    Args:
+        vectors: ``(name, before (d,), after (d,), angles (d/2,))`` per row of pictures, e.g.
+            ``("q_3", q_before[3], q[3], angles[3])``: the vector as projected, rotated, and the
+            angle ``m·θ_i`` of each pair at its position ``m``.
+        pairs: the pair indices to draw, one column each (pair ``i`` is dims ``i`` and ``i + d/2``).
+
+    The grey arrow is ``(x_i, x_{i+d/2})`` as projected, the red one the same pair after the
+    rotation; the arc between them is the angle, counter-clockwise (mod 2π).
+    """
+    from plotly.subplots import make_subplots
+
+    half = int(np.shape(vectors[0][1])[0]) // 2
+    titles = [
+        f"{plot_text(name, 12)} · pair {p} (d{p}, d{p + half}): {_radians(float(angles[p]))} rad"
+        for name, _before, _after, angles in vectors
+        for p in pairs
+    ]
+    fig = make_subplots(
+        rows=len(vectors), cols=len(pairs), subplot_titles=titles, horizontal_spacing=0.04, vertical_spacing=0.14
+    )
+    for r, (name, before, after, _angles) in enumerate(vectors, start=1):
+        for c, p in enumerate(pairs, start=1):
+            a0, b0 = float(before[p]), float(before[p + half])
+            a1, b1 = float(after[p]), float(after[p + half])
+            radius = max(np.hypot(a0, b0), 1e-9)
+            start = np.arctan2(b0, a0)
+            turn = float(np.mod(np.arctan2(b1, a1) - start, 2 * np.pi))  # the rotation, counter-clockwise
+            arc = start + np.linspace(0.0, turn, 48)
+            fig.add_trace(
+                go.Scatter(
+                    x=0.35 * radius * np.cos(arc),
+                    y=0.35 * radius * np.sin(arc),
+                    mode="lines",
+                    line=dict(color="#555", width=1.5),
+                    hoverinfo="skip",
+                    showlegend=False,
+                ),
+                row=r,
+                col=c,
+            )
+            fig.add_trace(_arrow(a0, b0, BEFORE, f"{name} before"), row=r, col=c)
+            fig.add_trace(_arrow(a1, b1, AFTER, f"{name} after"), row=r, col=c)
+            lim = 1.2 * radius
+            fig.update_xaxes(range=[-lim, lim], row=r, col=c, zeroline=True, showticklabels=False, showgrid=False)
+            fig.update_yaxes(
+                range=[-lim, lim],
+                row=r,
+                col=c,
+                zeroline=True,
+                showticklabels=False,
+                showgrid=False,
+                scaleanchor=f"x{(r - 1) * len(pairs) + c if (r, c) != (1, 1) else ''}",
+                scaleratio=1,
+            )
+            fig.add_annotation(
+                text=f"turned {turn:.2f} rad (mod 2π)",
+                x=0,
+                y=-lim,
+                yanchor="bottom",
+                showarrow=False,
+                font=dict(size=11, color="#333"),
+                row=r,
+                col=c,
+            )
+    fig.update_annotations(font_size=11)
+    fig.update_layout(
+        height=250 * len(vectors) + 40,
+        width=max(520, 230 * len(pairs)),
+        margin=dict(l=10, r=10, t=50, b=10),
+        hoverlabel=MONO,
+        dragmode=False,
+        showlegend=False,
+    )
     return fig

@@ -2,8 +2,9 @@
 
 The page file calls, in order: :func:`follow_link`, :func:`mode_picker`, then :func:`toy_inputs`
 or :func:`real_inputs` (each returns a :class:`~attnviz.ui.worked_steps.Shown`), then
-:func:`~attnviz.ui.worked_steps.render`, which draws the seven steps. Every number drawn comes
-from :func:`attnviz.maths.qkv.attention_steps` or :func:`attnviz.explain_head`; none is typed.
+:func:`render`, which draws the seven steps (:mod:`attnviz.ui.worked_steps`), or a decoder head's
+nine (:mod:`attnviz.ui.worked_decoder`: the norm, RoPE and the causal mask besides). Every number
+drawn comes from :func:`attnviz.maths.qkv.attention_steps` or :func:`attnviz.explain_head`; none is typed.
 
 Toy tables are ``st.data_editor`` widgets. Their edits are folded into a plain session-state
 entry (:data:`TOY`) and the editors are re-keyed, so the edited numbers survive visits to other
@@ -38,7 +39,8 @@ from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
 from attnviz.ui.state import show_head_on_text_page
 from attnviz.ui.widgets import guard_text_boxes, replacement_notice
-from attnviz.ui.worked_steps import (  # noqa: F401  (render, WEIGHTS_CHART: the page file and tests use them from here)
+from attnviz.ui.worked_decoder import render_decoder
+from attnviz.ui.worked_steps import (  # noqa: F401  (WEIGHTS_CHART: the tests use it from here)
     DIVISOR,
     KEY,
     QUERY,
@@ -48,8 +50,8 @@ from attnviz.ui.worked_steps import (  # noqa: F401  (render, WEIGHTS_CHART: the
     WEIGHTS_CHART,
     Shown,
     clamp,
-    render,
 )
+from attnviz.ui.worked_steps import render as render_encoder
 
 TOY_MODE, REAL_MODE = "Toy numbers", "Real model"
 MODE, PRESET, SEED, N_TOKENS, DIM, HEADS, TOY_HEAD = (
@@ -86,6 +88,14 @@ KEPT = (
 
 #: Largest max |recomputed − model| the check panel accepts.
 TOLERANCE = 1e-5
+
+
+def render(shown: Shown) -> None:
+    """Every step of the head in ``shown``: a decoder's nine, or an encoder's (and the toy's) seven."""
+    if shown.real is not None and shown.real.causal:
+        render_decoder(shown)
+    else:
+        render_encoder(shown)
 
 
 # ---------------------------------------------------------------- navigation and mode
@@ -266,11 +276,12 @@ def real_inputs(tm) -> Shown | None:
 def check_panel(steps: HeadSteps) -> None:
     """The proof: the recomputed numbers against what the model itself produced."""
     with st.container(border=True):
-        ok = steps.weights_error <= TOLERANCE and steps.context_error <= TOLERANCE
+        ok = max(steps.weights_error, steps.context_error, steps.norm_error) <= TOLERANCE
         n = len(steps.tokens)
+        norm = f"max |recomputed {steps.norm.kind} − the model's| = {steps.norm_error:.1e}; " if steps.norm else ""
         message = (
             f"max |recomputed weights − the model's attention| = {steps.weights_error:.1e} over the "
-            f"{n} × {n} weights of layer {steps.layer}, head {steps.head}; "
+            f"{n} × {n} weights of layer {steps.layer}, head {steps.head}; {norm}"
             f"max |recomputed context − the model's| = {steps.context_error:.1e} (tolerance {TOLERANCE:.0e})."
         )
         if ok:
@@ -306,8 +317,19 @@ def check_panel(steps: HeadSteps) -> None:
 
 def _matrices(h: HeadSteps) -> dict[str, tuple[np.ndarray, list[str], list[str]]]:
     tok, dm, dh = h.tokens, dims(h.d_model, "d"), dims(h.d_head, "d")
+    decoder = {}
+    if h.norm is not None:
+        decoder["X_normed"] = (h.norm.normed, tok, dm)
+    if h.rope is not None:
+        pairs = [f"p{i}" for i in range(h.d_head // 2)]
+        decoder |= {
+            "Q_before_RoPE": (h.rope.q_before, tok, dh),
+            "K_before_RoPE": (h.rope.k_before, tok, dh),
+            "RoPE_angles": (h.rope.angles, tok, pairs),
+        }
     return {
         "X": (h.x, tok, dm),
+        **decoder,
         "W_Q": (h.w_q, dm, dh),
         "W_K": (h.w_k, dm, dh),
         "W_V": (h.w_v, dm, dh),

@@ -136,9 +136,9 @@ def _terms(a: np.ndarray, b: np.ndarray) -> str:
     return " + ".join(parts)
 
 
-def step_projections(s: Shown, i: int, j: int) -> None:
+def step_projections(s: Shown, i: int, j: int, no: int = 1) -> None:
     h = s.head
-    st.subheader("1. Queries, keys and values: Q = XW_Q + b_Q")
+    st.subheader(f"{no}. Queries, keys and values: Q = XW_Q + b_Q")
     st.latex(r"Q = XW_Q + b_Q,\qquad K = XW_K + b_K,\qquad V = XW_V + b_V")
     st.caption(
         f"X ({_shape(h.x)}) · W_Q ({_shape(h.w_q)}) + b_Q ({h.d_head}) → Q ({_shape(h.q)}); the same for K and V."
@@ -185,9 +185,9 @@ def step_projections(s: Shown, i: int, j: int) -> None:
     )
 
 
-def step_scores(s: Shown, i: int, j: int) -> None:
+def step_scores(s: Shown, i: int, j: int, no: int = 2) -> None:
     h = s.head
-    st.subheader("2. Scores: QKᵀ")
+    st.subheader(f"{no}. Scores: QKᵀ")
     st.latex(r"S = QK^\top,\qquad S_{ij} = q_i\cdot k_j = \sum_{d} q_{i,d}\,k_{j,d}")
     st.caption(f"Q ({_shape(h.q)}) · Kᵀ ({h.d_head} × {h.n_tokens}) → S ({_shape(h.scores)})")
     st.latex(rf"S_{{{i},{j}}} = q_{{{i}}}\cdot k_{{{j}}} = {_terms(h.q[i], h.k[j])} = {_num(h.scores[i, j], 3)}")
@@ -205,18 +205,19 @@ def step_scores(s: Shown, i: int, j: int) -> None:
         ),
         "worked_scores",
     )
-    best = int(np.argmax(np.where(h.mask, h.scores[i], -np.inf)))
+    best = int(np.argmax(np.where(visible_row(h, i), h.scores[i], -np.inf)))
+    among = f" among the keys it may see (0 to {i})" if _causal(s) else ""
     st.markdown(
         f"Each score is one dot product: large when q_i and k_j point the same way. "
-        f"In row {i}, {_tok(s.tokens[i])} scores highest with {_tok(s.tokens[best])} "
+        f"In row {i}, {_tok(s.tokens[i])} scores highest{among} with {_tok(s.tokens[best])} "
         f"({h.scores[i, best]:.2f})."
     )
 
 
-def step_scaling(s: Shown, i: int) -> None:
+def step_scaling(s: Shown, i: int, no: int = 3) -> None:
     h = s.head
     root = math.sqrt(h.d_head)
-    st.subheader("3. Scaling by √d_k")
+    st.subheader(f"{no}. Scaling by √d_k")
     usual = abs(h.scale * root - 1) < 1e-6
     factor = rf"\frac{{1}}{{\sqrt{{{h.d_head}}}}} = {h.scale:.4f}" if usual else f"{h.scale:.6f}"
     st.latex(rf"S' = S \cdot {factor}")
@@ -238,7 +239,7 @@ def step_scaling(s: Shown, i: int) -> None:
     )
     st.markdown(
         f"A dot product of {h.d_head} terms grows with d_k; dividing by √d_k = {root:.2f} keeps the scores in a "
-        "range where the softmax of step 5 is not all-or-nothing. Try other divisors for row "
+        f"range where the softmax of step {no + 2} is not all-or-nothing. Try other divisors for row "
         f"{i} ({_tok(s.tokens[i])}):"
     )
     labels = list(DIVISORS)
@@ -247,13 +248,13 @@ def step_scaling(s: Shown, i: int) -> None:
     chosen = st.select_slider("Divide the scores by", labels, key=DIVISOR)
     base = 1.0 / h.scale  # what the model divides by (√d_k for BERT)
     divisor = 1.0 if DIVISORS[chosen] is None else DIVISORS[chosen] * base
-    raw = np.where(h.mask, h.scores[i], -np.inf)
+    raw = np.where(visible_row(h, i), h.scores[i], -np.inf)
     model_p, chosen_p = softmax_at(raw, 1 / base), softmax_at(raw, 1 / divisor)
     bars = {f"÷ {base:.2f} (the model)": model_p}
     if divisor != base:
         bars["÷ 1 (no scaling)" if DIVISORS[chosen] is None else f"÷ {divisor:.2f} ({chosen})"] = chosen_p
     _chart(figs.softmax_scales(bars, s.tokens[: len(raw)], f"Row {i}: weights at two scales"), "worked_scale_bars")
-    uniform = math.log2(max(1, int(h.mask.sum())))
+    uniform = math.log2(max(1, int(visible_row(h, i).sum())))
     if divisor == base:
         st.markdown(
             f"At the model's scale the largest weight of row {i} is {model_p.max():.3f} and the row's spread is "
@@ -270,9 +271,9 @@ def step_scaling(s: Shown, i: int) -> None:
         )
 
 
-def step_mask(s: Shown, i: int) -> None:
+def step_mask(s: Shown, i: int, no: int = 4) -> None:
     h = s.head
-    st.subheader("4. The mask")
+    st.subheader(f"{no}. The mask")
     st.latex(
         r"M_{ij} = \begin{cases} S'_{ij} & \text{if token } j \text{ is real} \\ -\infty & "
         r"\text{if token } j \text{ is padding} \end{cases}"
@@ -302,12 +303,13 @@ def step_mask(s: Shown, i: int) -> None:
     )
 
 
-def step_softmax(s: Shown, i: int, j: int) -> None:
+def step_softmax(s: Shown, i: int, j: int, no: int = 5) -> None:
     h = s.head
-    st.subheader("5. Softmax: each row becomes weights that sum to 1")
+    st.subheader(f"{no}. Softmax: each row becomes weights that sum to 1")
     st.latex(r"A_{ij} = \frac{e^{M_{ij}}}{\sum_{k} e^{M_{ik}}}")
     st.caption(f"M ({_shape(h.masked)}) → A ({_shape(h.weights)}), row by row")
-    fig = figs.weights(h.weights, s.tokens, query=i, key=j, max_tokens=s.max_tokens)
+    visible = s.real.visible if _causal(s) else None  # a decoder's later keys: grey, as on the text page
+    fig = figs.weights(h.weights, s.tokens, query=i, key=j, max_tokens=s.max_tokens, visible=visible)
     clickable = len(fig.data) > 1
     st.plotly_chart(
         fig,
@@ -344,13 +346,13 @@ def step_softmax(s: Shown, i: int, j: int) -> None:
     st.markdown(
         f"Σ = {row.total:.4g}{note}. The row sums to **{row.weights.sum():.6f}** ✓. The largest weight goes to "
         f"{_tok(s.tokens[int(np.argmax(row.weights))])} ({row.weights.max():.3f}); "
-        f"padding gets exactly 0."
+        + ("the keys after it (−∞) get exactly 0." if _causal(s) else "padding gets exactly 0.")
     )
 
 
-def step_context(s: Shown, i: int) -> None:
+def step_context(s: Shown, i: int, no: int = 6) -> None:
     h = s.head
-    st.subheader("6. Weighted values: context = A V")
+    st.subheader(f"{no}. Weighted values: context = A V")
     st.latex(r"Z = AV,\qquad z_i = \sum_j A_{ij}\, v_j")
     st.caption(f"A ({_shape(h.weights)}) · V ({_shape(h.v)}) → Z ({_shape(h.context)})")
     kw = dict(row_labels=s.tokens, col_labels=dims(h.d_head, "d"), max_rows=s.max_tokens, max_cols=s.max_dims)
@@ -367,11 +369,11 @@ def step_context(s: Shown, i: int) -> None:
     )
 
 
-def step_output(s: Shown) -> None:
+def step_output(s: Shown, no: int = 7) -> None:
     h = s.head
     if s.toy is not None:
         t = s.toy
-        st.subheader("7. Heads concatenated and projected: Concat(Z₀, …) W_O")
+        st.subheader(f"{no}. Heads concatenated and projected: Concat(Z₀, …) W_O")
         names = ", ".join(f"Z_{{{k}}}" for k in range(t.n_heads))
         st.latex(rf"\text{{output}} = \operatorname{{Concat}}({names})\,W_O")
         st.caption(
@@ -400,7 +402,7 @@ def step_output(s: Shown) -> None:
         )
         return
     r = s.real
-    st.subheader(f"7. This head's share of the layer's output: Z_{r.head} W_O^({r.head})")
+    st.subheader(f"{no}. This head's share of the layer's output: Z_{r.head} W_O^({r.head})")
     st.latex(rf"\text{{share}}_{{{r.head}}} = Z_{{{r.head}}}\,W_O^{{({r.head})}}")
     st.caption(
         f"Z ({_shape(r.context)}) · W_O rows {r.head * r.d_head}–{(r.head + 1) * r.d_head - 1} ({_shape(r.w_o)}) "
@@ -412,15 +414,31 @@ def step_output(s: Shown) -> None:
     )
     size = np.linalg.norm(r.share, axis=1)
     big = int(np.argmax(size))
+    after = (
+        "then it adds the result to X, the layer's input before its norm (the residual; a pre-norm layer "
+        "normalises before attention, not after)"
+        if r.causal
+        else "then it adds the bias b_O, the residual X and applies LayerNorm"
+    )
     st.markdown(
         f"The layer concatenates its {r.n_heads} heads' contexts and multiplies by W_O, which is the same as adding "
-        f"each head's share; then it adds the bias b_O, the residual X and applies LayerNorm. This head adds the "
-        f"largest vector (length {size[big]:.2f}) to {_tok(s.tokens[big])}."
+        f"each head's share; {after}. This head adds the largest vector (length {size[big]:.2f}) to "
+        f"{_tok(s.tokens[big])}."
     )
 
 
-def render(s: Shown) -> None:
-    """Every step, in order, following one chosen weight."""
+def _causal(s: Shown) -> bool:
+    return s.real is not None and s.real.causal
+
+
+def visible_row(h: OneHead, i: int) -> np.ndarray:
+    """bool ``(n,)``: the keys query ``i`` may attend to (a decoder's causal mask, or the non-padding keys)."""
+    visible = getattr(h, "visible", None)
+    return h.mask if visible is None else visible[i]
+
+
+def summary_caption(s: Shown) -> None:
+    """Say how much of the large matrices is drawn."""
     if s.real is not None and s.max_dims is not None:
         st.caption(
             f"Large matrices show their first {SUMMARY_DIMS} dimensions and {SUMMARY_TOKENS} tokens; switch on "
@@ -431,6 +449,14 @@ def render(s: Shown) -> None:
             f"Every dimension is drawn for the first {s.max_tokens} of the {s.n} tokens, to keep the page light; "
             "download the whole matrices from the check panel."
         )
+
+
+def render(s: Shown) -> None:
+    """Every step of an encoder's (or the toy's) head, in order, following one chosen weight.
+
+    A decoder's head has more steps: :func:`attnviz.ui.worked_decoder.render_decoder`.
+    """
+    summary_caption(s)
     i, j = cell_picker(s)
     step_projections(s, i, j)
     step_scores(s, i, j)

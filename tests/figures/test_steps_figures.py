@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from attnviz.figures import steps as figs
 from attnviz.maths.toy_presets import preset, toy_steps
@@ -37,3 +38,31 @@ def test_masked_cells_print_minus_infinity_and_weights_are_clickable():
     assert outlined == [(1, 2)]
     big = figs.weights(np.full((100, 100), 0.01), [f"t{i}" for i in range(100)])
     assert len(big.data) == 1, "no click layer past MAX_CLICKABLE tokens"
+
+
+def test_weights_of_a_decoder_grey_the_keys_a_query_cannot_see():
+    w = np.tril(np.full((4, 4), 0.25))
+    visible = np.tril(np.ones((4, 4), dtype=bool))
+    fig = figs.weights(w, list("abcd"), query=2, key=1, visible=visible)
+    z = np.asarray(fig.data[0].z)
+    assert np.isnan(z[0, 1:]).all() and not np.isnan(z[visible]).any()
+    assert fig.layout.plot_bgcolor == figs.NOT_VISIBLE
+    assert len(fig.data) == 2 and len(fig.data[1].x) == 10, "no click point on a key the query cannot see"
+    assert not any(t.mode == "text" for t in fig.data if t.type == "scatter"), "no −∞ printed in the weights"
+
+
+def test_rope_figures():
+    from attnviz.maths.rotary import rope_step
+
+    rng = np.random.default_rng(1)
+    q, k = rng.normal(size=(2, 6, 8))
+    step = rope_step(q, k, 10_000.0)
+    angles = figs.rope_angles(step.angles, list("abcdef"), step.inv_freq, rows_highlighted=(3,))
+    np.testing.assert_allclose(np.asarray(angles.data[0].z), np.mod(step.angles, 2 * np.pi), atol=1e-6)
+    assert angles.data[0].zmin == 0 and angles.data[0].zmax == pytest.approx(2 * np.pi)
+    pairs = figs.rope_pairs([("q_3", step.q_before[3], step.q[3], step.angles[3])], [0, 3])
+    before, after = pairs.data[1], pairs.data[2]  # the arc, then the two arrows of pair 0
+    assert (before.x[1], before.y[1]) == pytest.approx((q[3, 0], q[3, 4]))
+    assert (after.x[1], after.y[1]) == pytest.approx((step.q[3, 0], step.q[3, 4]))
+    assert "3.00 rad" in pairs.layout.annotations[0].text  # the title gives m·θ_0 = 3 · 1
+    assert len(pairs.to_json()) < 30_000

@@ -337,3 +337,59 @@ def test_long_input_is_summarised_even_when_showing_everything(at):
     # The cell pickers still reach every token, and the softmax row is worked through whole.
     assert len(at.selectbox(key=wp.QUERY).options) == 302
     assert at.dataframe[-1].value["÷ Σ = A_ij"].sum() == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- a decoder's head
+
+
+def decoder_subheaders(at) -> list[str]:
+    return [h for h in subheaders(at) if h[0].isdigit()]
+
+
+@pytest.mark.bundled
+def test_the_bundled_decoder_shows_norm_rope_shared_kv_head_and_causal_mask(at, bundled_decoder):
+    real(at)
+    [use] = [b for b in at.button if b.label.startswith("Use bundled SmolLM2-135M-Instruct")]
+    use.click().run()
+    at.selectbox(key=wp.LAYER).set_value(5).run()
+    at.selectbox(key=wp.HEAD).set_value(4).run()
+    assert_clean(at)
+    heads = decoder_subheaders(at)
+    assert [h.split(".")[0] for h in heads] == [str(k) for k in range(1, 10)], heads
+    assert "RMSNorm" in heads[0] and "RoPE" in heads[2] and "causal mask" in heads[5]
+    ok = [s.value for s in at.success]
+    assert len(ok) == 1 and "✓ Same numbers as the model" in ok[0] and "RMSNorm" in ok[0] and "layer 5, head 4" in ok[0]
+    # Query head 4 of 9 reads key/value head 1 of 3, with heads 3 and 5.
+    [gqa] = [i.value for i in at.info if "Grouped-query attention" in i.value]
+    assert "key/value head **1**" in gqa and "3, 5" in gqa
+
+    steps = explain_head(bundled_decoder, DEFAULT_TEXT, 5, 4)
+    expected = text_attention(bundled_decoder, DEFAULT_TEXT).weights[5, 4]
+    n = len(steps.tokens)
+    lower = np.tril(np.ones((n, n), dtype=bool))
+    w = heatmap_z(chart(at, wp.WEIGHTS_CHART))
+    np.testing.assert_allclose(w[lower], expected[lower], atol=1e-6)
+    assert np.isnan(w[~lower]).all(), "keys after the query are grey, not a weight of 0"
+    masked = figure(chart(at, "worked_masked"))
+    assert any(t.get("mode") == "text" and "−∞" in t["text"] for t in masked["data"])
+    np.testing.assert_allclose(heatmap_z(chart(at, "worked_normed"))[:, :8], steps.norm.normed[:, :8], atol=1e-5)
+    np.testing.assert_allclose(heatmap_z(chart(at, "worked_q"))[:, :8], steps.q_unrotated[:, :8], atol=1e-5)
+    np.testing.assert_allclose(heatmap_z(chart(at, "worked_q_rot"))[:, :8], steps.q[:, :8], atol=1e-5)
+    angles = heatmap_z(chart(at, "worked_rope_angles"))
+    np.testing.assert_allclose(angles, np.mod(steps.rope.angles, 2 * np.pi), atol=1e-5)
+    assert chart(at, "worked_rope_pairs")
+    sizes = {c.key: len(c.proto.spec) for c in charts(at)}
+    assert max(sizes.values()) < 30_000 and sum(sizes.values()) < 250_000, sizes
+
+
+def test_a_tiny_gpt2_says_its_positions_are_in_x(at, tiny_decoder_dirs):
+    real(at)
+    at.text_input(key="model_name_input").input(str(tiny_decoder_dirs["gpt2"]))
+    at.form_submit_button[0].click().run()
+    at.text_area(key=wp.TEXT).input(SENTENCE).run()
+    assert_clean(at)
+    heads = decoder_subheaders(at)
+    assert "LayerNorm" in heads[0] and heads[2] == "3. Positions: already in X" and len(heads) == 9
+    assert not [i for i in at.info if "Grouped-query" in i.value], "GPT-2: one key/value head per query head"
+    assert not [c for c in charts(at) if c.key.startswith("worked_rope")]
+    assert "✓" in at.success[0].value
