@@ -18,6 +18,10 @@ from PIL import Image
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
+# At module level: transformers resolves these names lazily, which is not safe from two script
+# threads at once (see attnviz.text.loading).
+from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
+
 from attnviz.device import SharedModel, pick_device
 from attnviz.errors import ModelLoadError
 from attnviz.image import model_files
@@ -237,8 +241,6 @@ def _check_cnn_size(config: CnnAttentionConfig, label: str, hint: str) -> None:
 
 
 def _load_vit(source: ModelSource, device: torch.device) -> ImageModel:
-    from transformers import AutoConfig, AutoModelForImageClassification
-
     name, location, extra = source.name, source.location, source.hub_kwargs
     try:
         config = AutoConfig.from_pretrained(location, trust_remote_code=False, **extra)
@@ -343,8 +345,6 @@ def _labels_mismatch(source: ModelSource, config, exc: BaseException, fallback: 
 def _vit_normalisation(name: str, extra: dict | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The processor's mean and std when the model ships one, else ViT's default (0.5, 0.5)."""
     try:
-        from transformers import AutoImageProcessor
-
         proc = AutoImageProcessor.from_pretrained(name, trust_remote_code=False, **(extra or {}))
         return tuple(proc.image_mean), tuple(proc.image_std)
     except (OSError, ValueError, AttributeError, TypeError):

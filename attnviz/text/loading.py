@@ -17,6 +17,19 @@ from pathlib import Path
 
 import torch
 
+# At module level, not inside the loader: transformers resolves these names lazily, and two
+# Streamlit script threads resolving them at once (a fast rerun during the first load) failed
+# with "ImportError: cannot import name 'AutoConfig'". A module import is serialised by Python's
+# import lock, so every thread sees them resolved.
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+)
+
 from attnviz.device import SharedModel, pick_device
 from attnviz.errors import ModelLoadError
 from attnviz.model_budget import check_transformers_model
@@ -153,8 +166,6 @@ def _model_class(config):
     A classification or masked-LM head decides what ``token_attributions`` explains (the
     predicted class, the token at [MASK]); a plain encoder such as the bundled one has none.
     """
-    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSequenceClassification
-
     if is_decoder_config(config):
         return AutoModelForCausalLM
     architectures = getattr(config, "architectures", None) or []
@@ -194,8 +205,6 @@ def load_text_model(
             unknown, pickled weights, code of its own, too large, an encoder-decoder, damaged
             bundled files); the message says why and what to do.
     """
-    from transformers import AutoConfig, AutoTokenizer
-
     device = torch.device(device) if device is not None else pick_device()
     if name is not None and str(name).strip() == BUNDLED_DECODER:
         source = ModelSource(BUNDLED, BUNDLED_DECODER)

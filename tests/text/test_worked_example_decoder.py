@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import attnviz
 from attnviz import HeadSteps, InputError, TextModel, explain_head, text_attention
 from attnviz.text.decoder_layout import kv_head_of
 
@@ -118,12 +119,18 @@ def test_every_heads_share_adds_up_to_the_output_projection(tiny_decoder):
     np.testing.assert_allclose(shares + bias, seen[0], atol=1e-5)
 
 
-def test_rope_step_equals_transformers_rotation(tiny_decoder):
+@pytest.fixture(scope="module", params=["llama", "qwen2"])
+def rotary_decoder(request, tiny_decoder_dirs):
+    """The tiny decoders with RoPE and grouped-query attention (GPT-2 has neither: its positions are
+    added to the embeddings, and it has one key/value head per query head)."""
+    return attnviz.load_text_model(str(tiny_decoder_dirs[request.param]), device="cpu")
+
+
+def test_rope_step_equals_transformers_rotation(rotary_decoder):
     """Our rotation of the projected q and k equals transformers' own rotary_emb + apply_rotary_pos_emb."""
-    if family(tiny_decoder) == "gpt2":
-        pytest.skip("GPT-2 has no RoPE")
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
+    tiny_decoder = rotary_decoder
     steps = explain_head(tiny_decoder, LONG, 1, 2)
     n = steps.x.shape[0]
     q, k = (torch.tensor(a, dtype=torch.float32)[None, None] for a in (steps.q_unrotated, steps.k_unrotated))
@@ -134,10 +141,8 @@ def test_rope_step_equals_transformers_rotation(tiny_decoder):
     np.testing.assert_allclose(steps.rope.angles, np.outer(np.arange(n), steps.rope.inv_freq))
 
 
-def test_heads_sharing_a_kv_head_read_the_same_keys_and_values(tiny_decoder):
-    if family(tiny_decoder) == "gpt2":
-        pytest.skip("GPT-2 has one key/value head per query head")
-    a, b, c = (explain_head(tiny_decoder, SENTENCE, 0, h) for h in (0, 1, 2))
+def test_heads_sharing_a_kv_head_read_the_same_keys_and_values(rotary_decoder):
+    a, b, c = (explain_head(rotary_decoder, SENTENCE, 0, h) for h in (0, 1, 2))
     np.testing.assert_array_equal(a.k, b.k)
     np.testing.assert_array_equal(a.v, b.v)
     assert not np.array_equal(a.q, b.q) and not np.array_equal(a.k, c.k)
