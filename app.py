@@ -4,6 +4,7 @@ import streamlit as st
 
 from attnviz.ui.cache import read_device
 from attnviz.ui.image_page import KEPT as IMAGE_PAGE_CHOICES
+from attnviz.ui.next_tokens_page import KEPT as NEXT_TOKENS_PAGE_CHOICES
 from attnviz.ui.safe import configure_logging
 from attnviz.ui.sentence import KEPT as SENTENCE_CHOICES
 from attnviz.ui.state import keep_widget_state
@@ -16,7 +17,14 @@ configure_logging()  # what visitors are not shown goes to the server log
 read_device()  # once per run, before the page: a bad ATTNVIZ_DEVICE is one warning on every page
 # A sentence typed or a choice made on one page survives a visit to another.
 keep_widget_state(
-    (*SENTENCE_CHOICES, *TEXT_PAGE_CHOICES, *IMAGE_PAGE_CHOICES, *WORKED_PAGE_CHOICES, *STATS_PAGE_CHOICES)
+    (
+        *SENTENCE_CHOICES,
+        *TEXT_PAGE_CHOICES,
+        *IMAGE_PAGE_CHOICES,
+        *WORKED_PAGE_CHOICES,
+        *STATS_PAGE_CHOICES,
+        *NEXT_TOKENS_PAGE_CHOICES,
+    )
 )
 st.navigation(
     [
@@ -25,5 +33,6 @@ st.navigation(
         st.Page("pages/image.py", title="Image attention", icon=":material/image:"),
         st.Page("pages/worked_example.py", title="Worked example", icon=":material/calculate:"),
         st.Page("pages/head_stats.py", title="Head statistics", icon=":material/query_stats:"),
+        st.Page("pages/next_tokens.py", title="Next tokens", icon=":material/keyboard_double_arrow_right:"),
     ]
 ).run()

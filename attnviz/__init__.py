@@ -10,6 +10,8 @@ The notebook user's API (names are stable)::
     attnviz.text_attention(lm, "The cat sat").causal           # True: zeros above the diagonal
     attnviz.induction_scores(lm)                # (layer, head, score): random tokens repeated twice
     attnviz.attention_sinks(ta), attnviz.hide_first_token(ta.weights)
+    attnviz.next_tokens(lm, "The cat sat on the", k=5)       # [(" mat", 0.3), ...]
+    attnviz.generate(lm, "The cat", max_new_tokens=10)        # tokens + every step's attention
     view = attnviz.make_view(ta, words=True)    # word level, pair blocks, hide [CLS]/[SEP]
     attnviz.figures.head_matrix(view, layer=0, head=2).show()
     attnviz.rollout(ta.weights)                 # [n, n] attention composed across layers
@@ -68,6 +70,9 @@ _EXPORTS = {
     "attention_sinks": "attnviz.text.sinks",
     "AttentionSinks": "attnviz.text.sinks",
     "hide_first_token": "attnviz.maths.decoder_heads",
+    "next_tokens": "attnviz.text.generation",
+    "generate": "attnviz.text.generation",
+    "Generation": "attnviz.text.generation",
 }
 # public submodule name -> module. "qkv" and "static" are the short names the README has always
 # shown for the step-by-step maths and the PNG export.

@@ -55,6 +55,7 @@ from attnviz.maths.divergence import head_divergence
 from attnviz.maths.head_statistics import head_stats
 from attnviz.text.attribution import TokenAttributions, token_attributions
 from attnviz.text.extraction import TextAttention, text_attention
+from attnviz.text.generation import Generation, generate, next_tokens
 from attnviz.text.induction import InductionProbe, induction_probe
 from attnviz.text.loading import TextModel, load_text_model
 from attnviz.text.sinks import AttentionSinks, attention_sinks
@@ -220,6 +221,38 @@ def _sinks(name: str, device: str, text: str, pair: str | None, _ta: TextAttenti
     return attention_sinks(_ta)
 
 
+def cached_next_tokens(tm: TextModel, text: str, k: int, position: int) -> list[tuple[str, float]]:
+    return _next_tokens(tm.name, run_device(tm), text, k, position, tm)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _next_tokens(
+    name: str, device: str, text: str, k: int, position: int, _model: TextModel
+) -> list[tuple[str, float]]:
+    return next_tokens(_model, text, k=k, position=position)
+
+
+def cached_generation(
+    tm: TextModel, prompt: str, max_new_tokens: int, temperature: float, top_k: int | None, seed: int
+) -> Generation:
+    return _generation(tm.name, run_device(tm), prompt, max_new_tokens, temperature, top_k, seed, tm)
+
+
+# 8 entries: 64 new tokens after a 448-token prompt of the bundled decoder hold 283 MB of attention.
+@st.cache_data(max_entries=8, show_spinner="Generating…")
+def _generation(
+    name: str,
+    device: str,
+    prompt: str,
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int | None,
+    seed: int,
+    _model: TextModel,
+) -> Generation:
+    return generate(_model, prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
+
+
 def cached_induction_probe(tm: TextModel, seed: int) -> InductionProbe:
     return _induction_probe(tm.name, run_device(tm), seed, tm)
 
@@ -247,16 +280,20 @@ def _divergence(name: str, device: str, text: str, pair: str | None, _ta: TextAt
     return head_divergence(_ta.weights)
 
 
-def cached_attributions(tm: TextModel, text: str, pair: str | None, n_steps: int) -> TokenAttributions:
-    return _attributions(tm.name, run_device(tm), text, pair, n_steps, tm)
+def cached_attributions(
+    tm: TextModel, text: str, pair: str | None, n_steps: int, target: str | None = None
+) -> TokenAttributions:
+    """``target``: a decoder's next token to explain (text of one token); None: its top-1 (an
+    encoder's output is chosen by its head)."""
+    return _attributions(tm.name, run_device(tm), text, pair, n_steps, target, tm)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _attributions(
-    name: str, device: str, text: str, pair: str | None, n_steps: int, _model: TextModel
+    name: str, device: str, text: str, pair: str | None, n_steps: int, target: str | None, _model: TextModel
 ) -> TokenAttributions:
     # The model's lock is held inside: other sessions' forward passes wait, never see the hooks.
-    return token_attributions(_model, text, pair, n_steps=n_steps)
+    return token_attributions(_model, text, pair, target, n_steps=n_steps)
 
 
 def cached_explain_head(tm: TextModel, text: str, layer: int, head: int) -> HeadSteps:
