@@ -70,8 +70,31 @@ def sentence_inputs(causal: bool = False) -> tuple[str, str | None]:
     return text, (pair if pair_on and not is_blank(pair) else None)
 
 
+#: A decoder's forward pass with every layer's attention kept, seconds per token on one CPU thread
+#: (the bundled SmolLM2: 0.3 s at 128 tokens, 0.6 s at 256, 1.5 s at 512, on a busy 2-core machine).
+DECODER_CPU_SECONDS_PER_TOKEN = 3e-3
+
+
+def long_prompt_message(tm: TextModel, text: str) -> str | None:
+    """What to say while a decoder's forward pass runs on the CPU for more than a second, or None."""
+    if not tm.causal or tm.device.type != "cpu" or not text or is_blank(text):
+        return None
+    n = min(len(tm.tokenizer(text, verbose=False)["input_ids"]), tm.max_tokens)
+    seconds = n * DECODER_CPU_SECONDS_PER_TOKEN * tm.n_layers / 30
+    if seconds <= 1.0:
+        return None
+    return (
+        f"{n} tokens through {tm.n_layers} layers on the CPU: about {seconds:.0f} s for the attention of every "
+        "layer and head. The views draw from it without running the model again."
+    )
+
+
 def run_model(tm: TextModel, text: str, pair: str | None) -> TextAttention | None:
     """The cached attention, or None after showing why there is none (and the model's GPU notice)."""
+    # Shown while the model runs, so a long prompt never looks like a frozen page; gone after.
+    notice = st.empty()
+    if (message := long_prompt_message(tm, text)) is not None:
+        notice.info(message, icon="⏳")
     try:
         with device_notice(tm):
             return cached_text_attention(tm, text, pair)
@@ -79,6 +102,8 @@ def run_model(tm: TextModel, text: str, pair: str | None) -> TextAttention | Non
         show_input_error(exc)
     except Exception as exc:  # a bug: keep the page alive, log the details
         show_unexpected(exc, "running the model")
+    finally:
+        notice.empty()
     return None
 
 

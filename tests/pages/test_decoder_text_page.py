@@ -106,3 +106,18 @@ def test_sinks_and_hiding_the_first_token(bundled_decoder):
     kept = weights[20, 0, 1:, 1:]
     np.testing.assert_allclose(z, kept / kept.sum(-1, keepdims=True), atol=1e-5)
     assert "first token hidden" in figure(charts(at)[0])["layout"]["title"]["text"]
+
+
+def test_a_long_prompt_says_how_long_it_takes_while_it_runs(bundled_decoder, bundled_model):
+    from attnviz.ui.sentence import long_prompt_message
+
+    long_text = "The cat sat on the mat, and then it slept for a while. " * 40  # about 560 tokens
+    message = long_prompt_message(bundled_decoder, long_text)
+    assert message.startswith("512 tokens through 30 layers on the CPU: about 2 s")  # cut to the limit first
+    assert long_prompt_message(bundled_decoder, "The cat sat.") is None  # fast: nothing to say
+    assert long_prompt_message(bundled_model, long_text) is None  # encoders are fast at 512 tokens
+    at = on_the_decoder()
+    at.text_area(key="text_input").input(long_text).run()
+    assert_clean(at)
+    assert any("were cut" in i.value for i in at.info)  # over 512 tokens: cut, and the page says so
+    assert not any("through 30 layers on the CPU" in i.value for i in at.info)  # the run's notice is gone
