@@ -9,9 +9,10 @@ require_router()
 
 st.title("attnviz")
 st.markdown(
-    "See where attention models look: every layer and head of a BERT-family encoder for your "
-    "sentence, where a small CNN-attention model looks in your image, the Q/K/V maths of one "
-    "head worked through on real numbers, and what each head does across a corpus."
+    "See where attention models look: every layer and head of a BERT-family encoder or a decoder "
+    "language model (the bundled SmolLM2, GPT-2, Llama, ...) for your sentence, where a small "
+    "CNN-attention model looks in your image, the Q/K/V maths of one head worked through on real "
+    "numbers, what each head does across a corpus, and what a decoder writes next and why."
 )
 st.page_link(
     "pages/text.py", label="Text attention: every layer and head for your sentence", icon=":material/text_fields:"
@@ -28,6 +29,11 @@ st.page_link(
     "pages/head_stats.py",
     label="Head statistics: what each head attends to, rollout and attributions",
     icon=":material/query_stats:",
+)
+st.page_link(
+    "pages/next_tokens.py",
+    label="Next tokens: what a decoder predicts and generates, and where each step looked",
+    icon=":material/keyboard_double_arrow_right:",
 )
 
 st.subheader("Where it runs")

@@ -60,7 +60,8 @@ def decoder_views(page, url: str, out: Path) -> None:
     wait_idle(page)
     for label, option in (("Layer", "17"), ("Head", "3")):  # an induction head (the probe's second best)
         page.get_by_role("combobox", name=label, exact=True).click()
-        page.get_by_role("option", name=option, exact=True).click()
+        page.keyboard.type(option)  # the list is virtualised: type to filter, then choose
+        page.keyboard.press("Enter")
         wait_idle(page)
     for name, label in DECODER_VIEWS.items():
         page.get_by_text(label, exact=True).click()
