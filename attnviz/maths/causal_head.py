@@ -23,7 +23,7 @@ import numpy as np
 
 from attnviz.errors import InputError
 from attnviz.maths.norms import NormStep
-from attnviz.maths.qkv import OneHead, _bias, _weights, softmax
+from attnviz.maths.qkv import OneHead, _bias, projections, softmax
 from attnviz.maths.rotary import RopeStep, rope_step
 
 
@@ -103,14 +103,7 @@ def causal_head_steps(
     """
     x = norm.normed  # (n, d_model): what the projections read
     n, d_model = x.shape
-    w_q = _weights(w_q, "W_Q", d_model)
-    w_k = _weights(w_k, "W_K", d_model)
-    w_v = _weights(w_v, "W_V", d_model)
-    if not (w_q.shape[1] == w_k.shape[1] == w_v.shape[1]):
-        raise InputError(
-            f"W_Q, W_K and W_V must have one head's columns each (they have {w_q.shape[1]}, {w_k.shape[1]} "
-            f"and {w_v.shape[1]})."
-        )
+    w_q, w_k, w_v = projections(w_q, w_k, w_v, d_model)  # one head's columns each
     d_head = w_q.shape[1]
     b_q, b_k, b_v = (_bias(b, name, d_head) for b, name in ((b_q, "b_Q"), (b_k, "b_K"), (b_v, "b_V")))
     scale = 1.0 / math.sqrt(d_head) if scale is None else float(scale)

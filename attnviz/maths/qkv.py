@@ -176,6 +176,17 @@ def _weights(value, name: str, d_model: int) -> np.ndarray:
     return w
 
 
+def projections(w_q, w_k, w_v, d_model: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """W_Q, W_K, W_V as float64 ``(d_model, d)`` matrices of one width, or an InputError saying which."""
+    w_q, w_k, w_v = (_weights(w, name, d_model) for w, name in ((w_q, "W_Q"), (w_k, "W_K"), (w_v, "W_V")))
+    if not (w_q.shape[1] == w_k.shape[1] == w_v.shape[1]):
+        raise InputError(
+            f"W_Q, W_K and W_V must have the same number of columns (they have {w_q.shape[1]}, "
+            f"{w_k.shape[1]} and {w_v.shape[1]}): q·k needs queries and keys of one size."
+        )
+    return w_q, w_k, w_v
+
+
 def _mask(value, n: int) -> np.ndarray:
     if value is None:
         return np.ones(n, dtype=bool)
@@ -236,14 +247,7 @@ def attention_steps(
     """
     x = _matrix(x, "X (the token vectors)", 2)
     n, d_model = x.shape
-    w_q = _weights(w_q, "W_Q", d_model)
-    w_k = _weights(w_k, "W_K", d_model)
-    w_v = _weights(w_v, "W_V", d_model)
-    if not (w_q.shape[1] == w_k.shape[1] == w_v.shape[1]):
-        raise InputError(
-            f"W_Q, W_K and W_V must have the same number of columns (they have {w_q.shape[1]}, "
-            f"{w_k.shape[1]} and {w_v.shape[1]}): q·k needs queries and keys of one size."
-        )
+    w_q, w_k, w_v = projections(w_q, w_k, w_v, d_model)
     d_all = w_q.shape[1]
     if isinstance(n_heads, bool) or not isinstance(n_heads, (int, np.integer)) or n_heads < 1:
         raise InputError(f"The number of heads must be a whole number of at least 1, not {n_heads!r}.")
