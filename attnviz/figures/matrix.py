@@ -173,15 +173,19 @@ def token_heads(view: AttentionView, query: int, *, scale: str = "fixed") -> go.
             hovertemplate="%{y} → key %{x}<br>weight: %{z:.3f}<extra></extra>",
         )
     )
-    # Thin white lines between layers make the 12-row bands easy to count.
-    for l in range(1, n_layers):
-        fig.add_hline(y=l * n_heads - 0.5, line=dict(color="white", width=2))
+    # Thin white lines between layers make the 12-row bands easy to count. One layout update, not
+    # add_hline per layer: 29 add_hline calls took 0.75-0.9 s for a 30-layer decoder.
+    separators = [
+        dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y, line=dict(color="white", width=2))
+        for y in (l * n_heads - 0.5 for l in range(1, n_layers))
+    ]
     fig.update_layout(
         title=f"From “{plot_text(view.query_tokens[query], 40)}” in every layer and head",
         height=int(max(360, min(1100, 11 * n_layers * n_heads + 160))),
         margin=dict(l=10, r=10, t=50, b=20),
         hoverlabel=HOVER_FONT,
         plot_bgcolor=NOT_VISIBLE if visible is not None else None,
+        shapes=separators,
     )
     fig.update_xaxes(type="category", side="bottom", tickangle=-60)
     fig.update_yaxes(type="category", autorange="reversed")

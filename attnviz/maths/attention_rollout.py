@@ -31,6 +31,8 @@ alone would give".
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from attnviz.errors import InputError
@@ -77,10 +79,17 @@ def discard_lowest(matrices: np.ndarray, discard_ratio: float) -> np.ndarray:
     return flat.reshape(matrices.shape)
 
 
+@functools.lru_cache(maxsize=16)
 def uniform_causal_rollout(t: int, n_layers: int) -> np.ndarray:
-    """The rollout ``[t, t]`` of ``n_layers`` layers whose every row i attends uniformly to 0..i."""
+    """The rollout ``[t, t]`` of ``n_layers`` layers whose every row i attends uniformly to 0..i.
+
+    It depends on the sizes only, so it is kept (read-only) for the next call: rebuilding it took
+    about 1 s at 512 tokens and 30 layers.
+    """
     uniform = np.tril(np.ones((t, t))) / np.arange(1, t + 1)[:, None]  # (t, t) rows sum to 1
-    return rollout(np.broadcast_to(uniform, (n_layers, 1, t, t))).astype(np.float64)
+    out = rollout(np.broadcast_to(uniform, (n_layers, 1, t, t))).astype(np.float64)
+    out.flags.writeable = False
+    return out
 
 
 def causal_normalise(matrix: np.ndarray, n_layers: int) -> np.ndarray:
