@@ -16,9 +16,14 @@ Before a long run, :func:`estimate_corpus` tokenizes every line once (fast: no m
 estimates the run's time from the token counts, so a caller can say how long it will take, or
 refuse it (:func:`check_corpus_budget`), before the model runs at all.
 
-Special tokens are the ones the tokenizer adds ([CLS], [SEP], padding), exactly as in
+Special tokens are the ones the tokenizer adds ([CLS], [SEP]; none for SmolLM2), exactly as in
 :func:`attnviz.text_attention`: a "[SEP]" typed in a line is text, so a sentence has the same
 statistics alone and in a corpus.
+
+A decoder (``tm.causal``) gets its own statistics, :class:`DecoderHeadTotals` (the columns of
+:func:`attnviz.head_stats` for a causal result, tokens compared by id). Batches are padded on
+the right by :func:`batch_attention` itself, with any id when the tokenizer has no pad token:
+a causal model's real tokens never see what comes after them, so padding changes nothing.
 
 :class:`CorpusRun` is a run that can be stepped one batch at a time from several threads (the
 app's overlapping reruns): a lock makes each step and each read of the totals whole.
@@ -41,7 +46,7 @@ import torch
 from attnviz.device import falls_back_to_cpu
 from attnviz.errors import InputError
 from attnviz.maths.divergence import DivergenceTotals
-from attnviz.maths.head_statistics import HeadTotals
+from attnviz.maths.head_statistics import DecoderHeadTotals, HeadTotals
 from attnviz.text.loading import TextModel
 
 #: Sentences per batch (before the cell budget below splits a batch further).
@@ -64,7 +69,10 @@ _CHUNK = 1 << 16
 #: hidden size 384) on 2 CPU cores (``benchmarks/corpus_cost.py``): seconds per token (the
 #: model's dense layers) and per token squared (attention and the head statistics of every row).
 #: Measured/estimated: 0.44-0.54 for lines of 16-32 tokens (batches of short lines are cheaper),
-#: 0.9-1.3 for 64-510 tokens.
+#: 0.9-1.3 for 64-510 tokens. The same constants, scaled by :func:`_cost_factors`, hold for the
+#: bundled decoder (SmolLM2, 30 layers x 9 heads, hidden size 576: x11 per token, x3.75 per token
+#: squared): measured/estimated 0.63, 1.37, 1.15 at 16, 64, 256 tokens, against 0.32, 1.08, 0.75
+#: for the encoder in the same session (load ~1), so decoders need no constants of their own.
 SECONDS_PER_TOKEN = 0.6e-3
 SECONDS_PER_TOKEN2 = 2.6e-6
 _REFERENCE = {"layers": 6, "heads": 12, "hidden": 384}
@@ -232,6 +240,7 @@ class SentenceAttention:
     tokens: list[str]
     special: np.ndarray  # bool [n]
     n_cut: int  # tokens cut because the line was longer than the model's limit
+    token_ids: np.ndarray | None = None  # int [n]: the tokenizer's ids (a decoder's tokens are compared by id)
 
 
 def _groups(lengths: list[int], cells_per_token2: int, max_cells: int) -> list[list[int]]:
@@ -247,15 +256,42 @@ def _groups(lengths: list[int], cells_per_token2: int, max_cells: int) -> list[l
     return groups
 
 
+def _pad_right(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``rows`` of token ids padded on the right: ids ``(B, T)`` and attention mask ``(B, T)``.
+
+    Padded here, not by the tokenizer: a decoder's tokenizer may have no pad token (asking it to
+    pad raises) and may pad on the left; setting one would change an object every session shares.
+    On the right, a causal model's real tokens never see the padding (it comes after them), and
+    their positions stay 0..n-1, so each line's attention is the one it has alone.
+    """
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for b, r in enumerate(rows):
+        ids[b, : len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[b, : len(r)] = 1
+    return ids, mask
+
+
+def _pad_id(tok) -> int:
+    """The tokenizer's pad id; else its end-of-text id, else 0 (any id will do: the mask hides it)."""
+    for pad in (getattr(tok, "pad_token_id", None), getattr(tok, "eos_token_id", None)):
+        if isinstance(pad, int):
+            return pad
+    return 0
+
+
 @falls_back_to_cpu("computing corpus statistics")
 def batch_attention(
     tm: TextModel, sentences: list[str], *, max_cells: int = MAX_BATCH_CELLS
 ) -> list[SentenceAttention]:
     """Attention of each sentence, run in padded batches; returned in the order given.
 
-    Padding keys get exactly 0 weight (BERT adds the dtype's minimum to masked scores), so
-    each sentence's rows, cut to its own tokens, are its attention as if run alone (to float
-    rounding: batched matrix products may differ by ~1e-7).
+    Sentences are padded on the right. Padding keys get exactly 0 weight (the model adds the
+    dtype's minimum to masked scores; a decoder's real tokens cannot see later positions
+    anyway), so each sentence's rows, cut to its own tokens, are its attention as if run alone
+    (to float rounding: batched matrix products may differ by ~1e-7). A decoder runs its
+    ``base_model`` (no vocabulary projection), as :func:`attnviz.text_attention` does.
     """
     tok = tm.tokenizer
     limit = tm.max_tokens
@@ -263,35 +299,45 @@ def batch_attention(
     cut = [max(0, n - limit) for n in lengths]
     out: list[SentenceAttention | None] = [None] * len(sentences)
     cells = tm.n_layers * tm.n_heads
+    model = tm.model.base_model if tm.causal else tm.model
+    pad_id = _pad_id(tok)
     for group in _groups([min(n, limit) for n in lengths], cells, max_cells):
-        padded = tok(
+        enc = tok(
             [sentences[i] for i in group],
             truncation=True,
             max_length=limit,
-            padding=True,
-            return_tensors="pt",
             return_special_tokens_mask=True,
+            verbose=False,
         )
-        inputs = {
-            k: v.to(tm.device) for k, v in padded.items() if k in ("input_ids", "token_type_ids", "attention_mask")
-        }
+        ids, mask = _pad_right(enc["input_ids"], pad_id)  # (B, T) each
+        inputs = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in enc:
+            inputs["token_type_ids"] = _pad_right(enc["token_type_ids"], 0)[0]
+        inputs = {k: v.to(tm.device) for k, v in inputs.items()}
         with tm.lock, torch.inference_mode():
-            attentions = tm.model(**inputs, output_attentions=True).attentions
+            attentions = model(**inputs, output_attentions=True).attentions
         # L tensors (B, H, T, T) -> (B, L, H, T, T)
         stacked = torch.stack(attentions, dim=1).float().cpu().numpy()
-        mask = padded["attention_mask"].numpy().astype(bool)  # (B, T)
-        # The tokens the tokenizer added, as text_attention reads them: a typed "[SEP]" is text.
-        added = padded["special_tokens_mask"].numpy().astype(bool)  # (B, T)
         for b, i in enumerate(group):
-            keep = np.flatnonzero(mask[b])  # works for left or right padding
-            ids = padded["input_ids"][b].numpy()[keep]
+            row_ids = enc["input_ids"][b]
+            n = len(row_ids)
             out[i] = SentenceAttention(
-                weights=np.ascontiguousarray(stacked[b][:, :, keep[:, None], keep[None, :]]),
-                tokens=tok.convert_ids_to_tokens(ids.tolist()),
-                special=added[b][keep],
+                weights=np.ascontiguousarray(stacked[b][:, :, :n, :n]),
+                tokens=_token_texts(tm, row_ids),
+                # The tokens the tokenizer added, as text_attention reads them: a typed "[SEP]" is text.
+                special=np.array(enc["special_tokens_mask"][b], dtype=bool),
                 n_cut=cut[i],
+                token_ids=np.array(row_ids, dtype=np.int64),
             )
     return out  # type: ignore[return-value]
+
+
+def _token_texts(tm: TextModel, ids: list[int]) -> list[str]:
+    """Token texts as :func:`attnviz.text.extraction.token_texts` shows them (a decoder's decoded)."""
+    if not tm.causal:
+        return tm.tokenizer.convert_ids_to_tokens(ids)
+    decode = tm.tokenizer.decode
+    return [decode([i], clean_up_tokenization_spaces=False) for i in ids]
 
 
 @dataclass(frozen=True)
@@ -299,10 +345,11 @@ class CorpusStats:
     """Head statistics of a corpus and what happened while computing them.
 
     Attributes:
-        table: one row per (layer, head), the columns of :func:`attnviz.head_stats`.
+        table: one row per (layer, head), the columns of :func:`attnviz.head_stats` (a decoder's:
+            :data:`~attnviz.maths.head_statistics.DECODER_COLUMNS`).
         divergence: ``[m, m]`` mean Jensen–Shannon divergence between heads (m = layers·heads)
             over the first :data:`DIVERGENCE_SENTENCES` sentences, or None.
-        sentences, tokens: how many were processed (tokens include [CLS]/[SEP]).
+        sentences, tokens: how many were processed (tokens include those the tokenizer adds, [CLS]/[SEP]).
         total: how many sentences there were to process (None when unknown).
         truncated_lines, tokens_cut: lines longer than the model's limit, and tokens cut from them.
         empty_lines: blank lines skipped (and lines of only invisible characters).
@@ -355,7 +402,9 @@ class CorpusAccumulator:
     n_layers: int
     n_heads: int
     max_tokens: int
-    heads: HeadTotals = field(init=False)
+    #: A decoder's run: its own statistics (:class:`DecoderHeadTotals`, causal rows, token ids).
+    causal: bool = False
+    heads: HeadTotals | DecoderHeadTotals = field(init=False)
     divergence: DivergenceTotals = field(default_factory=DivergenceTotals)
     divergence_sentences: int = DIVERGENCE_SENTENCES
     tokens: int = 0
@@ -365,11 +414,21 @@ class CorpusAccumulator:
     seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        self.heads = HeadTotals(self.n_layers, self.n_heads)
+        self.heads = self._totals()
+
+    def _totals(self) -> HeadTotals | DecoderHeadTotals:
+        return (DecoderHeadTotals if self.causal else HeadTotals)(self.n_layers, self.n_heads)
 
     @classmethod
     def for_model(cls, tm: TextModel, **kwargs) -> CorpusAccumulator:
-        return cls(model_name=tm.name, n_layers=tm.n_layers, n_heads=tm.n_heads, max_tokens=tm.max_tokens, **kwargs)
+        return cls(
+            model_name=tm.name,
+            n_layers=tm.n_layers,
+            n_heads=tm.n_heads,
+            max_tokens=tm.max_tokens,
+            causal=tm.causal,
+            **kwargs,
+        )
 
     @property
     def sentences(self) -> int:
@@ -377,31 +436,44 @@ class CorpusAccumulator:
 
     def add_batch(self, tm: TextModel, sentences: list[str]) -> None:
         """Run ``sentences`` through ``tm`` and add them; blank ones are skipped and counted."""
-        if tm.name != self.model_name or (tm.n_layers, tm.n_heads) != (self.n_layers, self.n_heads):
+        if tm.name != self.model_name or (tm.n_layers, tm.n_heads, tm.causal) != (
+            self.n_layers,
+            self.n_heads,
+            self.causal,
+        ):
             raise InputError(f"These totals belong to {self.model_name!r}; they cannot take {tm.name!r}'s attention.")
         started = time.perf_counter()
         kept = [s.strip() for s in sentences if isinstance(s, str) and s.strip()]
         results = batch_attention(tm, kept) if kept else []
-        # A line of only invisible characters tokenizes to [CLS] [SEP]: nothing to analyse.
+        # A line of only invisible characters tokenizes to [CLS] [SEP] (a decoder: to nothing): nothing to analyse.
         results = [r for r in results if not r.special.all()]
         self.empty_lines += len(sentences) - len(results)
         if results:
             # Sums of the batch first, merged at the end: a run stopped mid-batch leaves the totals whole.
-            batch = HeadTotals(self.n_layers, self.n_heads)
+            batch = self._totals()
             div = DivergenceTotals()
             for r in results:
-                batch.add(r.weights, r.tokens, r.special)
+                if self.causal:
+                    batch.add(r.weights, r.tokens, r.special, r.token_ids)
+                else:
+                    batch.add(r.weights, r.tokens, r.special)
                 if self.divergence.sentences + div.sentences < self.divergence_sentences:
                     div.add(r.weights)
             self._merge(batch, div, results)
         self.seconds += time.perf_counter() - started
 
-    def _merge(self, batch: HeadTotals, div: DivergenceTotals, results: list[SentenceAttention]) -> None:
+    def _merge(
+        self, batch: HeadTotals | DecoderHeadTotals, div: DivergenceTotals, results: list[SentenceAttention]
+    ) -> None:
         for name, total in batch.sums.items():
             self.heads.sums[name] = self.heads.sums[name] + total
-        self.heads.rows += batch.rows
-        self.heads.prev_rows += batch.prev_rows
-        self.heads.next_rows += batch.next_rows
+        if self.causal:
+            for name, count in batch.counts.items():
+                self.heads.counts[name] += count
+        else:
+            self.heads.rows += batch.rows
+            self.heads.prev_rows += batch.prev_rows
+            self.heads.next_rows += batch.next_rows
         self.heads.sentences += batch.sentences
         if div.sums is not None:
             self.divergence.sums = div.sums if self.divergence.sums is None else self.divergence.sums + div.sums

@@ -2,10 +2,11 @@
 
     python -m attnviz.text.corpus_cli sentences.txt --out stats.csv
     python -m attnviz.text.corpus_cli sentences.txt --model bert-base-uncased --out stats.csv --batch-size 16
+    python -m attnviz.text.corpus_cli sentences.txt --model SmolLM2-135M-Instruct --out stats.csv
 
 The file holds one sentence per line (UTF-8). The CSV has one row per (layer, head) with the
-columns of :func:`attnviz.head_stats`. Progress goes to stderr; Ctrl+C stops after the
-current batch and writes the statistics of the sentences done so far.
+columns of :func:`attnviz.head_stats` (a decoder's own columns for a decoder). Progress goes to
+stderr; Ctrl+C stops after the current batch and writes the statistics of the sentences done so far.
 """
 
 from __future__ import annotations
