@@ -147,15 +147,8 @@ def induction_probe_section(tm: TextModel) -> None:
 
 
 def corpus_section(tm: TextModel) -> None:
-    """Upload, run (with progress and Stop), then the statistics of the sentences done."""
-    if tm.causal:
-        st.info(
-            "Corpus statistics are for encoders for now: a decoder's statistics need its own running sums "
-            "(previous-token, induction and sink masses over causal rows), which the corpus run does not keep yet. "
-            "Pick “Current sentence” to see this decoder's head statistics, or the bundled encoder for a corpus.",
-            icon="🚧",
-        )
-        return
+    """Upload, run (with progress and Stop), then the statistics of the sentences done (an encoder's
+    or a decoder's columns, as the model is)."""
     with device_notice(tm):
         job = run_corpus(tm)
     if job is not None:

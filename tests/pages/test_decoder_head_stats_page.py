@@ -1,5 +1,5 @@
 """The head-statistics page with the bundled decoder: decoder columns and labels, the induction probe,
-and corpus mode saying it is for encoders."""
+and corpus mode asking for a corpus."""
 
 from __future__ import annotations
 
@@ -55,8 +55,10 @@ def test_an_encoder_statistic_kept_from_before_gives_way(bundled_decoder):
     assert at.selectbox(key="stats_column").value == "entropy"
 
 
-def test_corpus_mode_says_it_is_for_encoders():
+def test_corpus_mode_takes_a_decoder_corpus():
+    """Corpus mode asks for an upload, as for an encoder (tests/pages/test_decoder_corpus_page.py runs one)."""
     at = on_the_decoder()
     at.radio(key="stats_source").set_value("Corpus file").run()
     assert_clean(at)
-    assert any("Corpus statistics are for encoders for now" in i.value for i in at.info)
+    assert not any("for encoders" in i.value for i in at.info)
+    assert any("Upload a corpus" in i.value for i in at.info)
