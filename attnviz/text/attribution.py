@@ -15,7 +15,9 @@ Which scalar is explained depends on what the model has:
 * a plain encoder (the bundled all-MiniLM-L6-v2): with two sentences, the cosine similarity
   of the mean-pooled last-layer states of sentence A's and sentence B's tokens (one joint
   pass, the same input the attention views show); with one sentence, the norm of the
-  mean-pooled state.
+  mean-pooled state;
+* a decoder language model (the bundled SmolLM2): the log-probability of its next token after
+  the text, through captum's LLM attribution (:mod:`attnviz.text.next_token_attribution`).
 
 Similarity needs two runs. With both sentences blanked, the baseline's two halves are
 alike (both [PAD]) and score about the same similarity as the input (0.915 against 0.916
@@ -61,15 +63,21 @@ class TokenAttributions:
         scores: float64 ``[n]``; positive: the token pushes the output up from the baseline.
             Special tokens are 0 (they are the same in the baseline).
         special, segment: as in :class:`~attnviz.TextAttention`, ``[n]``.
-        kind: which output was explained: ``"class"``, ``"masked token"``, ``"similarity"`` or ``"norm"``.
+        kind: which output was explained: ``"class"``, ``"masked token"``, ``"similarity"``, ``"norm"``
+            or ``"next token"`` (a decoder: :func:`~attnviz.text.next_token_attribution.next_token_attributions`).
         target: that output in words, e.g. ``"logit of class 1 (POSITIVE), the predicted class"``.
         value: the output at the input.
         baseline_values: the output at the baseline, one per run (two for ``"similarity"``:
             sentence A blanked, then sentence B blanked).
         deltas: captum's convergence delta of each run, ``sum(scores of the run's tokens) -
             (value - baseline value)``; :attr:`delta` is the largest.
-        n_steps: interpolation steps used.
+        n_steps: interpolation steps used (0 for feature ablation, which has none).
         truncated, n_cut: the input was cut to the model's limit, by this many tokens.
+        method: ``"integrated gradients"``, or ``"feature ablation"`` (decoders only: no baseline
+            values, no deltas).
+        next_token, next_token_id, next_token_probability: a decoder's explained next token (as
+            text), its id and ``exp(value)``; None for an encoder.
+        blank_token: a decoder's baseline token (as text), which replaced every token but the first.
     """
 
     tokens: list[str]
@@ -87,11 +95,17 @@ class TokenAttributions:
     model_name: str
     truncated: bool
     n_cut: int
+    method: str = "integrated gradients"
+    next_token: str | None = None
+    next_token_id: int | None = None
+    next_token_probability: float | None = None
+    blank_token: str | None = None
 
     @property
     def delta(self) -> float:
-        """captum's convergence delta (of the run that missed most, for the two runs of "similarity")."""
-        return max(self.deltas, key=abs)
+        """captum's convergence delta (of the run that missed most, for the two runs of "similarity");
+        NaN for feature ablation, which has no integral."""
+        return max(self.deltas, key=abs, default=float("nan"))
 
 
     @property
@@ -129,6 +143,11 @@ def _check_text(text, text_pair) -> tuple[str, str | None]:
     if text_pair is not None and not isinstance(text_pair, str):
         raise InputError(f"The second sentence must be a string, not {type(text_pair).__name__}.")
     return text, (None if text_pair is None or is_blank(text_pair) else text_pair)
+
+
+def check_steps(n_steps) -> None:
+    if not isinstance(n_steps, int) or isinstance(n_steps, bool) or not 2 <= n_steps <= 1000:
+        raise InputError(f"n_steps must be a whole number from 2 to 1000, not {n_steps!r}.")
 
 
 def _segments(encoding) -> torch.Tensor:
@@ -263,11 +282,13 @@ def token_attributions(
 
     Args:
         model: a :class:`~attnviz.TextModel` (``attnviz.load_text_model()``); its ``.model``
-            may also be a ``*ForSequenceClassification`` or ``*ForMaskedLM`` module.
+            may also be a ``*ForSequenceClassification`` or ``*ForMaskedLM`` module. A decoder
+            (``model.causal``) is handed to
+            :func:`~attnviz.text.next_token_attribution.next_token_attributions`.
         text, text_pair: the input, tokenized and cut exactly as :func:`attnviz.text_attention` does.
         target: None picks the output by the model's head (module docstring). Otherwise a
-            class index (classifier), a token or token id (masked LM), or ``"similarity"`` /
-            ``"norm"`` (plain encoder).
+            class index (classifier), a token or token id (masked LM), ``"similarity"`` /
+            ``"norm"`` (plain encoder), or a next token as text or id (decoder).
         n_steps: interpolation steps; more steps, smaller convergence delta, longer run.
 
     Returns:
@@ -280,9 +301,16 @@ def token_attributions(
     from captum.attr import LayerIntegratedGradients  # captum loads in ~1 s: only when needed
 
     text, text_pair = _check_text(text, text_pair)
-    if not isinstance(n_steps, int) or isinstance(n_steps, bool) or not 2 <= n_steps <= 1000:
-        raise InputError(f"n_steps must be a whole number from 2 to 1000, not {n_steps!r}.")
+    check_steps(n_steps)
     tm = model
+    if getattr(tm, "causal", False):
+        if text_pair is not None:
+            raise InputError(
+                "A decoder language model reads one text, left to right: give one text (put both sentences in it)."
+            )
+        from attnviz.text.next_token_attribution import next_token_attributions  # imports this module
+
+        return next_token_attributions(tm, text, target, n_steps=n_steps)
     inputs, enc, n_cut = encode(tm, text, text_pair)
     encoding = enc.encodings[0]
     special = np.array(encoding.special_tokens_mask, dtype=bool)

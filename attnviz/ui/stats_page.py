@@ -127,7 +127,8 @@ def induction_probe_section(tm: TextModel) -> None:
     table = probe.table
     c1, c2 = st.columns([3, 2])
     grid = table.rename(columns={"score": "induction_mass"}).assign(label="")
-    c1.plotly_chart(stat_heatmap(grid, "induction_mass"), key="induction_probe_map", width="stretch")
+    probe_map = stat_heatmap(grid, "induction_mass").update_layout(title="Induction score on the probe, per head")
+    c1.plotly_chart(probe_map, key="induction_probe_map", width="stretch")
     best = table.head(8).assign(head=lambda t: [f"L{l} H{h}" for l, h in zip(t["layer"], t["head"], strict=True)])
     c2.dataframe(best[["head", "score"]], hide_index=True, width="stretch")
     c2.caption(
@@ -241,7 +242,9 @@ def corpus_result(job: CorpusJob) -> StatsResult:
 # ---------------------------------------------------------------- attention vs attribution
 
 
-def attribution_options() -> tuple[int, str, float]:
+def attribution_options(causal: bool = False) -> tuple[int, str, float, str | None]:
+    """Steps, rollout fusion and discard ratio; for a decoder also the next token to explain
+    (None: the model's top choice)."""
     c1, c2, c3 = st.columns([2, 2, 3])
     keep_default(STEPS, 50)
     steps = c1.select_slider(
@@ -253,14 +256,30 @@ def attribution_options() -> tuple[int, str, float]:
     fusion = c2.radio("Rollout: heads fused by", HEAD_FUSIONS, key=ATTR_FUSION, horizontal=True)
     keep_default(ATTR_DISCARD, 0.0)
     discard = c3.slider("Rollout: discard the lowest weights", 0.0, 0.95, step=0.05, key=ATTR_DISCARD, format="%.2f")
-    return int(steps), fusion, float(discard)
+    target = None
+    if causal:
+        # Not stripped: byte-level tokens carry their leading space (" mat" and "mat" differ).
+        target = st.text_input(
+            "Next token to explain",
+            key="attr_target",
+            placeholder="empty: the model's most likely next token",
+            help="One token of the model, usually with its leading space (' mat'). Empty: the token the model "
+            "finds most likely after the text.",
+        )
+    return int(steps), fusion, float(discard), (target or None)
 
 
-def _attributions(tm: TextModel, ta: TextAttention, text: str, pair: str | None, steps: int):
+def _attributions(
+    tm: TextModel, ta: TextAttention, text: str, pair: str | None, steps: int, target: str | None = None
+):
     """The cached attributions; long inputs wait for a click. None while waiting."""
-    key = (tm.name, text, pair, steps)  # not the device: a GPU fallback does not ask again
+    key = (tm.name, text, pair, steps, target)  # not the device: a GPU fallback does not ask again
     asked = st.session_state.setdefault(ASKED_ATTRIBUTIONS, set())
-    if ta.n_tokens > AUTO_ATTRIBUTION_TOKENS and key not in asked:
+    # A decoder step costs more (SmolLM2: 135M parameters, 49,152 logits per token): 3.7 s for 16 tokens
+    # and 50 steps on one idle CPU thread (benchmarks/decoder_attribution.py), so it runs unasked only
+    # up to a quarter of the length.
+    auto = AUTO_ATTRIBUTION_TOKENS // 4 if tm.causal else AUTO_ATTRIBUTION_TOKENS
+    if ta.n_tokens > auto and key not in asked:
         st.info(
             f"This input has {ta.n_tokens} tokens: integrated gradients runs the model {steps} times forward and "
             "backward, which takes a while on a CPU.",
@@ -276,15 +295,15 @@ def _attributions(tm: TextModel, ta: TextAttention, text: str, pair: str | None,
         device_notice(tm, earlier=False),
         st.status(f"Integrated gradients: {steps} steps through the model…", expanded=False) as status,
     ):
-        result = cached_attributions(tm, text, pair, steps)
+        result = cached_attributions(tm, text, pair, steps, target)
         status.update(label=f"Integrated gradients over {steps} steps: done.", state="complete")
     return result
 
 
 def attention_vs_attribution_section(tm: TextModel, ta: TextAttention, text: str, pair: str | None) -> None:
-    steps, fusion, discard = attribution_options()
+    steps, fusion, discard, target = attribution_options(causal=tm.causal)
     try:
-        attributions = _attributions(tm, ta, text, pair, steps)
+        attributions = _attributions(tm, ta, text, pair, steps, target)
         if attributions is None:
             return
         cmp = compare_attention_attribution(ta, attributions, head_fusion=fusion, discard_ratio=discard)
@@ -295,11 +314,20 @@ def attention_vs_attribution_section(tm: TextModel, ta: TextAttention, text: str
         show_unexpected(exc, "computing the attributions")
         return
     baselines = " and ".join(f"{b:.4g}" for b in attributions.baseline_values)
-    blank = (
-        "each sentence in turn replaced by [PAD]"
-        if len(attributions.baseline_values) > 1
-        else "words replaced by [PAD]"
-    )
+    if cmp.causal:
+        # The token is the model's text: escaped, and shown with its quotes so a leading space is seen.
+        st.markdown(
+            "**Next token explained:** "
+            + md_escape(
+                f"{attributions.next_token!r}, probability {attributions.next_token_probability:.1%} "
+                f"(token id {attributions.next_token_id})."
+            )
+        )
+        blank = f"every token after the first replaced by {attributions.blank_token!r}"
+    elif len(attributions.baseline_values) > 1:
+        blank = "each sentence in turn replaced by [PAD]"
+    else:
+        blank = "words replaced by [PAD]"
     st.markdown(
         md_escape(
             f"Integrated gradients explain the {attributions.target}: {attributions.value:.4g} for this input, "
@@ -307,12 +335,19 @@ def attention_vs_attribution_section(tm: TextModel, ta: TextAttention, text: str
             f"({attributions.relative_delta:.2%} of the change)."
         )
     )
+    if cmp.causal:
+        st.caption(
+            "A decoder has no [CLS]: its last token's state predicts the next token, so the attention compared is "
+            "the last token's, in every layer (causal rollout) and in the last layer. The first token is left out: "
+            "the baseline keeps it (the integral is jagged when the attention sink moves), and most heads park on it."
+        )
     if attributions.relative_delta > 0.05:
         st.warning("The integral is imprecise (delta above 5% of the change): use more integration steps.", icon="⚠️")
     st.plotly_chart(attention_vs_attribution(cmp), key="attribution_chart", width="stretch")
     st.subheader("Do they agree?")
+    which = "after the first one" if cmp.causal else "besides [CLS] and [SEP]"
     st.caption(
-        "Spearman's rank correlation over the tokens besides [CLS] and [SEP] (attribution by its size): 1 = same "
+        f"Spearman's rank correlation over the tokens {which} (attribution by its size): 1 = same "
         "order, 0 = unrelated, −1 = reversed. The p-value is the share of 2,000 random orders that agree as well."
     )
     shown = cmp.correlations[["first", "second", "spearman", "p_value", "strength"]]
