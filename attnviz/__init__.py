@@ -73,6 +73,7 @@ _EXPORTS = {
     "next_tokens": "attnviz.text.generation",
     "generate": "attnviz.text.generation",
     "Generation": "attnviz.text.generation",
+    "next_token_attributions": "attnviz.text.next_token_attribution",
 }
 # public submodule name -> module. "qkv" and "static" are the short names the README has always
 # shown for the step-by-step maths and the PNG export.

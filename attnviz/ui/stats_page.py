@@ -49,7 +49,7 @@ STEPS, ATTR_FUSION, ATTR_DISCARD = "attr_steps", "attr_fusion", "attr_discard"
 ASKED_ATTRIBUTIONS = "attributions_asked"  # long inputs whose attributions the user asked for
 #: Widgets whose value survives visits to other pages (app.py keeps them). The uploaded file
 #: cannot be kept (Streamlit refuses to set an uploader's value); the corpus run is kept instead.
-KEPT = (SECTION, SOURCE, STAT, SHOW_MAP, STEPS, ATTR_FUSION, ATTR_DISCARD, PROBE_SEED)
+KEPT = (SECTION, SOURCE, STAT, SHOW_MAP, STEPS, ATTR_FUSION, ATTR_DISCARD, PROBE_SEED, "attr_target")
 
 #: Inputs up to this many tokens are attributed as soon as they are shown; longer ones on request.
 AUTO_ATTRIBUTION_TOKENS = 64
@@ -230,7 +230,11 @@ def corpus_result(job: CorpusJob) -> StatsResult:
     caption = md_escape(
         f"{job.file_name}: {stats.sentences:,} sentences, {stats.tokens:,} tokens · model {stats.model_name} · "
         f"{stats.seconds:.1f} s ({stats.sentences_per_second:,.0f} sentences/s{estimated}). Each statistic is a "
-        "mean over every token of every sentence."
+        + (
+            "mean over every token of every sentence after its first (which sees only itself)."
+            if is_decoder_table(stats.table)
+            else "mean over every token of every sentence."
+        )
     )
     base = job.file_name.rsplit(".", 1)[0] or "corpus"
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in base)[:60]
@@ -269,9 +273,7 @@ def attribution_options(causal: bool = False) -> tuple[int, str, float, str | No
     return int(steps), fusion, float(discard), (target or None)
 
 
-def _attributions(
-    tm: TextModel, ta: TextAttention, text: str, pair: str | None, steps: int, target: str | None = None
-):
+def _attributions(tm: TextModel, ta: TextAttention, text: str, pair: str | None, steps: int, target: str | None = None):
     """The cached attributions; long inputs wait for a click. None while waiting."""
     key = (tm.name, text, pair, steps, target)  # not the device: a GPU fallback does not ask again
     asked = st.session_state.setdefault(ASKED_ATTRIBUTIONS, set())
