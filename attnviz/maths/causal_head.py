@@ -24,11 +24,11 @@ import numpy as np
 from attnviz.errors import InputError
 from attnviz.maths.norms import NormStep
 from attnviz.maths.qkv import OneHead, _bias, projections, softmax
-from attnviz.maths.rotary import RopeStep, rope_step
+from attnviz.maths.rotary import BeforeRotation, RopeStep, rope_step
 
 
 @dataclass(frozen=True)
-class CausalHead(OneHead):
+class CausalHead(BeforeRotation, OneHead):
     """The intermediates of one decoder head (``n`` tokens, ``d_model`` inputs, ``d_head`` per head).
 
     The :class:`~attnviz.maths.qkv.OneHead` fields, with these meanings where they differ:
@@ -48,16 +48,6 @@ class CausalHead(OneHead):
     rope: RopeStep | None
     visible: np.ndarray
     window: int | None
-
-    @property
-    def q_unrotated(self) -> np.ndarray:
-        """``(n, d_head)`` the queries as projected, before any rotation."""
-        return self.q if self.rope is None else self.rope.q_before
-
-    @property
-    def k_unrotated(self) -> np.ndarray:
-        """``(n, d_head)`` the keys as projected, before any rotation."""
-        return self.k if self.rope is None else self.rope.k_before
 
 
 def causal_visible(n: int, window: int | None = None) -> np.ndarray:

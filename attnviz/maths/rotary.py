@@ -112,3 +112,23 @@ def rope_step(q, k, base: float, positions=None) -> RopeStep:
         q=apply_rope(q, angles),
         k=apply_rope(k, angles),
     )
+
+
+class BeforeRotation:
+    """For a result with ``q``, ``k`` ``(n, d_head)`` and ``rope`` (a :class:`RopeStep`, or None when the
+    model turns nothing): the queries and keys as projected, before any rotation. One definition for
+    the maths' :class:`~attnviz.maths.causal_head.CausalHead` and the model's ``HeadSteps``."""
+
+    q: np.ndarray
+    k: np.ndarray
+    rope: RopeStep | None
+
+    @property
+    def q_unrotated(self) -> np.ndarray:
+        """``(n, d_head)`` the queries as projected, before any rotation (``q`` itself without RoPE)."""
+        return self.q if self.rope is None else self.rope.q_before
+
+    @property
+    def k_unrotated(self) -> np.ndarray:
+        """``(n, d_head)`` the keys as projected, before any rotation (``k`` itself without RoPE)."""
+        return self.k if self.rope is None else self.rope.k_before

@@ -22,7 +22,7 @@ from attnviz.errors import InputError
 from attnviz.maths.causal_head import causal_head_steps
 from attnviz.maths.norms import NormStep, norm_step
 from attnviz.maths.qkv import OneHead, attention_steps
-from attnviz.maths.rotary import RopeStep
+from attnviz.maths.rotary import BeforeRotation, RopeStep
 from attnviz.text.decoder_layout import ADDED, ROTARY, SUPPORTED_DECODERS, decoder_head_weights
 from attnviz.text.extraction import encode, is_blank, token_texts
 from attnviz.text.loading import TextModel
@@ -36,7 +36,7 @@ SUPPORTED = BERT_LAYOUT + DISTILBERT_LAYOUT + SUPPORTED_DECODERS
 
 
 @dataclass(frozen=True)
-class HeadSteps(OneHead):
+class HeadSteps(BeforeRotation, OneHead):
     """Every Q/K/V intermediate of one head of a text model for one input.
 
     Shapes (``n`` tokens, ``d_model`` hidden size, ``d_head`` per head): ``x (n, d_model)`` the
@@ -102,16 +102,6 @@ class HeadSteps(OneHead):
     def projected(self) -> np.ndarray:
         """``(n, d_model)`` what the query/key/value projections read: ``x``, or its norm in a decoder."""
         return self.x if self.norm is None else self.norm.normed
-
-    @property
-    def q_unrotated(self) -> np.ndarray:
-        """``(n, d_head)`` ``projected @ w_q + b_q``, before any rotation (``q`` itself without RoPE)."""
-        return self.q if self.rope is None else self.rope.q_before
-
-    @property
-    def k_unrotated(self) -> np.ndarray:
-        """``(n, d_head)`` ``projected @ w_k + b_k``, before any rotation."""
-        return self.k if self.rope is None else self.rope.k_before
 
     @property
     def sharing_heads(self) -> list[int]:
