@@ -46,3 +46,27 @@ class AttentionResult:
     @property
     def column_labels(self) -> list[str]:
         raise NotImplementedError
+
+
+class TokenSelfAttention(AttentionResult):
+    """A text's self-attention: rows and columns are the same ``tokens`` (a sentence or pair's
+    :class:`~attnviz.TextAttention`, a decoder's :class:`~attnviz.Generation`)."""
+
+    tokens: list[str]
+    text_pair: str | None
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def row_labels(self) -> list[str]:
+        return self.tokens
+
+    @property
+    def column_labels(self) -> list[str]:
+        return self.tokens
+
+    @property
+    def is_pair(self) -> bool:
+        return self.text_pair is not None

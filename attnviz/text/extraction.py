@@ -15,12 +15,12 @@ import torch
 
 from attnviz.device import falls_back_to_cpu
 from attnviz.errors import InputError
-from attnviz.results import AttentionResult
+from attnviz.results import TokenSelfAttention
 from attnviz.text.loading import TextModel
 
 
 @dataclass(frozen=True)
-class TextAttention(AttentionResult):
+class TextAttention(TokenSelfAttention):
     """Attention of every layer and head for one input (special tokens included).
 
     Attributes:
@@ -56,22 +56,6 @@ class TextAttention(AttentionResult):
     model_name: str = ""
     causal: bool = False
     token_ids: np.ndarray | None = None
-
-    @property
-    def n_tokens(self) -> int:
-        return len(self.tokens)
-
-    @property
-    def row_labels(self) -> list[str]:
-        return self.tokens
-
-    @property
-    def column_labels(self) -> list[str]:
-        return self.tokens
-
-    @property
-    def is_pair(self) -> bool:
-        return self.text_pair is not None
 
 
 #: Unicode categories drawn as nothing: controls (Cc) and format characters (Cf: zero-width

@@ -26,7 +26,7 @@ import torch
 
 from attnviz.device import falls_back_to_cpu
 from attnviz.errors import InputError
-from attnviz.results import AttentionResult
+from attnviz.results import TokenSelfAttention
 from attnviz.text.extraction import encode, is_blank, token_texts
 from attnviz.text.loading import TextModel
 
@@ -36,7 +36,7 @@ MAX_NEW_TOKENS = 64
 
 
 @dataclass(frozen=True)
-class Generation(AttentionResult):
+class Generation(TokenSelfAttention):
     """A prompt, the tokens a decoder generated after it, and the attention of every step.
 
     Attributes:
@@ -84,28 +84,12 @@ class Generation(AttentionResult):
     n_cut: int = 0
 
     @property
-    def n_tokens(self) -> int:
-        return len(self.tokens)
-
-    @property
     def n_generated(self) -> int:
         return len(self.tokens) - self.n_prompt
 
     @property
     def generated_tokens(self) -> list[str]:
         return self.tokens[self.n_prompt :]
-
-    @property
-    def row_labels(self) -> list[str]:
-        return self.tokens
-
-    @property
-    def column_labels(self) -> list[str]:
-        return self.tokens
-
-    @property
-    def is_pair(self) -> bool:
-        return False
 
     @property
     def segment(self) -> np.ndarray:
