@@ -64,29 +64,42 @@ def _ids(token_ids, n: int) -> np.ndarray:
     return ids.astype(np.int64)
 
 
-def duplicate_mask(token_ids) -> np.ndarray:
-    """Boolean ``[n, n]``: ``[i, j]`` is True when ``j < i`` and token j is token i again."""
+def query_rows(n: int, start: int = 0, m: int | None = None) -> np.ndarray:
+    """``[m]`` int: the query positions ``start .. start+m-1`` of a block of rows (all n rows
+    when ``m`` is None and ``start`` is 0)."""
+    m = n - start if m is None else m
+    if start < 0 or m < 0 or start + m > n:
+        raise InputError(f"A block of rows {start}..{start + m} does not fit in {n} tokens.")
+    return np.arange(start, start + m)
+
+
+def duplicate_mask(token_ids, start: int = 0, m: int | None = None) -> np.ndarray:
+    """Boolean ``[m, n]`` for query rows ``start .. start+m`` (default: all, ``[n, n]``): ``[r, j]``
+    is True when ``j < i`` and token j is token i again, with ``i = start + r``."""
     ids = np.asarray(token_ids, dtype=np.int64)
-    n = len(ids)
-    same = (ids[:, None] == ids[None, :]) & (ids[:, None] >= 0)
-    return same & np.tri(n, n, -1, dtype=bool)
+    i = query_rows(len(ids), start, m)
+    q = ids[i][:, None]
+    return (q == ids[None, :]) & (q >= 0) & (np.arange(len(ids))[None, :] < i[:, None])
 
 
-def induction_mask(token_ids) -> np.ndarray:
-    """Boolean ``[n, n]``: ``[i, k]`` is True when key ``k < i`` follows an earlier occurrence of
-    token i (``ids[k - 1] = ids[i]``)."""
-    dup = duplicate_mask(token_ids)
-    n = len(dup)
-    mask = np.zeros((n, n), dtype=bool)
+def induction_mask(token_ids, start: int = 0, m: int | None = None) -> np.ndarray:
+    """Boolean ``[m, n]`` for query rows ``start .. start+m`` (default: all, ``[n, n]``): ``[r, k]``
+    is True when key ``k < i`` follows an earlier occurrence of token i (``ids[k - 1] = ids[i]``),
+    with ``i = start + r``."""
+    dup = duplicate_mask(token_ids, start, m)
+    i = query_rows(dup.shape[1], start, m)
+    mask = np.zeros(dup.shape, dtype=bool)
     mask[:, 1:] = dup[:, :-1]  # the key after each earlier occurrence
-    return mask & np.tri(n, n, -1, dtype=bool)  # never the query itself
+    return mask & (np.arange(dup.shape[1])[None, :] < i[:, None])  # never the query itself
 
 
-def local_window_mask(n: int, window: int = LOCAL_WINDOW) -> np.ndarray:
-    """Boolean ``[n, n]``: ``[i, j]`` is True for ``i - window ≤ j ≤ i``."""
+def local_window_mask(n: int, window: int = LOCAL_WINDOW, start: int = 0, m: int | None = None) -> np.ndarray:
+    """Boolean ``[m, n]`` for query rows ``start .. start+m`` (default: all, ``[n, n]``): ``[r, j]``
+    is True for ``i - window ≤ j ≤ i``, with ``i = start + r``."""
     if window < 0:
         raise InputError(f"The local window must be 0 or more tokens, got {window}.")
-    return np.tri(n, n, 0, dtype=bool) & ~np.tri(n, n, -window - 1, dtype=bool)
+    offset = query_rows(n, start, m)[:, None] - np.arange(n)[None, :]  # (m, n): i - j
+    return (offset >= 0) & (offset <= window)
 
 
 def uniform_entropy(n: int) -> np.ndarray:
@@ -211,49 +224,58 @@ def hide_first_token(weights) -> np.ndarray:
     return np.divide(rest, left, out=np.zeros(rest.shape, dtype=dtype), where=left > 0)
 
 
-def row_statistics(weights, token_ids, special, window: int = LOCAL_WINDOW) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Every score above before the mean over rows: name -> (values ``[layers, heads, n]``,
-    rows ``[n]`` bool, the rows the mean is over). Sums over rows add up across inputs
-    (:class:`attnviz.maths.head_statistics.DecoderHeadTotals`).
+def row_statistics(
+    weights, token_ids, special, window: int = LOCAL_WINDOW, start: int = 0
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every score above before the mean over rows: name -> (values ``[layers, heads, m]``,
+    rows ``[m]`` bool, the rows the mean is over). Sums over rows add up across inputs
+    (:class:`attnviz.maths.head_statistics.DecoderHeadTotals`) and across blocks of rows
+    (:class:`attnviz.maths.head_statistics.StreamedHeadStatistics`).
+
+    ``weights`` is ``[layers, heads, m, n]``: the query rows ``start .. start+m`` of an input of
+    n tokens, every key (the whole attention when ``start`` is 0 and m = n). ``token_ids`` and
+    ``special`` are ``[n]``. Only ``(m, n)`` masks are built, never ``(n, n)`` ones for m < n.
 
     Names: ``entropy``, ``uniform_entropy``, ``first_mass``, ``special_mass``, ``self_mass``,
     ``prev_mass``, ``duplicate_mass``, ``induction_mass``, ``local_mass``, ``mean_distance``.
     """
-    w = _check(weights)
-    n_layers, n_heads, n, _ = w.shape
+    w = np.asarray(weights)
+    if w.ndim != 4:
+        raise InputError(f"Decoder head scores need weights shaped [layers, heads, m, n], got {w.shape}.")
+    n_layers, n_heads, m, n = w.shape
+    i = query_rows(n, start, m)  # (m,): the query positions
+    r = np.arange(m)  # (m,): the rows of the block
     ids = _ids(token_ids, n)
     special = np.asarray(special, dtype=bool)
     if special.shape != (n,):
         raise InputError(f"special must have one flag per token ({n}), got shape {special.shape}.")
-    idx = np.arange(n)
-    from_1 = _from_row_1(n)
-    dup, ind = duplicate_mask(ids), induction_mask(ids)
-    local = local_window_mask(n, window)
-    distance = np.clip(idx[:, None] - idx[None, :], 0, None).astype(np.float64)  # (n, n): i - j where visible
+    from_1 = i >= 1
+    dup, ind = duplicate_mask(ids, start, m), induction_mask(ids, start, m)  # (m, n)
+    distance = np.clip(i[:, None] - np.arange(n)[None, :], 0, None).astype(np.float64)  # (m, n): i - j where visible
     masks = {
-        "special_mass": np.broadcast_to(special, (n, n)),
+        "special_mass": np.broadcast_to(special, (m, n)),
         "duplicate_mass": dup,
         "induction_mass": ind,
-        "local_mass": local,
+        "local_mass": local_window_mask(n, window, start, m),
     }
-    out = {name: np.empty((n_layers, n_heads, n)) for name in ("entropy", "mean_distance", *masks)}
+    out = {name: np.empty((n_layers, n_heads, m)) for name in ("entropy", "mean_distance", *masks)}
     for l in range(n_layers):  # one layer at a time: a float64 copy of all layers is large
-        wl = np.asarray(w[l], dtype=np.float64)  # (H, n, n)
+        wl = np.asarray(w[l], dtype=np.float64)  # (H, m, n)
         out["entropy"][l] = -(wl * np.log(np.clip(wl, 1e-30, None))).sum(axis=-1)
         out["mean_distance"][l] = np.einsum("hij,ij->hi", wl, distance)
         for name, mask in masks.items():
             out[name][l] = np.einsum("hij,ij->hi", wl, mask.astype(np.float64))
-    prev = np.zeros((n_layers, n_heads, n))
-    prev[..., 1:] = w[..., idx[1:], idx[:-1]]
+    prev = np.zeros((n_layers, n_heads, m))
+    prev[..., from_1] = w[..., r[from_1], i[from_1] - 1]
     return {
         "entropy": (out["entropy"], from_1),
-        "uniform_entropy": (np.broadcast_to(uniform_entropy(n), (n_layers, n_heads, n)), from_1),
+        "uniform_entropy": (np.broadcast_to(np.log(i + 1.0), (n_layers, n_heads, m)), from_1),
         "first_mass": (np.asarray(w[..., :, 0], dtype=np.float64), from_1),
         "special_mass": (out["special_mass"], from_1),
-        "self_mass": (np.asarray(w[..., idx, idx], dtype=np.float64), from_1),
+        "self_mass": (np.asarray(w[..., r, i], dtype=np.float64), from_1),
         "prev_mass": (prev, from_1),
         "duplicate_mass": (out["duplicate_mass"], dup.any(axis=1)),
         "induction_mass": (out["induction_mass"], ind.any(axis=1)),
-        "local_mass": (out["local_mass"], idx > window),
+        "local_mass": (out["local_mass"], i > window),
         "mean_distance": (out["mean_distance"], from_1),
     }

@@ -72,18 +72,27 @@ five induction heads (layers 17-18) score 0.65-0.93; on the sentence "The cat sa
 and the dog sat on the cat." the best two of them score 0.57 and 0.40 and every other head 0.32
 or less. Attention spread evenly over the i + 1 visible keys scores (number of targets) / (i + 1),
 far below 0.4 past the first few tokens.
+
+Long inputs
+-----------
+At 8,192 tokens the attention ``[layers, heads, n, n]`` cannot be held (72 GB for the bundled
+decoder). :class:`StreamedHeadStatistics` (and :func:`streamed_head_stats`) take one layer's block
+of query rows ``[heads, m, n]`` at a time and keep per-head sums and row counts, building only
+``(m, n)`` masks; the table equals :func:`head_stats` on the full attention. The full attention
+goes through the same code as one block (:func:`block_sums`, ``decoder_heads.row_statistics``).
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from attnviz.errors import InputError
-from attnviz.maths.decoder_heads import LOCAL_WINDOW, row_statistics
+from attnviz.maths.decoder_heads import LOCAL_WINDOW, query_rows, row_statistics
 
 #: Label thresholds (see the module docstring).
 OFFSET_THRESHOLD = 0.5
@@ -167,6 +176,39 @@ def key_masks(tokens: list[str], special: np.ndarray) -> tuple[np.ndarray, np.nd
     return cls, sep, punct
 
 
+def block_sums(block: np.ndarray, start: int, cls: np.ndarray, sep: np.ndarray, punct: np.ndarray) -> dict:
+    """An encoder's :data:`COLUMNS` summed over the query rows of one layer's block of rows.
+
+    Args:
+        block: ``[heads, m, n]``, the rows ``start .. start+m`` of one layer (every key).
+        start: the position of the block's first row.
+        cls, sep, punct: bool ``[n]`` key masks (:func:`key_masks`).
+
+    Returns:
+        name -> (sum over the block's rows ``[heads]`` float64, how many rows it is over). Sums
+        and counts add up across blocks; the full attention is one block (start 0, m = n).
+        Temporaries are ``(heads, m, n)`` and ``(m, n)``, never ``(n, n)`` for m < n.
+    """
+    w = np.asarray(block, dtype=np.float64)  # (H, m, n)
+    n_heads, m, n = w.shape
+    i = query_rows(n, start, m)  # (m,): the query positions
+    r = np.arange(m)
+    prev, nxt = i >= 1, i <= n - 2
+    distance = np.abs(i[:, None] - np.arange(n)[None, :]).astype(np.float64)  # (m, n)
+    # 0·ln 0 = 0: clipping only changes the log of exact zeros, which are then multiplied by 0.
+    return {
+        "entropy": (-(w * np.log(np.clip(w, 1e-30, None))).sum(axis=(1, 2)), m),
+        "uniform_entropy": (np.full(n_heads, m * np.log(n)), m),
+        "cls_mass": (w[..., cls].sum(axis=(1, 2)), m),
+        "sep_mass": (w[..., sep].sum(axis=(1, 2)), m),
+        "punct_mass": (w[..., punct].sum(axis=(1, 2)), m),
+        "self_mass": (w[:, r, i].sum(axis=1), m),
+        "prev_mass": (w[:, r[prev], i[prev] - 1].sum(axis=1), int(prev.sum())),
+        "next_mass": (w[:, r[nxt], i[nxt] + 1].sum(axis=1), int(nxt.sum())),
+        "mean_distance": ((w * distance).sum(axis=(1, 2)), m),
+    }
+
+
 def _zeros(shape: tuple[int, int]) -> np.ndarray:
     return np.zeros(shape, dtype=np.float64)
 
@@ -205,25 +247,14 @@ class HeadTotals:
         if n == 0 or len(tokens) != n:
             raise InputError(f"Head statistics need one token per row: {len(tokens)} tokens, {n} rows.")
         cls, sep, punct = key_masks(tokens, special)
-        idx = np.arange(n)
-        distance = np.abs(idx[:, None] - idx[None, :]).astype(np.float64)  # (n, n)
-        s = self.sums
         # One layer at a time: a float64 copy of 12 heads x 512 x 512 is 25 MB, of all layers 300 MB.
         for l in range(self.n_layers):
-            wl = np.asarray(w[l], dtype=np.float64)  # (H, n, n)
-            # 0·ln 0 = 0: clipping only changes the log of exact zeros, which are then multiplied by 0.
-            s["entropy"][l] -= (wl * np.log(np.clip(wl, 1e-30, None))).sum(axis=(1, 2))
-            s["cls_mass"][l] += wl[..., cls].sum(axis=(1, 2))
-            s["sep_mass"][l] += wl[..., sep].sum(axis=(1, 2))
-            s["punct_mass"][l] += wl[..., punct].sum(axis=(1, 2))
-            s["self_mass"][l] += wl[:, idx, idx].sum(axis=1)
-            s["prev_mass"][l] += wl[:, idx[1:], idx[:-1]].sum(axis=1)
-            s["next_mass"][l] += wl[:, idx[:-1], idx[1:]].sum(axis=1)
-            s["mean_distance"][l] += (wl * distance).sum(axis=(1, 2))
-        s["uniform_entropy"] += n * np.log(n)
-        self.rows += n
-        self.prev_rows += n - 1
-        self.next_rows += n - 1
+            sums = block_sums(w[l], 0, cls, sep, punct)
+            for name, (total, _) in sums.items():
+                self.sums[name][l] += total
+        self.rows += sums["entropy"][1]
+        self.prev_rows += sums["prev_mass"][1]
+        self.next_rows += sums["next_mass"][1]
         self.sentences += 1
 
     def means(self) -> dict[str, np.ndarray]:
@@ -285,6 +316,29 @@ def token_identities(tokens: list[str]) -> np.ndarray:
     return np.array([-1 if "\ufffd" in t else seen.setdefault(t, len(seen)) for t in tokens], dtype=np.int64)
 
 
+def _later_specials(special, n: int) -> np.ndarray:
+    """A decoder's special keys ``[n]`` bool: the first token is counted as first_mass, not here."""
+    special = np.array(special, dtype=bool)  # a copy
+    if special.shape != (n,):
+        raise InputError(f"special must have one flag per token ({n}), got shape {special.shape}.")
+    special[:1] = False
+    return special
+
+
+def decoder_row_sums(weights: np.ndarray, ids: np.ndarray, special: np.ndarray, start: int = 0) -> dict:
+    """A decoder's :data:`DECODER_COLUMNS` summed over the counted rows of a block of rows.
+
+    ``weights`` ``[layers, heads, m, n]`` holds the rows ``start .. start+m`` (all of them when
+    start is 0 and m = n); ``ids`` and ``special`` are ``[n]`` (``special`` without the first
+    token). Returns name -> (sum ``[layers, heads]`` float64, how many rows it is over); sums
+    and counts add up across blocks (:func:`~attnviz.maths.decoder_heads.row_statistics`).
+    """
+    return {
+        name: (values[..., rows].sum(axis=-1), int(rows.sum()))
+        for name, (values, rows) in row_statistics(weights, ids, special, start=start).items()
+    }
+
+
 @dataclass
 class DecoderHeadTotals:
     """Running sums over query rows of a decoder's statistics, per head ``[layers, heads]``.
@@ -319,13 +373,10 @@ class DecoderHeadTotals:
         if n == 0 or len(tokens) != n:
             raise InputError(f"Head statistics need one token per row: {len(tokens)} tokens, {n} rows.")
         ids = token_identities(list(tokens)) if token_ids is None else np.asarray(token_ids, dtype=np.int64)
-        special = np.array(special, dtype=bool)  # a copy: the first token is counted as first_mass
-        if special.shape != (n,):
-            raise InputError(f"special must have one flag per token ({n}), got shape {special.shape}.")
-        special[0] = False
-        for name, (values, rows) in row_statistics(w, ids, special).items():
-            self.sums[name] += values[..., rows].sum(axis=-1)
-            self.counts[name] += int(rows.sum())
+        special = _later_specials(special, n)
+        for name, (total, count) in decoder_row_sums(w, ids, special).items():
+            self.sums[name] += total
+            self.counts[name] += count
         self.sentences += 1
 
     def means(self) -> dict[str, np.ndarray]:
@@ -395,3 +446,135 @@ def head_stats(result) -> pd.DataFrame:
     totals = HeadTotals(weights.shape[0], weights.shape[1])
     totals.add(weights, list(result.tokens), result.special)
     return totals.table()
+
+
+class StatisticsStopped(Exception):
+    """:func:`streamed_head_stats` was cancelled through its ``stop`` event; ``blocks_done``
+    blocks had been added."""
+
+    def __init__(self, blocks_done: int):
+        super().__init__(f"Head statistics stopped after {blocks_done} blocks.")
+        self.blocks_done = blocks_done
+
+
+class StreamedHeadStatistics:
+    """:func:`head_stats` of one input whose attention comes a block of query rows at a time.
+
+    For long inputs (8,192 tokens), where ``[layers, heads, n, n]`` cannot be held: each
+    :meth:`add` takes one layer's rows ``start .. start+m`` as ``block`` ``[heads, m, n]`` and
+    keeps only per-head sums, so memory per call is O(heads·m·n) and nothing is ``(n, n)``.
+    When every row of every layer has been added once, in any order and any block sizes,
+    :meth:`table` equals ``head_stats`` of the full attention (up to float64 rounding).
+
+    Args:
+        n_layers, n_heads: the model's.
+        tokens: the n tokens; ``special`` bool ``[n]``.
+        token_ids: int ``[n]`` (a decoder's token identity; else tokens are compared by text).
+        causal: a decoder's attention (:data:`DECODER_COLUMNS`), else an encoder's (:data:`COLUMNS`).
+
+    Example::
+
+        stats = StreamedHeadStatistics(30, 9, tokens, special, token_ids, causal=True)
+        for layer in range(30):
+            for start in range(0, n, 256):
+                stats.add(layer, start, rows_of(layer, start, 256))  # [heads, m, n]
+        table = stats.table()
+    """
+
+    def __init__(self, n_layers: int, n_heads: int, tokens, special, token_ids=None, causal: bool = False):
+        self.n_layers, self.n_heads, self.causal = n_layers, n_heads, causal
+        self.tokens = list(tokens)
+        self.n = n = len(self.tokens)
+        if n == 0:
+            raise InputError("Head statistics need at least one token.")
+        if causal:
+            self._ids = token_identities(self.tokens) if token_ids is None else np.asarray(token_ids, dtype=np.int64)
+            self._special = _later_specials(special, n)
+            names = DECODER_COLUMNS
+        else:
+            self._masks = key_masks(self.tokens, special)
+            names = COLUMNS
+        self._sums = {name: _zeros((n_layers, n_heads)) for name in names}
+        self._counts = {name: np.zeros(n_layers, dtype=np.int64) for name in names}  # rows counted, per layer
+        self._added = np.zeros((n_layers, n), dtype=bool)  # which rows of each layer were added
+
+    def add(self, layer: int, start: int, block: np.ndarray) -> None:
+        """Add layer ``layer``'s query rows ``start .. start+m``: ``block`` ``[heads, m, n]``."""
+        block = np.asarray(block)
+        if block.ndim != 3 or block.shape[0] != self.n_heads or block.shape[2] != self.n:
+            raise InputError(
+                f"A block of rows must be shaped [heads, m, n] = [{self.n_heads}, m, {self.n}], got {block.shape}."
+            )
+        if not 0 <= layer < self.n_layers:
+            raise InputError(f"Layer {layer} is not one of the model's {self.n_layers} layers.")
+        rows = query_rows(self.n, start, block.shape[1])
+        if self._added[layer, rows].any():
+            raise InputError(f"Rows {start}..{start + len(rows)} of layer {layer} were already added.")
+        if self.causal:
+            sums = decoder_row_sums(block[None], self._ids, self._special, start=start)
+            sums = {name: (total[0], count) for name, (total, count) in sums.items()}
+        else:
+            sums = block_sums(block, start, *self._masks)
+        for name, (total, count) in sums.items():
+            self._sums[name][layer] += total
+            self._counts[name][layer] += count
+        self._added[layer, rows] = True
+
+    def table(self) -> pd.DataFrame:
+        """The table of :func:`head_stats` (same columns, order and labels); every row of every
+        layer must have been added."""
+        missing = int((~self._added).sum())
+        if missing:
+            raise InputError(f"{missing} rows (over all layers) were never added; the statistics are incomplete.")
+        counts = {name: int(count[0]) for name, count in self._counts.items()}  # equal for every layer
+        sums = {name: total.copy() for name, total in self._sums.items()}
+        if self.causal:
+            totals = DecoderHeadTotals(self.n_layers, self.n_heads, sentences=1, sums=sums, counts=counts)
+        else:
+            totals = HeadTotals(
+                self.n_layers,
+                self.n_heads,
+                rows=counts["entropy"],
+                prev_rows=counts["prev_mass"],
+                next_rows=counts["next_mass"],
+                sentences=1,
+                sums=sums,
+            )
+        return totals.table()
+
+
+def streamed_head_stats(
+    n_layers: int,
+    n_heads: int,
+    blocks: Iterable[tuple[int, int, np.ndarray]],
+    tokens,
+    special,
+    token_ids=None,
+    causal: bool = False,
+    progress: Callable[[int], object] | None = None,
+    stop=None,
+) -> pd.DataFrame:
+    """:func:`head_stats` of one input from its attention a block of rows at a time.
+
+    Args:
+        blocks: ``(layer, start, block)`` with ``block`` ``[heads, m, n]`` the rows
+            ``start .. start+m`` of that layer; together, every row of every layer once.
+        n_layers, n_heads, tokens, special, token_ids, causal: as :class:`StreamedHeadStatistics`.
+        progress: called with the number of blocks done after each block.
+        stop: a ``threading.Event`` (anything with ``is_set()``), checked before each block is
+            taken from ``blocks``; when set, :class:`StatisticsStopped` is raised.
+
+    Returns:
+        The DataFrame of :func:`head_stats` on the full attention.
+    """
+    stats = StreamedHeadStatistics(n_layers, n_heads, tokens, special, token_ids, causal)
+    blocks, done = iter(blocks), 0
+    while not (stop is not None and stop.is_set()):
+        item = next(blocks, None)  # each item is a tuple, never None
+        if item is None:
+            return stats.table()
+        stats.add(*item)
+        done += 1
+        if progress is not None:
+            progress(done)
+    raise StatisticsStopped(done)
