@@ -35,6 +35,14 @@ class AttentionResult:
     def n_layers(self) -> int:
         return int(self.weights.shape[0])
 
+    def head(self, layer: int, head: int, queries: slice | None = None) -> np.ndarray:
+        """One head's weights, float32 ``[rows, k]``: every query row, or the rows of ``queries``.
+
+        The one way to read a single head whatever the input's length: a long text's result
+        computes it on demand (:class:`~attnviz.TextAttention`), where ``weights`` is not held.
+        """
+        return np.asarray(self.weights[layer, head, queries or slice(None)], dtype=np.float32)
+
     @property
     def n_heads(self) -> int:
         return int(self.weights.shape[1])

@@ -107,7 +107,6 @@ class TokenAttributions:
         NaN for feature ablation, which has no integral."""
         return max(self.deltas, key=abs, default=float("nan"))
 
-
     @property
     def relative_delta(self) -> float:
         """Largest ``|delta|`` as a share of its run's ``|value - baseline value|`` (the integral's error)."""
@@ -311,7 +310,7 @@ def token_attributions(
         from attnviz.text.next_token_attribution import next_token_attributions  # imports this module
 
         return next_token_attributions(tm, text, target, n_steps=n_steps)
-    inputs, enc, n_cut = encode(tm, text, text_pair)
+    inputs, enc, n_cut = encode(tm, text, text_pair, limit=tm.max_eager_tokens)
     encoding = enc.encodings[0]
     special = np.array(encoding.special_tokens_mask, dtype=bool)
     if special.all():

@@ -294,7 +294,7 @@ def batch_attention(
     ``base_model`` (no vocabulary projection), as :func:`attnviz.text_attention` does.
     """
     tok = tm.tokenizer
-    limit = tm.max_tokens
+    limit = tm.max_eager_tokens
     lengths = [len(ids) for ids in tok(sentences, truncation=False, verbose=False)["input_ids"]]
     cut = [max(0, n - limit) for n in lengths]
     out: list[SentenceAttention | None] = [None] * len(sentences)
@@ -425,7 +425,7 @@ class CorpusAccumulator:
             model_name=tm.name,
             n_layers=tm.n_layers,
             n_heads=tm.n_heads,
-            max_tokens=tm.max_tokens,
+            max_tokens=tm.max_eager_tokens,
             causal=tm.causal,
             **kwargs,
         )
@@ -584,7 +584,7 @@ def estimate_corpus(tm: TextModel, sentences: Iterable[str], *, name: str = "the
         InputError: no line holds anything the model can read.
     """
     kept = [s.strip() for s in sentences if isinstance(s, str) and s.strip()]
-    limit = tm.max_tokens
+    limit = tm.max_eager_tokens
     texts, lengths = [], []
     masks = tm.tokenizer(kept, truncation=True, max_length=limit, return_special_tokens_mask=True, verbose=False)
     for text, mask in zip(kept, masks["special_tokens_mask"], strict=True):

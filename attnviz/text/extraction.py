@@ -14,19 +14,51 @@ import numpy as np
 import torch
 
 from attnviz.device import falls_back_to_cpu
-from attnviz.errors import InputError
+from attnviz.errors import InputError, WeightsNotHeld
 from attnviz.results import TokenSelfAttention
 from attnviz.text.loading import TextModel
+from attnviz.text.recorded_attention import RecordedAttention, recorder, recording_attention
+
+#: Largest every-head array ``[layers, heads, n, n]`` a result holds (128 MB): the bundled encoder's
+#: 512 tokens (75 MB) fit, the bundled decoder's fit up to 344 tokens. Past it, one head at a time
+#: is computed on demand (:meth:`TextAttention.head`) from the recorded queries and keys.
+HELD_BYTES = 128 * 2**20
 
 
-@dataclass(frozen=True)
+class _HeldWeights:
+    """The ``weights`` field of a :class:`TextAttention`: the array when it was kept, else an error
+    that names :meth:`TextAttention.head` (a long input's array would not fit in memory)."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self._slot = f"_held_{name}"
+
+    def __get__(self, obj, owner=None):
+        if obj is None:  # asked by @dataclass for a default: there is none
+            raise AttributeError("weights")
+        value = obj.__dict__[self._slot]
+        if value is None:
+            n, layers, heads = obj.n_tokens, obj.n_layers, obj.n_heads
+            raise WeightsNotHeld(
+                f"This input has {n:,} tokens: every head's weights together ({layers} x {heads} x {n:,}² floats, "
+                f"{layers * heads * n * n * 4 / 2**30:.1f} GiB) are not kept. Read one head with "
+                "ta.head(layer, head), or some rows with ta.head(layer, head, queries=slice(a, b))."
+            )
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self._slot] = value
+
+
+@dataclass(frozen=True, repr=False)
 class TextAttention(TokenSelfAttention):
     """Attention of every layer and head for one input (special tokens included).
 
     Attributes:
         tokens: the n tokens the model saw, e.g. ``["[CLS]", "the", "cat", "[SEP]"]``.
         weights: float32 ``[layers, heads, n, n]``; ``weights[l, h, i, j]`` is how much query
-            token i attends to key token j in layer l, head h. Each row sums to 1.
+            token i attends to key token j in layer l, head h. Each row sums to 1. Held only
+            when it fits in :data:`HELD_BYTES` (:attr:`holds_weights`); past that, reading it
+            raises :class:`~attnviz.errors.WeightsNotHeld`, and :meth:`head` gives any head.
         truncated: the input was longer than the model's limit and was cut.
         n_cut: how many tokens were cut (0 when not truncated).
         special: bool ``[n]``, True for [CLS], [SEP] and other special tokens.
@@ -41,10 +73,12 @@ class TextAttention(TokenSelfAttention):
         causal: a decoder's attention: query i sees keys 0..i only, so ``weights[..., i, j]``
             is exactly 0 for every j > i ("not visible", not "ignored"). A decoder's tokens are
             the text each token stands for (``" cat"``, with its space), not ``"Ġcat"``.
+        recorded: every layer's queries and keys (:class:`RecordedAttention`), from which
+            :meth:`head` computes a head's weights when ``weights`` is not held.
     """
 
     tokens: list[str]
-    weights: np.ndarray
+    weights: np.ndarray = _HeldWeights()  # noqa: RUF009 (a descriptor: the array, or WeightsNotHeld)
     truncated: bool
     n_cut: int
     special: np.ndarray
@@ -56,6 +90,39 @@ class TextAttention(TokenSelfAttention):
     model_name: str = ""
     causal: bool = False
     token_ids: np.ndarray | None = None
+    recorded: RecordedAttention | None = None
+
+    @property
+    def holds_weights(self) -> bool:
+        """Every head's ``[n, n]`` weights are kept in ``weights`` (a short input)."""
+        return self.__dict__["_held_weights"] is not None
+
+    @property
+    def n_layers(self) -> int:
+        return self.weights.shape[0] if self.holds_weights else self.recorded.n_layers
+
+    @property
+    def n_heads(self) -> int:
+        return self.weights.shape[1] if self.holds_weights else self.recorded.n_heads
+
+    def head(self, layer: int, head: int, queries: slice | None = None) -> np.ndarray:
+        """One head's weights, float32 ``[rows, n]``: every query, or the rows of ``queries``.
+
+        Works at any length: a short input's rows are read from ``weights``; a long input's are
+        computed from the recorded queries and keys, one block of rows at a time, so that memory
+        stays O(rows x n).
+        """
+        if self.holds_weights:
+            return super().head(layer, head, queries)
+        return self.recorded.head(layer, head, queries)
+
+    def __repr__(self) -> str:
+        kind = "decoder" if self.causal else "encoder"
+        held = "held" if self.holds_weights else "computed per head"
+        return (
+            f"TextAttention({self.model_name!r}, {self.n_tokens} tokens, {self.n_layers} layers x {self.n_heads} "
+            f"heads, {kind}, weights {held})"
+        )
 
 
 #: Unicode categories drawn as nothing: controls (Cc) and format characters (Cf: zero-width
@@ -148,11 +215,15 @@ def check_characters(text: str, what: str) -> None:
     )
 
 
-def encode(tm: TextModel, text: str, text_pair: str | None = None) -> tuple[dict, object, int]:
-    """Tokenize for ``tm``, cut to its limit; returns (model inputs, encoding, tokens cut).
+def encode(
+    tm: TextModel, text: str, text_pair: str | None = None, *, limit: int | None = None
+) -> tuple[dict, object, int]:
+    """Tokenize for ``tm``, cut to ``limit`` tokens (default ``tm.max_tokens``); returns (model
+    inputs, encoding, tokens cut).
 
     Every library entry point that runs a text model tokenizes here, so the checks of the
-    characters themselves live here too.
+    characters themselves live here too. A feature that takes every head's full weights from
+    eager attention passes ``limit=tm.max_eager_tokens``.
 
     Raises:
         InputError: a text holds a lone surrogate (see :func:`check_characters`).
@@ -163,18 +234,30 @@ def encode(tm: TextModel, text: str, text_pair: str | None = None) -> tuple[dict
     tok = tm.tokenizer
     enc = tok(text, text_pair, truncation=False, return_tensors="pt", verbose=False)
     n_full = enc["input_ids"].shape[1]
-    if n_full > tm.max_tokens:  # only over-long input is tokenized a second time, cut
-        enc = tok(text, text_pair, truncation="longest_first", max_length=tm.max_tokens, return_tensors="pt")
+    limit = tm.max_tokens if limit is None else limit
+    if n_full > limit:  # only over-long input is tokenized a second time, cut
+        enc = tok(text, text_pair, truncation="longest_first", max_length=limit, return_tensors="pt")
     n_cut = n_full - enc["input_ids"].shape[1]
     inputs = {k: v.to(tm.device) for k, v in enc.items() if k in ("input_ids", "token_type_ids", "attention_mask")}
     return inputs, enc, n_cut
 
 
 @falls_back_to_cpu("computing attention")
-def text_attention(tm: TextModel, text: str, text_pair: str | None = None) -> TextAttention:
+def text_attention(
+    tm: TextModel, text: str, text_pair: str | None = None, *, progress=None, stop=None
+) -> TextAttention:
     """Attention weights of every layer and head of ``tm`` for ``text`` (and ``text_pair``).
 
-    Input longer than the model's limit is cut (``truncated``/``n_cut`` say by how much).
+    Input longer than the model's limit (``tm.max_tokens``, up to 8,192) is cut
+    (``truncated``/``n_cut`` say by how much). The model runs once with its fused attention
+    kernel while every layer's queries and keys are recorded
+    (:mod:`attnviz.text.recorded_attention`); a short input's weights are all computed and
+    kept in ``weights``, a long input's one head at a time by :meth:`TextAttention.head`.
+
+    Args:
+        progress: called as ``progress(layers_done, n_layers)`` as the forward pass goes.
+        stop: a ``threading.Event``; once set, the forward pass ends with
+            :class:`~attnviz.text.recorded_attention.Stopped` at the next layer.
 
     Raises:
         InputError: the text is empty, holds nothing the tokenizer keeps, or holds a lone
@@ -199,14 +282,17 @@ def text_attention(tm: TextModel, text: str, text_pair: str | None = None) -> Te
             "The tokenizer kept nothing of this text (it was only spaces, control or zero-width "
             "characters): type some words."
         )
-    # A decoder's language-model head is not needed for attention: run the transformer under it.
+    # A decoder's language-model head is not needed for attention: run the transformer under it
+    # (at 8,192 tokens its logits alone would be 1.6 GB), and keep no key/value cache.
     model = tm.model.base_model if tm.causal else tm.model
-    with tm.lock, torch.inference_mode():
-        out = model(**inputs, output_attentions=True)
-    if out.attentions is None or any(a is None for a in out.attentions):
-        raise RuntimeError(f"{tm.name} returned no attention weights; load it with attn_implementation='eager'.")
-    # L tensors (1, H, n, n) -> (L, H, n, n)
-    weights = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()
+    extra = {"use_cache": False} if tm.causal else {}
+    with tm.lock, torch.inference_mode(), recording_attention(model), recorder(tm.n_layers, progress, stop) as rec:
+        model(**inputs, **extra)
+    recorded = RecordedAttention(rec)
+    if recorded.n_layers != tm.n_layers:
+        raise RuntimeError(f"{tm.name} ran {recorded.n_layers} attention layers, its config says {tm.n_layers}.")
+    n = recorded.n_tokens
+    weights = recorded.all_weights() if recorded.n_layers * recorded.n_heads * n * n * 4 <= HELD_BYTES else None
     sequence = [-1 if s is None else s for s in encoding.sequence_ids]
     segment = np.array(sequence, dtype=np.int64)
     # Specials take the segment of the sentence they close ([CLS] and the first [SEP] -> 0).
@@ -215,7 +301,7 @@ def text_attention(tm: TextModel, text: str, text_pair: str | None = None) -> Te
     word_index, words = _words(encoding, [text, text_pair or ""])
     return TextAttention(
         tokens=token_texts(tm, encoding),
-        weights=np.ascontiguousarray(weights, dtype=np.float32),
+        weights=weights,
         truncated=n_cut > 0,
         n_cut=n_cut,
         special=special,
@@ -227,6 +313,7 @@ def text_attention(tm: TextModel, text: str, text_pair: str | None = None) -> Te
         model_name=tm.name,
         causal=tm.causal,
         token_ids=np.array(encoding.ids, dtype=np.int64),
+        recorded=recorded,
     )
 
 

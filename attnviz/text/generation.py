@@ -142,13 +142,13 @@ def _prompt_ids(tm: TextModel, text, what: str) -> tuple[torch.Tensor, object]:
         raise InputError(f"{what} must be a string, not {type(text).__name__}.")
     if is_blank(text):
         raise InputError(f"{what} is empty: type some words for the model to continue.")
-    inputs, enc, n_cut = encode(tm, text)
+    inputs, enc, n_cut = encode(tm, text, limit=tm.max_eager_tokens)
     n = enc["input_ids"].shape[1]
     if n_cut:
         # Cutting would drop the end of the text, the very tokens the next token follows.
         raise InputError(
-            f"{what} has {n + n_cut} tokens, past this model's limit of {tm.max_tokens}: shorten it by at least "
-            f"{n_cut} tokens."
+            f"{what} has {n + n_cut} tokens, past the limit of {tm.max_eager_tokens} for generation: shorten it "
+            f"by at least {n_cut} tokens."
         )
     if n == 0:
         raise InputError(f"The tokenizer kept nothing of {what.lower()}: type some words.")
@@ -357,7 +357,7 @@ def generate(
 
     Raises:
         InputError: ``tm`` is an encoder; the prompt is empty; the prompt's tokens plus
-            ``max_new_tokens`` exceed the model's limit (``tm.max_tokens``: the prompt is refused,
+            ``max_new_tokens`` exceed the limit for generation (``tm.max_eager_tokens``: the prompt is refused,
             not cut, since cutting it would change what is continued); an argument is out of range.
     """
     _require_decoder(tm, "generate")
@@ -365,13 +365,13 @@ def generate(
     temperature, top_k, seed = _check_sampling(temperature, top_k, seed)
     input_ids, encoding = _prompt_ids(tm, prompt, "The prompt")  # (1, p)
     p = input_ids.shape[1]
-    if p + max_new_tokens > tm.max_tokens:
-        room = tm.max_tokens - p
+    if p + max_new_tokens > tm.max_eager_tokens:
+        room = tm.max_eager_tokens - p
         fewer = f", or ask for at most {room} new tokens" if room >= 1 else ""
         raise InputError(
-            f"The prompt has {p} tokens and max_new_tokens is {max_new_tokens}: together past this model's limit "
-            f"of {tm.max_tokens} tokens. Shorten the prompt to at most {tm.max_tokens - max_new_tokens} "
-            f"tokens{fewer}."
+            f"The prompt has {p} tokens and max_new_tokens is {max_new_tokens}: together past the limit "
+            f"of {tm.max_eager_tokens} tokens for generation. Shorten the prompt to at most "
+            f"{tm.max_eager_tokens - max_new_tokens} tokens{fewer}."
         )
     generated, probabilities, stopped, weights = continue_ids(
         tm, input_ids, max_new_tokens, temperature, top_k, seed, capture=True

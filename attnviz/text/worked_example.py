@@ -244,7 +244,7 @@ def explain_head(model: TextModel, text: str, layer: int, head: int, text_pair: 
             )
         return _explain_decoder(tm, text, layer, head)
     proj = _projections(tm, layer)
-    inputs, enc, n_cut = encode(tm, text, text_pair)
+    inputs, enc, n_cut = encode(tm, text, text_pair, limit=tm.max_eager_tokens)
     encoding = enc.encodings[0]
     if all(encoding.special_tokens_mask):
         raise InputError(
@@ -290,7 +290,7 @@ def explain_head(model: TextModel, text: str, layer: int, head: int, text_pair: 
 def _explain_decoder(tm: TextModel, text: str, layer: int, head: int) -> HeadSteps:
     """explain_head for a decoder: norm, projections, RoPE, causal mask, softmax, ·V, output."""
     parts = decoder_head_weights(tm, layer, head)
-    inputs, enc, n_cut = encode(tm, text)
+    inputs, enc, n_cut = encode(tm, text, limit=tm.max_eager_tokens)
     encoding = enc.encodings[0]
     if all(encoding.special_tokens_mask):
         raise InputError(

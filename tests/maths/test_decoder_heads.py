@@ -4,6 +4,7 @@ definitions, and the bundled SmolLM2."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -321,7 +322,7 @@ def test_decoder_table_columns_values_and_uniform_entropy(rng):
 
 def test_an_encoder_table_is_unchanged_by_the_decoder_rules(rng):
     ta = decoder_attention(random_causal(rng, 1, 2, N))
-    encoder = TextAttention(**{**ta.__dict__, "causal": False})
+    encoder = dataclasses.replace(ta, causal=False)
     assert not is_decoder_table(head_stats(encoder))
     assert "cls_mass" in head_stats(encoder).columns
 

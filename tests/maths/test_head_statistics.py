@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -115,7 +116,7 @@ def test_thresholds_are_strict():
 def test_table_layout_and_value_ranges(rng):
     weights = random_attention(rng, 3, 4, N)
     ta = attention(np.eye(N))
-    ta = TextAttention(**{**ta.__dict__, "weights": weights})
+    ta = dataclasses.replace(ta, weights=weights)
     table = head_stats(ta)
     assert list(table.columns) == ["layer", "head", *COLUMNS, "label"]
     assert len(table) == 12
@@ -153,7 +154,7 @@ def test_bad_input_is_an_input_error():
         head_stats(np.zeros((1, 1, 2, 2)))
     ta = attention(np.eye(N))
     with pytest.raises(InputError, match="one token per row"):
-        head_stats(TextAttention(**{**ta.__dict__, "tokens": TOKENS[:-1]}))
+        head_stats(dataclasses.replace(ta, tokens=TOKENS[:-1]))
 
 
 def test_head_stats_is_the_exported_function():

@@ -31,14 +31,16 @@ def test_weights_equal_the_models_output_attentions(bundled_model, text):
     ta = text_attention(bundled_model, text)
     expected = model_attentions(bundled_model, text)
     assert ta.weights.shape == expected.shape == (6, 12, ta.n_tokens, ta.n_tokens)
-    np.testing.assert_allclose(ta.weights, expected, atol=1e-6, rtol=0)
+    # Computed from the queries and keys of an SDPA forward pass, whose hidden states differ from
+    # eager's in the last bits (another summation order): within 1e-5, issue 13's bound.
+    np.testing.assert_allclose(ta.weights, expected, atol=1e-5, rtol=0)
     np.testing.assert_allclose(ta.weights.sum(axis=-1), 1.0, atol=1e-5)
 
 
 def test_pair_parity_and_segments(bundled_model):
     a, b = "Where did the cat sit?", "The cat sat on the mat."
     ta = text_attention(bundled_model, a, b)
-    np.testing.assert_allclose(ta.weights, model_attentions(bundled_model, a, b), atol=1e-6, rtol=0)
+    np.testing.assert_allclose(ta.weights, model_attentions(bundled_model, a, b), atol=1e-5, rtol=0)
     np.testing.assert_allclose(ta.weights.sum(axis=-1), 1.0, atol=1e-5)
     first_sep = ta.tokens.index("[SEP]")
     assert first_sep == 1 + len(bundled_model.tokenizer.tokenize(a))

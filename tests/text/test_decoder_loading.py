@@ -12,7 +12,7 @@ import torch
 import attnviz
 from attnviz.errors import InputError, ModelLoadError
 from attnviz.text import bundled_decoder as bundled_decoder_files
-from attnviz.text.loading import DECODER_MAX_TOKENS
+from attnviz.text.loading import DECODER_EAGER_TOKENS, LONGEST_INPUT
 from attnviz.weight_files import sha256_of
 
 SENTENCE = "The cat sat on the mat. The cat"
@@ -66,7 +66,7 @@ def test_an_encoder_decoder_is_refused_naming_what_works(tmp_path):
 
 def test_decoder_prompts_are_cut_to_the_limit_with_the_count(tiny_decoder_dirs):
     tm = attnviz.load_text_model(str(tiny_decoder_dirs["llama"]), device="cpu")
-    assert tm.max_tokens == 128  # the tiny model's context, under DECODER_MAX_TOKENS
+    assert tm.max_tokens == tm.max_eager_tokens == 128  # the tiny model's context, under both limits
     long_text = " ".join(["cat"] * 300)
     n_full = len(tm.tokenizer(long_text).input_ids)
     ta = attnviz.text_attention(tm, long_text)
@@ -80,7 +80,8 @@ def test_decoder_prompts_are_cut_to_the_limit_with_the_count(tiny_decoder_dirs):
 def test_bundled_decoder_shape_and_sink(bundled_decoder):
     assert bundled_decoder.name == "SmolLM2-135M-Instruct" and bundled_decoder.causal
     assert (bundled_decoder.n_layers, bundled_decoder.n_heads) == (30, 9)
-    assert bundled_decoder.max_tokens == DECODER_MAX_TOKENS
+    assert bundled_decoder.max_tokens == LONGEST_INPUT == 8192  # SmolLM2's context
+    assert bundled_decoder.max_eager_tokens == DECODER_EAGER_TOKENS
     text = "The animal didn't cross the street because it was too tired."
     ta = attnviz.text_attention(bundled_decoder, text)
     np.testing.assert_allclose(ta.weights, own_attention(bundled_decoder, text), atol=1e-5)

@@ -170,7 +170,7 @@ def test_a_prompt_that_would_outgrow_the_limit_is_refused(tiny_decoder):
     with pytest.raises(InputError, match=expected):
         generate(tiny_decoder, prompt, max_new_tokens=20)
     assert generate(tiny_decoder, prompt, max_new_tokens=limit - n).n_tokens <= limit
-    with pytest.raises(InputError, match=f"past this model's limit of {limit}: shorten it"):
+    with pytest.raises(InputError, match=f"past the limit of {limit} for generation: shorten it"):
         next_tokens(tiny_decoder, " cat" * 200)
 
 
