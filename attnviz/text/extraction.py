@@ -112,6 +112,8 @@ class TextAttention(TokenSelfAttention):
         computed from the recorded queries and keys, one block of rows at a time, so that memory
         stays O(rows x n).
         """
+        if self.recorded is not None:  # the same IndexError, held or not (numpy's would take -1)
+            self.recorded.check(layer, head)
         if self.holds_weights:
             return super().head(layer, head, queries)
         return self.recorded.head(layer, head, queries)

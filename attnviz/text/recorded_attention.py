@@ -155,7 +155,8 @@ class RecordedAttention:
         tensors = {id(t): t for t in (*self._queries, *self._keys, *(m for m in self._masks if m is not None))}
         return sum(t.numel() * t.element_size() for t in tensors.values())
 
-    def _check(self, layer: int, head: int | None = None) -> None:
+    def check(self, layer: int, head: int | None = None) -> None:
+        """Raise IndexError naming the valid range unless ``layer`` (and ``head``) exist (no negative indices)."""
         if not 0 <= layer < self.n_layers:
             raise IndexError(
                 f"layer {layer} is out of range: the model has {self.n_layers} layers (0..{self.n_layers - 1})"
@@ -203,9 +204,13 @@ class RecordedAttention:
 
     def head(self, layer: int, head: int, queries: slice | None = None) -> np.ndarray:
         """One head's weights, float32 ``[rows, n]``: all queries, or the rows of ``queries``."""
-        self._check(layer, head)
-        start, stop, _ = (queries or slice(None)).indices(self.n_tokens)
-        stop = max(stop, start)
+        self.check(layer, head)
+        rows = range(self.n_tokens)[queries or slice(None)]
+        if rows.step != 1 and len(rows) > 1:  # every k-th row, or backwards: the rows of their span
+            lo, hi = min(rows[0], rows[-1]), max(rows[0], rows[-1]) + 1
+            return self.head(layer, head, slice(lo, hi))[np.asarray(rows) - lo]
+        start = rows[0] if rows else 0
+        stop = start + len(rows)
         keys = self._keys[layer][head // self._groups(layer)]
         out = np.empty((stop - start, self.n_tokens), dtype=np.float32)
         step = max(1, BLOCK_VALUES // max(1, self.n_tokens))
@@ -218,7 +223,7 @@ class RecordedAttention:
 
     def layer_rows(self, layer: int, start: int, stop: int) -> np.ndarray:
         """Every head of ``layer`` for queries ``start..stop``: float32 ``[heads, stop - start, n]``."""
-        self._check(layer)
+        self.check(layer)
         with torch.inference_mode():
             return self._softmax(layer, self._queries[layer][:, start:stop], self._keys[layer], start).cpu().numpy()
 
