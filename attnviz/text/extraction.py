@@ -7,6 +7,7 @@ Everything downstream (figures, statistics, rollout, export) takes the returned
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ import torch
 from attnviz.device import falls_back_to_cpu
 from attnviz.errors import InputError, WeightsNotHeld
 from attnviz.results import TokenSelfAttention
+from attnviz.text import forward_cost
 from attnviz.text.loading import TextModel
 from attnviz.text.recorded_attention import RecordedAttention, recorder, recording_attention
 
@@ -289,7 +291,9 @@ def text_attention(
     model = tm.model.base_model if tm.causal else tm.model
     extra = {"use_cache": False} if tm.causal else {}
     with tm.lock, torch.inference_mode(), recording_attention(model), recorder(tm.n_layers, progress, stop) as rec:
+        started = time.perf_counter()
         model(**inputs, **extra)
+        forward_cost.record(tm, int(inputs["input_ids"].shape[1]), time.perf_counter() - started)
     recorded = RecordedAttention(rec)
     if recorded.n_layers != tm.n_layers:
         raise RuntimeError(f"{tm.name} ran {recorded.n_layers} attention layers, its config says {tm.n_layers}.")
