@@ -4,6 +4,7 @@ import streamlit as st
 
 from attnviz.ui.cache import read_device
 from attnviz.ui.image_page import KEPT as IMAGE_PAGE_CHOICES
+from attnviz.ui.long_text import KEPT as LONG_TEXT_CHOICES
 from attnviz.ui.next_tokens_page import KEPT as NEXT_TOKENS_PAGE_CHOICES
 from attnviz.ui.safe import configure_logging
 from attnviz.ui.sentence import KEPT as SENTENCE_CHOICES
@@ -20,6 +21,7 @@ keep_widget_state(
     (
         *SENTENCE_CHOICES,
         *TEXT_PAGE_CHOICES,
+        *LONG_TEXT_CHOICES,
         *IMAGE_PAGE_CHOICES,
         *WORKED_PAGE_CHOICES,
         *STATS_PAGE_CHOICES,

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from attnviz.ui import sentence
+from attnviz.ui import long_text, sentence
 from attnviz.ui import text_page as page
 from attnviz.ui.router import require_router
 from attnviz.ui.widgets import text_model_picker
@@ -20,5 +20,8 @@ if ta is None:
     st.stop()
 sentence.truncation_notice(ta)
 page.page_caption(ta)
-view = page.attention_view(tm, ta, opts)
-page.render(tm, ta, view, opts)
+if ta.holds_weights:
+    view = page.attention_view(tm, ta, opts)
+    page.render(tm, ta, view, opts)
+else:  # a long input: views computed a head at a time
+    long_text.render(tm, ta, scale=opts.scale, hide_first=opts.hide_first)

@@ -284,3 +284,65 @@ def strongest_keys_figure(
     fig.update_xaxes(title_text="weight", rangemode="tozero")
     fig.update_yaxes(type="category", autorange="reversed")
     return fig
+
+
+def strongest_edges_figure(
+    tokens: list[str],
+    queries: np.ndarray,
+    keys: np.ndarray,
+    weights: np.ndarray,
+    rest_mass: float,
+    rest_count: int,
+    *,
+    title: str,
+) -> go.Figure:
+    """A head's strongest (query, key) pairs as points over the whole input: key position across,
+    query position down (the matrix's orientation), size and colour by weight.
+
+    Takes :func:`attnviz.text.long_views.strongest_edges`'s fields. At 8,192 tokens the matrix
+    has 67 million cells; these points are where the head's weight concentrates, and the
+    annotation says what every other pair holds.
+    """
+    queries = np.asarray(queries, dtype=np.int64)
+    keys = np.asarray(keys, dtype=np.int64)
+    weights = np.asarray(weights, dtype=np.float32)
+    n = len(tokens)
+    top = float(weights.max(initial=0.0)) or 1e-6
+    hover = [
+        f"query {q} · {plot_text(tokens[q], 30)}<br>key {k} · {plot_text(tokens[k], 30)}<br>weight {w:.4f}"
+        for q, k, w in zip(queries.tolist(), keys.tolist(), weights.tolist(), strict=True)
+    ]
+    fig = go.Figure(
+        go.Scattergl(
+            x=keys,
+            y=queries,
+            mode="markers",
+            marker=dict(
+                size=6 + 14 * weights / top,
+                color=weights,
+                colorscale=COLORSCALE,
+                cmin=0.0,
+                cmax=top,
+                colorbar=dict(title="weight", thickness=12),
+                line=dict(width=0.5, color="#444"),
+            ),
+            text=hover,
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
+    rest = f"{rest_count:,} other pairs with weight share {rest_mass:,.1f} of the head's {n:,} (one per query)"
+    fig.update_layout(
+        title=dict(
+            text=f"{plot_text(title, MAX_TITLE)}<br><span style='font-size:12px'>its {len(weights)} strongest "
+            "query → key pairs</span>"
+        ),
+        height=560,
+        margin=dict(l=10, r=10, t=90, b=40),
+        hoverlabel=HOVER_FONT,
+        annotations=[
+            dict(text=rest, xref="paper", yref="paper", x=1, y=1, xanchor="right", yanchor="bottom", showarrow=False)
+        ],
+    )
+    fig.update_xaxes(title_text="key position (attended to)", range=[-0.5, n - 0.5])
+    fig.update_yaxes(title_text="query position (attending)", range=[n - 0.5, -0.5])
+    return fig

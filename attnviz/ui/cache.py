@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,11 +55,14 @@ from attnviz.image.extraction import ImageAttention, image_attention
 from attnviz.image.loading import ImageModel, load_image_model
 from attnviz.maths.divergence import head_divergence
 from attnviz.maths.head_statistics import head_stats
+from attnviz.maths.pooling import PooledMatrix
+from attnviz.text import long_views
 from attnviz.text.attribution import TokenAttributions, token_attributions
 from attnviz.text.extraction import TextAttention, text_attention
 from attnviz.text.generation import Generation, generate, next_tokens
 from attnviz.text.induction import InductionProbe, induction_probe
 from attnviz.text.loading import TextModel, load_text_model
+from attnviz.text.long_views import PooledHead
 from attnviz.text.sinks import AttentionSinks, attention_sinks
 from attnviz.text.views import AttentionView, make_view, rollout_view
 from attnviz.text.worked_example import HeadSteps, explain_head
@@ -125,14 +130,115 @@ def image_model(name: str, device: str) -> ImageModel:
 # ---------------------------------------------------------------- text results
 
 
-def cached_text_attention(tm: TextModel, text: str, text_pair: str | None) -> TextAttention:
-    return _text_attention(tm.name, run_device(tm), text, text_pair, tm)
+#: Bytes of text results every session shares (recorded queries and keys, held weights): two
+#: 8,192-token results of the bundled decoder (755 MB each), or many short ones.
+RESULTS_BYTES = 1600 * 2**20
 
 
-# 8 entries: a 512-token result of a bert-base-sized model pickles to 151 MB.
-@st.cache_data(show_spinner="Running the model…", max_entries=8)
-def _text_attention(name: str, device: str, text: str, text_pair: str | None, _model: TextModel) -> TextAttention:
-    return text_attention(_model, text, text_pair)
+def result_bytes(ta: TextAttention) -> int:
+    held = ta.weights.nbytes if ta.holds_weights else 0
+    return held + (ta.recorded.nbytes if ta.recorded is not None else 0)
+
+
+class SharedResults:
+    """Text results shared by every session, least recently used dropped past ``budget`` bytes.
+
+    Not ``st.cache_data``: that pickles a result into the cache and out again on every read (755 MB
+    of queries and keys at 8,192 tokens), and a page must know whether a result is there before
+    it runs the model, to say how long the run will take and show its progress. Results are frozen,
+    so one object serves every session. Things computed from a result (the sweep of every head)
+    live beside it and leave with it.
+    """
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self._lock = threading.Lock()
+        self._results: OrderedDict[tuple, TextAttention] = OrderedDict()
+        self._derived: dict[tuple, dict] = {}
+
+    def get(self, key: tuple) -> TextAttention | None:
+        with self._lock:
+            ta = self._results.get(key)
+            if ta is not None:
+                self._results.move_to_end(key)
+            return ta
+
+    def put(self, key: tuple, ta: TextAttention) -> None:
+        with self._lock:
+            self._results[key] = ta
+            self._results.move_to_end(key)
+            while len(self._results) > 1 and sum(map(result_bytes, self._results.values())) > self.budget:
+                old, _ = self._results.popitem(last=False)
+                self._derived.pop(old, None)
+
+    def derived(self, key: tuple) -> dict:
+        """What has been computed from the result under ``key`` (kept while the result is)."""
+        with self._lock:
+            return self._derived.setdefault(key, {})
+
+
+@st.cache_resource
+def shared_results() -> SharedResults:
+    return SharedResults(RESULTS_BYTES)
+
+
+def text_key(tm: TextModel, text: str, text_pair: str | None) -> tuple:
+    return (tm.name, run_device(tm), text, text_pair)
+
+
+def stored_text_attention(tm: TextModel, text: str, text_pair: str | None) -> TextAttention | None:
+    """The result already computed for these inputs, or None (nothing runs)."""
+    return shared_results().get(text_key(tm, text, text_pair))
+
+
+def cached_text_attention(
+    tm: TextModel, text: str, text_pair: str | None, *, progress=None, stop=None
+) -> TextAttention:
+    """The attention of ``tm`` for the inputs, run (with ``progress``/``stop``) only when not stored."""
+    key = text_key(tm, text, text_pair)
+    store = shared_results()
+    ta = store.get(key)
+    if ta is None:
+        ta = text_attention(tm, text, text_pair, progress=progress, stop=stop)
+        store.put(key, ta)
+    return ta
+
+
+def result_derived(tm: TextModel, ta: TextAttention) -> dict:
+    """A place for what is computed from ``ta`` once (the sweep of every head), shared and kept
+    as long as ``ta`` is."""
+    return shared_results().derived(text_key(tm, ta.text, ta.text_pair))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _pooled_head(
+    name: str, device: str, text: tuple, layer: int, head: int, how: str, hide_first: bool, _ta: TextAttention
+) -> PooledHead:
+    return long_views.pooled_head(_ta, layer, head, how=how, hide_first=hide_first)
+
+
+def cached_pooled_head(tm: TextModel, ta: TextAttention, layer: int, head: int, how: str, hide_first: bool):
+    return _pooled_head(tm.name, run_device(tm), (ta.text, ta.text_pair), layer, head, how, hide_first, ta)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _pooled_layer(name: str, device: str, text: tuple, layer: int, how: str, _ta: TextAttention) -> PooledMatrix:
+    return long_views.pooled_layer(_ta, layer, how=how)
+
+
+def cached_pooled_layer(tm: TextModel, ta: TextAttention, layer: int, how: str) -> PooledMatrix:
+    return _pooled_layer(tm.name, run_device(tm), (ta.text, ta.text_pair), layer, how, ta)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _strongest_edges(
+    name: str, device: str, text: tuple, layer: int, head: int, k: int, skip_first: bool, _ta: TextAttention
+) -> long_views.StrongestEdges:
+    return long_views.strongest_edges(_ta, layer, head, k, skip_first=skip_first)
+
+
+def cached_strongest_edges(tm: TextModel, ta: TextAttention, layer: int, head: int, k: int, skip_first: bool):
+    return _strongest_edges(tm.name, run_device(tm), (ta.text, ta.text_pair), layer, head, k, skip_first, ta)
 
 
 def cached_view(

@@ -11,9 +11,10 @@ import streamlit as st
 
 from attnviz.errors import InputError
 from attnviz.examples import DEFAULT_TEXT, TEXT_EXAMPLES
+from attnviz.text import forward_cost
 from attnviz.text.extraction import TextAttention, is_blank
 from attnviz.text.loading import TextModel
-from attnviz.ui.cache import cached_text_attention
+from attnviz.ui.cache import cached_text_attention, stored_text_attention, text_key
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import show_input_error, show_unexpected
 from attnviz.ui.state import PAIR, PAIR_ON, TEXT
@@ -70,40 +71,81 @@ def sentence_inputs(causal: bool = False) -> tuple[str, str | None]:
     return text, (pair if pair_on and not is_blank(pair) else None)
 
 
-#: A decoder's forward pass with every layer's attention kept, seconds per token on one CPU thread
-#: (the bundled SmolLM2: 0.3 s at 128 tokens, 0.6 s at 256, 1.5 s at 512, on a busy 2-core machine).
-DECODER_CPU_SECONDS_PER_TOKEN = 3e-3
+#: A run expected to take longer than this says its time first, then shows progress per layer
+#: and a Stop button; a shorter one shows a spinner.
+PROGRESS_SECONDS = 2.0
+#: Session key: the inputs whose run this visitor stopped (not run again until asked).
+STOPPED = "_attnviz_stopped_run"
 
 
-def long_prompt_message(tm: TextModel, text: str) -> str | None:
-    """What to say while a decoder's forward pass runs on the CPU for more than a second, or None."""
-    if not tm.causal or tm.device.type != "cpu" or not text or is_blank(text):
-        return None
-    n = min(len(tm.tokenizer(text, verbose=False)["input_ids"]), tm.max_tokens)
-    seconds = n * DECODER_CPU_SECONDS_PER_TOKEN * tm.n_layers / 30
-    if seconds <= 1.0:
-        return None
+def run_estimate(tm: TextModel, text: str, pair: str | None) -> tuple[int, float]:
+    """(tokens the model will read, seconds its forward pass should take), the input cut to the limit."""
+    n = len(tm.tokenizer(text, pair, verbose=False)["input_ids"])
+    n = min(n, tm.max_tokens)
+    return n, forward_cost.estimate_seconds(tm, n)
+
+
+def estimate_message(tm: TextModel, n: int, seconds: float) -> str:
+    where = "the GPU" if tm.device.type == "cuda" else f"the {tm.device.type.upper()}"
+    flops = forward_cost.forward_flops(tm, n)
     return (
-        f"{n} tokens through {tm.n_layers} layers on the CPU: about {seconds:.0f} s for the attention of every "
-        "layer and head. The views draw from it without running the model again."
+        f"{n:,} tokens through {tm.n_layers} layers: about {_duration(seconds)} on {where} "
+        f"({flops / 1e12:.1f} TFLOP). The views then draw from it without running the model again."
     )
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def _stop(key: tuple) -> None:
+    st.session_state[STOPPED] = key
+
+
+def _resume() -> None:
+    st.session_state.pop(STOPPED, None)
+
+
 def run_model(tm: TextModel, text: str, pair: str | None) -> TextAttention | None:
-    """The cached attention, or None after showing why there is none (and the model's GPU notice)."""
-    # Shown while the model runs, so a long prompt never looks like a frozen page; gone after.
-    notice = st.empty()
-    if (message := long_prompt_message(tm, text)) is not None:
-        notice.info(message, icon="⏳")
+    """The attention of ``tm`` for the inputs, or None after showing why there is none.
+
+    A stored result returns at once. A run that should take more than :data:`PROGRESS_SECONDS`
+    first says how long, then shows its progress layer by layer beside a Stop button: a click
+    reruns the page, which ends the run at its next layer (Streamlit stops a script at its next
+    element), and the page then says it was stopped instead of starting again.
+    """
     try:
+        ta = stored_text_attention(tm, text, pair)
+        if ta is not None or is_blank(text):
+            return ta or cached_text_attention(tm, text, pair)  # a blank text: the library's message
+        key = text_key(tm, text, pair)
+        if st.session_state.get(STOPPED) == key:
+            st.info("You stopped the model's run on this text. Edit the text, or run it again.", icon="⏹️")
+            st.button("Run the model", on_click=_resume, icon=":material/play_arrow:")
+            return None
+        n, seconds = run_estimate(tm, text, pair)
         with device_notice(tm):
-            return cached_text_attention(tm, text, pair)
+            if seconds < PROGRESS_SECONDS:
+                with st.spinner("Running the model…"):
+                    return cached_text_attention(tm, text, pair)
+            slot = st.empty()
+            box = slot.container(border=True)
+            box.info(estimate_message(tm, n, seconds), icon="⏳")
+            bar = box.progress(0.0, text="Starting…")
+            stop_help = "Ends the run at its next layer; the page keeps working."
+            stop = dict(key="stop_model_run", on_click=_stop, args=(key,), icon=":material/stop:", help=stop_help)
+            box.button("Stop", **stop)
+
+            def progress(done: int, total: int) -> None:
+                bar.progress(done / total, text=f"Layer {done} of {total}")
+
+            ta = cached_text_attention(tm, text, pair, progress=progress)
+            slot.empty()
+            return ta
     except InputError as exc:
         show_input_error(exc)
     except Exception as exc:  # a bug: keep the page alive, log the details
         show_unexpected(exc, "running the model")
-    finally:
-        notice.empty()
     return None
 
 

@@ -35,6 +35,7 @@ from attnviz.text.extraction import TextAttention
 from attnviz.text.loading import TextModel
 from attnviz.ui.cache import cached_attributions, cached_divergence, cached_head_stats, cached_induction_probe
 from attnviz.ui.corpus_runs import CorpusJob, run_corpus
+from attnviz.ui.long_text import sweep_result
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
 from attnviz.ui.state import keep_default
@@ -85,12 +86,19 @@ class StatsResult:
     caption: str  # already escaped for Markdown
     divergence: np.ndarray | None = None  # [m, m], m = layers * heads
     csv_name: str = "attnviz-head-stats.csv"
+    no_map: str = "The map needs the attention of at least one sentence."  # said when divergence is None
 
 
 def sentence_section(tm: TextModel, ta: TextAttention) -> None:
     """Statistics of the current sentence (the one typed here or on the text page)."""
     try:
-        table = cached_head_stats(tm, ta)
+        if ta.holds_weights:
+            table = cached_head_stats(tm, ta)
+        else:  # a long input: every head once, a block of rows at a time, when asked
+            result = sweep_result(tm, ta)
+            if result is None:
+                return
+            table = result.statistics
     except Exception as exc:  # a bug: a short message here, the traceback in the server log
         show_unexpected(exc, "computing the head statistics")
         return
@@ -100,8 +108,15 @@ def sentence_section(tm: TextModel, ta: TextAttention) -> None:
         f"Each statistic is a mean over the sentence's {rows}."
     )
     # The divergence is computed only when the map is shown (up to ~1 s at 512 tokens).
-    divergence = cached_divergence(tm, ta) if st.session_state.get(SHOW_MAP) else None
-    render_stats(StatsResult(table=table, caption=caption, divergence=divergence))
+    # A long input's map would need every head's full matrix at once: not offered.
+    divergence = cached_divergence(tm, ta) if st.session_state.get(SHOW_MAP) and ta.holds_weights else None
+    no_map = (
+        StatsResult.no_map
+        if ta.holds_weights
+        else "The map compares every two heads' full matrices, which a long input's result does not keep: "
+        "shorten the text to see it."
+    )
+    render_stats(StatsResult(table=table, caption=caption, divergence=divergence, no_map=no_map))
     if tm.causal:
         induction_probe_section(tm)
 
@@ -214,7 +229,7 @@ def render_stats(result: StatsResult) -> None:
     ):
         divergence = result.divergence
         if divergence is None:
-            st.info("The map needs the attention of at least one sentence.")
+            st.info(result.no_map)
             return
         st.plotly_chart(head_map_figure(head_map(divergence), table), key="stats_head_map_chart", width="stretch")
 

@@ -109,15 +109,21 @@ def test_sinks_and_hiding_the_first_token(bundled_decoder):
 
 
 def test_a_long_prompt_says_how_long_it_takes_while_it_runs(bundled_decoder, bundled_model):
-    from attnviz.ui.sentence import long_prompt_message
+    from attnviz.text import forward_cost
+    from attnviz.ui.sentence import estimate_message, run_estimate
 
-    long_text = "The cat sat on the mat, and then it slept for a while. " * 40  # about 560 tokens
-    message = long_prompt_message(bundled_decoder, long_text)
-    assert message.startswith("512 tokens through 30 layers on the CPU: about 2 s")  # cut to the limit first
-    assert long_prompt_message(bundled_decoder, "The cat sat.") is None  # fast: nothing to say
-    assert long_prompt_message(bundled_model, long_text) is None  # encoders are fast at 512 tokens
+    long_text = "The cat sat on the mat, and then it slept for a while. " * 40  # about 600 tokens
+    n, seconds = run_estimate(bundled_decoder, long_text, None)
+    assert n == len(bundled_decoder.tokenizer(long_text).input_ids) > 512
+    assert seconds == forward_cost.estimate_seconds(bundled_decoder, n)
+    message = estimate_message(bundled_decoder, n, seconds)
+    assert message.startswith(f"{n} tokens through 30 layers: about {seconds:.0f} s on the CPU")
+    assert run_estimate(bundled_decoder, long_text * 100, None)[0] == 8192  # cut to the limit first
+    assert run_estimate(bundled_model, long_text, None)[0] == 512
     at = on_the_decoder()
     at.text_area(key="text_input").input(long_text).run()
     assert_clean(at)
-    assert any("were cut" in i.value for i in at.info)  # over 512 tokens: cut, and the page says so
-    assert not any("through 30 layers on the CPU" in i.value for i in at.info)  # the run's notice is gone
+    assert not any("were cut" in i.value for i in at.info)  # 600 tokens: well under the decoder's 8,192
+    assert not any("through 30 layers:" in i.value for i in at.info)  # the run's notice is gone
+    # Past 344 tokens the decoder's every-head weights are not kept: the long views draw one head at a time.
+    assert any("are not kept" in c.value for c in at.caption)

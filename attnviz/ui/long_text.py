@@ -1,0 +1,301 @@
+"""The text page for a long input, whose every-head weights are not held (issue 13).
+
+Past :data:`attnviz.text.extraction.HELD_BYTES` (a decoder past ~344 tokens), a result keeps every
+layer's queries and keys and computes a head when a view asks (:mod:`attnviz.text.long_views`).
+The views here read one head, one token or one layer at a time, pooled to screen resolution where
+a matrix is larger than the screen, so memory and the bytes sent stay flat up to 8,192 tokens:
+
+- **Single head**: pooled (max or mean, chosen in the sidebar) with a zoom window of exact cells;
+- **From one token**: a query's strongest keys, the rest counted;
+- **Strongest pairs**: a head's strongest (query, key) pairs over the whole input;
+- **All heads of a layer**: every head of one layer, pooled;
+- **Model overview**: every head of the model, from one sweep with progress and a Stop button (the
+  same sweep gives the head statistics page its table).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from attnviz.export.attention_files import head_csv
+from attnviz.export.pooled_files import edges_csv, pooled_csv
+from attnviz.figures.matrix import head_matrix
+from attnviz.figures.pooled import (
+    pooled_head,
+    pooled_layer,
+    pooled_overview,
+    strongest_edges_figure,
+    strongest_keys_figure,
+)
+from attnviz.maths.head_statistics import StatisticsStopped
+from attnviz.text import long_views
+from attnviz.text.extraction import TextAttention
+from attnviz.text.forward_cost import estimate_seconds
+from attnviz.text.loading import TextModel
+from attnviz.ui.cache import (
+    cached_pooled_head,
+    cached_pooled_layer,
+    cached_strongest_edges,
+    result_derived,
+)
+from attnviz.ui.safe import md_escape
+from attnviz.ui.state import HEAD, LAYER, keep_default
+from attnviz.ui.text_views import clamp
+
+LONG_VIEW, POOLING = "long_view", "pooling"
+ZOOM_QUERY, ZOOM_KEY, ZOOM_SIZE = "zoom_query", "zoom_key", "zoom_size"
+LONG_QUERY, TOP_KEYS, TOP_PAIRS, SKIP_FIRST = "long_query", "top_keys", "top_pairs", "skip_first"
+LAYER_TILES, OVERVIEW_TILES = "long_layer_chart", "long_overview_chart"
+SINGLE, FROM_TOKEN, PAIRS, LAYER_VIEW, OVERVIEW = (
+    "Single head",
+    "From one token",
+    "Strongest pairs",
+    "All heads of a layer",
+    "Model overview",
+)
+LONG_VIEWS = (SINGLE, FROM_TOKEN, PAIRS, LAYER_VIEW, OVERVIEW)
+#: Widgets app.py keeps across pages.
+KEPT = (LONG_VIEW, POOLING, ZOOM_QUERY, ZOOM_KEY, ZOOM_SIZE, LONG_QUERY, TOP_KEYS, TOP_PAIRS, SKIP_FIRST)
+POOLINGS = {
+    "max": "max: each cell is the largest weight in its block (sharp heads stay visible)",
+    "mean": "mean: each cell is the average weight of its block (how much attention flows there)",
+}
+#: The sweep of every head takes about this many forward passes' time (measured at 8,192 tokens).
+SWEEP_PER_FORWARD = 3.0
+_SWEEP_STOPPED = "_attnviz_sweep_stopped"
+
+
+def caption(ta: TextAttention) -> None:
+    n, layers, heads = ta.n_tokens, ta.n_layers, ta.n_heads
+    full = layers * heads * n * n * 4 / 2**30
+    st.caption(
+        md_escape(
+            f"{n:,} tokens: every head's {n:,} × {n:,} weights together would be {full:.1f} GiB, so they are not "
+            f"kept. Each view computes the heads it shows from the queries and keys the model used "
+            f"({ta.recorded.nbytes / 2**20:,.0f} MB), a block of rows at a time."
+        )
+    )
+
+
+def pooling_option() -> str:
+    with st.sidebar:
+        return st.radio(
+            "Pooling (long inputs)",
+            list(POOLINGS),
+            key=POOLING,
+            format_func=lambda how: how,
+            help="A long input's matrix has more cells than the screen has pixels, so each drawn cell stands "
+            "for a block of tokens. " + " ".join(POOLINGS.values()) + ".",
+        )
+
+
+def render(tm: TextModel, ta: TextAttention, *, scale: str, hide_first: bool) -> None:
+    """Pickers and the chosen view of a long input."""
+    caption(ta)
+    how = pooling_option()
+    clamp(LAYER, ta.n_layers)
+    clamp(HEAD, ta.n_heads)
+    if st.session_state.get(LONG_VIEW) not in LONG_VIEWS:
+        st.session_state.pop(LONG_VIEW, None)
+    c1, c2, c3 = st.columns([1, 1, 5])
+    chosen = st.session_state.get(LONG_VIEW, SINGLE)
+    every_head = chosen == OVERVIEW
+    layer = c1.selectbox("Layer", range(ta.n_layers), key=LAYER, disabled=every_head)
+    head = c2.selectbox("Head", range(ta.n_heads), key=HEAD, disabled=every_head or chosen == LAYER_VIEW)
+    chosen = c3.radio("View", LONG_VIEWS, key=LONG_VIEW, horizontal=True)
+    if chosen == SINGLE:
+        single_head(tm, ta, layer, head, how=how, scale=scale, hide_first=hide_first)
+    elif chosen == FROM_TOKEN:
+        from_one_token(ta, layer, head)
+    elif chosen == PAIRS:
+        strongest_pairs(tm, ta, layer, head)
+    elif chosen == LAYER_VIEW:
+        layer_heads(tm, ta, layer, how=how)
+    else:
+        overview(tm, ta, how=how)
+
+
+def _title(ta: TextAttention, layer: int, head: int) -> str:
+    return f"Layer {layer}, head {head} · {ta.model_name}"
+
+
+def single_head(tm: TextModel, ta: TextAttention, layer: int, head: int, *, how: str, scale: str, hide_first: bool):
+    with st.spinner(f"Computing layer {layer}, head {head} over {ta.n_tokens:,} tokens…"):
+        ph = cached_pooled_head(tm, ta, layer, head, how, hide_first)
+    title = _title(ta, layer, head) + (", first token hidden (rows renormalised)" if hide_first else "")
+    st.plotly_chart(
+        pooled_head(ph.pooled, ph.tokens, title=title, causal=ta.causal, scale=scale), width="stretch", key="pooled"
+    )
+    st.download_button(
+        "Pooled head (CSV)",
+        pooled_csv(ph.pooled, ph.tokens, layer=layer, head=head),
+        file_name=f"attnviz-L{layer}-H{head}-pooled.csv",
+        mime="text/csv",
+        icon=":material/table:",
+        on_click="ignore",
+    )
+    zoom(ta, layer, head, scale=scale)
+
+
+def zoom(ta: TextAttention, layer: int, head: int, *, scale: str) -> None:
+    """A window of exact cells, with token labels and hover (at most 256 × 256)."""
+    n = ta.n_tokens
+    st.subheader("Zoom: exact weights")
+    c1, c2, c3 = st.columns(3)
+    keep_default(ZOOM_SIZE, 64)
+    size = c3.number_input(
+        "Window size", 8, long_views.ZOOM_MAX, step=8, key=ZOOM_SIZE, help="Tokens a side, at most 256."
+    )
+    size = min(int(size), n)
+    keep_default(ZOOM_QUERY, max(0, n - size))
+    keep_default(ZOOM_KEY, max(0, n - size))
+    for key in (ZOOM_QUERY, ZOOM_KEY):  # a value kept from a longer input
+        st.session_state[key] = min(int(st.session_state[key]), n - 1)
+    first_query = c1.number_input("First query token", 0, n - 1, key=ZOOM_QUERY, help="Rows of the window.")
+    first_key = c2.number_input("First key token", 0, n - 1, key=ZOOM_KEY, help="Columns of the window.")
+    q0 = min(int(first_query), n - size)
+    k0 = min(int(first_key), n - size)
+    view = long_views.zoom_window(ta, layer, head, slice(q0, q0 + size), slice(k0, k0 + size))
+    st.caption(
+        md_escape(
+            f"Queries {q0}–{q0 + size - 1} × keys {k0}–{k0 + size - 1}: the model's own weights "
+            "(not renormalised), one cell per token pair."
+        )
+    )
+    fig = head_matrix(view, 0, 0, scale=scale).update_layout(title=_title(ta, layer, head) + " · zoom")
+    st.plotly_chart(fig, width="stretch", key="zoom")
+    st.download_button(
+        "Zoom window (CSV)",
+        head_csv(view, 0, 0),
+        file_name=f"attnviz-L{layer}-H{head}-q{q0}-k{k0}.csv",
+        mime="text/csv",
+        icon=":material/table:",
+        on_click="ignore",
+    )
+
+
+def from_one_token(ta: TextAttention, layer: int, head: int) -> None:
+    n = ta.n_tokens
+    keep_default(LONG_QUERY, n - 1)
+    st.session_state[LONG_QUERY] = min(int(st.session_state[LONG_QUERY]), n - 1)
+    keep_default(TOP_KEYS, 20)
+    c1, c2 = st.columns(2)
+    query = c1.number_input(
+        "Query token (position)", 0, n - 1, key=LONG_QUERY, help=f"0 to {n - 1}; the last token predicts the next."
+    )
+    k = c2.slider("Strongest keys", 5, 50, key=TOP_KEYS)
+    best = long_views.strongest_from(ta, layer, head, int(query), int(k))
+    fig = strongest_keys_figure(ta.tokens, int(query), *best, title=_title(ta, layer, head))
+    st.plotly_chart(fig, width="stretch", key="from_token")
+
+
+def strongest_pairs(tm: TextModel, ta: TextAttention, layer: int, head: int) -> None:
+    keep_default(TOP_PAIRS, 50)
+    keep_default(SKIP_FIRST, ta.causal)
+    c1, c2 = st.columns(2)
+    k = c1.slider("Pairs", 10, 200, step=10, key=TOP_PAIRS)
+    skip = c2.checkbox(
+        "Leave out the first token as a key",
+        key=SKIP_FIRST,
+        help="A decoder parks most spare attention on its first token (the attention sink), which would take "
+        "every place in the list.",
+    )
+    with st.spinner(f"Finding the {k} strongest pairs of layer {layer}, head {head}…"):
+        edges = cached_strongest_edges(tm, ta, layer, head, int(k), bool(skip))
+    fields = (edges.queries, edges.keys, edges.weights)
+    fig = strongest_edges_figure(ta.tokens, *fields, edges.rest_mass, edges.rest_count, title=_title(ta, layer, head))
+    st.plotly_chart(fig, width="stretch", key="pairs")
+    st.download_button(
+        "These pairs (CSV)",
+        edges_csv(ta.tokens, *fields, layer=layer, head=head),
+        file_name=f"attnviz-L{layer}-H{head}-pairs.csv",
+        mime="text/csv",
+        icon=":material/table:",
+        on_click="ignore",
+    )
+
+
+def _open_head(chart: str, n_heads: int | None) -> None:
+    """A tile was clicked: show that head alone. ``n_heads`` None: the tiles are one layer's heads."""
+    points = st.session_state[chart]["selection"]["points"]
+    if not points:
+        return
+    index = int(points[0]["point_index"])
+    if n_heads is None:
+        st.session_state[HEAD] = index
+    else:
+        st.session_state[LAYER], st.session_state[HEAD] = divmod(index, n_heads)
+    st.session_state[LONG_VIEW] = SINGLE
+
+
+def layer_heads(tm: TextModel, ta: TextAttention, layer: int, *, how: str) -> None:
+    with st.spinner(f"Computing the {ta.n_heads} heads of layer {layer} over {ta.n_tokens:,} tokens…"):
+        pm = cached_pooled_layer(tm, ta, layer, how)
+    fig = pooled_layer(pm.values, pm.query_edges, layer=layer, how=how, causal=ta.causal, model_name=ta.model_name)
+    st.caption("Click a head to open it alone.")
+    st.plotly_chart(
+        fig,
+        width="stretch",
+        key=LAYER_TILES,
+        on_select=lambda: _open_head(LAYER_TILES, None),
+        selection_mode="points",
+    )
+
+
+def _stop_sweep() -> None:
+    st.session_state[_SWEEP_STOPPED] = True
+
+
+def sweep_result(tm: TextModel, ta: TextAttention, *, how: str = "max") -> long_views.Sweep | None:
+    """Every head computed once (overview and statistics), or None after offering to start it.
+
+    It reads every layer's and head's full weights, so it runs only when asked, with progress per
+    layer and a Stop button; the result is kept beside the attention for every page and visitor.
+    """
+    derived = result_derived(tm, ta)
+    key = f"sweep:{how}"
+    if key in derived:
+        return derived[key]
+    seconds = SWEEP_PER_FORWARD * estimate_seconds(tm, ta.n_tokens)
+    if st.session_state.pop(_SWEEP_STOPPED, False):
+        st.info("You stopped the sweep of every head; nothing was kept.", icon="⏹️")
+    st.info(
+        md_escape(
+            f"This needs every one of the {ta.n_layers * ta.n_heads} heads' {ta.n_tokens:,} × {ta.n_tokens:,} "
+            f"weights once, a block of rows at a time: about {seconds:.0f} s here. The result is kept for "
+            "the model overview and the head statistics."
+        ),
+        icon="⏳",
+    )
+    if not st.button("Compute every head", key=f"sweep_start_{how}", icon=":material/play_arrow:"):
+        return None
+    slot = st.empty()
+    box = slot.container(border=True)
+    bar = box.progress(0.0, text="Starting…")
+    box.button("Stop", key="sweep_stop", on_click=_stop_sweep, icon=":material/stop:")
+    try:
+        result = long_views.sweep(
+            ta, how=how, progress=lambda done, total: bar.progress(done / total, text=f"Layer {done} of {total}")
+        )
+    except StatisticsStopped:
+        slot.empty()
+        return None
+    derived[key] = result
+    slot.empty()
+    return result
+
+
+def overview(tm: TextModel, ta: TextAttention, *, how: str) -> None:
+    result = sweep_result(tm, ta, how=how)
+    if result is None:
+        return
+    pm = result.overview
+    fig = pooled_overview(pm.values, pm.query_edges, how=how, causal=ta.causal, model_name=ta.model_name)
+    st.caption("Click a head to open it alone.")
+    st.plotly_chart(
+        fig,
+        width="stretch",
+        key=OVERVIEW_TILES,
+        on_select=lambda: _open_head(OVERVIEW_TILES, ta.n_heads),
+        selection_mode="points",
+    )
