@@ -1,4 +1,4 @@
-"""Files of a long input's views: a pooled head and a head's strongest pairs, as CSV."""
+"""Files of a long input's views: a pooled head, a head's strongest pairs and one token's rollout, as CSV."""
 
 from __future__ import annotations
 
@@ -38,4 +38,14 @@ def edges_csv(
     k_cells = text_cells([tokens[int(k)] for k in keys])
     for q, k, w, qc, kc in zip(queries, keys, weights, q_cells, k_cells, strict=True):
         writer.writerow([layer, head, int(q), qc, int(k), kc, f"{float(w):.6f}"])
+    return out.getvalue().encode("utf-8")
+
+
+def rollout_row_csv(tokens: list[str], row: np.ndarray, *, query: int) -> bytes:
+    """One token's rollout over every input token (a long input's rollout view)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["from_index", "to_index", "to_token", "share"])
+    for j, (token, value) in enumerate(zip(text_cells(tokens), row, strict=True)):
+        writer.writerow([query, j, token, f"{float(value):.6g}"])
     return out.getvalue().encode("utf-8")

@@ -191,16 +191,15 @@ def stored_text_attention(tm: TextModel, text: str, text_pair: str | None) -> Te
     return shared_results().get(text_key(tm, text, text_pair))
 
 
-def cached_text_attention(
+def computed_text_attention(
     tm: TextModel, text: str, text_pair: str | None, *, progress=None, stop=None
 ) -> TextAttention:
-    """The attention of ``tm`` for the inputs, run (with ``progress``/``stop``) only when not stored."""
-    key = text_key(tm, text, text_pair)
-    store = shared_results()
-    ta = store.get(key)
-    if ta is None:
-        ta = text_attention(tm, text, text_pair, progress=progress, stop=stop)
-        store.put(key, ta)
+    """Run ``tm`` on the inputs (with ``progress``/``stop``) and store the result for every session.
+
+    The page asks :func:`stored_text_attention` first, so that a new input's run can say how long
+    it will take; this does not look again."""
+    ta = text_attention(tm, text, text_pair, progress=progress, stop=stop)
+    shared_results().put(text_key(tm, text, text_pair), ta)
     return ta
 
 

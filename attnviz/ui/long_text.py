@@ -10,7 +10,8 @@ a matrix is larger than the screen, so memory and the bytes sent stay flat up to
 - **Strongest pairs**: a head's strongest (query, key) pairs over the whole input;
 - **All heads of a layer**: every head of one layer, pooled;
 - **Model overview**: every head of the model, from one sweep with progress and a Stop button (the
-  same sweep gives the head statistics page its table).
+  same sweep gives the head statistics page its table);
+- **Rollout**: from one token, a vector through every layer (:mod:`attnviz.text.token_rollout`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import streamlit as st
 
 from attnviz.export.attention_files import head_csv
-from attnviz.export.pooled_files import edges_csv, pooled_csv
+from attnviz.export.pooled_files import edges_csv, pooled_csv, rollout_row_csv
 from attnviz.figures.matrix import head_matrix
 from attnviz.figures.pooled import (
     pooled_head,
@@ -27,11 +28,13 @@ from attnviz.figures.pooled import (
     strongest_edges_figure,
     strongest_keys_figure,
 )
-from attnviz.maths.head_statistics import StatisticsStopped
+from attnviz.maths.attention_rollout import HEAD_FUSIONS
+from attnviz.maths.pooling import strongest_keys
 from attnviz.text import long_views
 from attnviz.text.extraction import TextAttention
 from attnviz.text.forward_cost import estimate_seconds
 from attnviz.text.loading import TextModel
+from attnviz.text.token_rollout import rollout_from
 from attnviz.ui.cache import (
     cached_pooled_head,
     cached_pooled_layer,
@@ -45,24 +48,43 @@ from attnviz.ui.text_views import clamp
 LONG_VIEW, POOLING = "long_view", "pooling"
 ZOOM_QUERY, ZOOM_KEY, ZOOM_SIZE = "zoom_query", "zoom_key", "zoom_size"
 LONG_QUERY, TOP_KEYS, TOP_PAIRS, SKIP_FIRST = "long_query", "top_keys", "top_pairs", "skip_first"
+ROLLOUT_QUERY, ROLLOUT_FUSION_LONG, ROLLOUT_CAUSAL_LONG = (
+    "long_rollout_query",
+    "long_rollout_fusion",
+    "long_rollout_causal",
+)
 LAYER_TILES, OVERVIEW_TILES = "long_layer_chart", "long_overview_chart"
-SINGLE, FROM_TOKEN, PAIRS, LAYER_VIEW, OVERVIEW = (
+SINGLE, FROM_TOKEN, PAIRS, LAYER_VIEW, OVERVIEW, ROLLOUT = (
     "Single head",
     "From one token",
     "Strongest pairs",
     "All heads of a layer",
     "Model overview",
+    "Rollout",
 )
-LONG_VIEWS = (SINGLE, FROM_TOKEN, PAIRS, LAYER_VIEW, OVERVIEW)
+LONG_VIEWS = (SINGLE, FROM_TOKEN, PAIRS, LAYER_VIEW, OVERVIEW, ROLLOUT)
 #: Widgets app.py keeps across pages.
-KEPT = (LONG_VIEW, POOLING, ZOOM_QUERY, ZOOM_KEY, ZOOM_SIZE, LONG_QUERY, TOP_KEYS, TOP_PAIRS, SKIP_FIRST)
+KEPT = (
+    LONG_VIEW,
+    POOLING,
+    ZOOM_QUERY,
+    ZOOM_KEY,
+    ZOOM_SIZE,
+    LONG_QUERY,
+    TOP_KEYS,
+    TOP_PAIRS,
+    SKIP_FIRST,
+    ROLLOUT_QUERY,
+    ROLLOUT_FUSION_LONG,
+    ROLLOUT_CAUSAL_LONG,
+)
 POOLINGS = {
     "max": "max: each cell is the largest weight in its block (sharp heads stay visible)",
     "mean": "mean: each cell is the average weight of its block (how much attention flows there)",
 }
 #: The sweep of every head takes about this many forward passes' time (measured at 8,192 tokens).
 SWEEP_PER_FORWARD = 3.0
-_SWEEP_STOPPED = "_attnviz_sweep_stopped"
+_STOPPED = "_attnviz_long_job_stopped"
 
 
 def caption(ta: TextAttention) -> None:
@@ -99,7 +121,7 @@ def render(tm: TextModel, ta: TextAttention, *, scale: str, hide_first: bool) ->
         st.session_state.pop(LONG_VIEW, None)
     c1, c2, c3 = st.columns([1, 1, 5])
     chosen = st.session_state.get(LONG_VIEW, SINGLE)
-    every_head = chosen == OVERVIEW
+    every_head = chosen in (OVERVIEW, ROLLOUT)
     layer = c1.selectbox("Layer", range(ta.n_layers), key=LAYER, disabled=every_head)
     head = c2.selectbox("Head", range(ta.n_heads), key=HEAD, disabled=every_head or chosen == LAYER_VIEW)
     chosen = c3.radio("View", LONG_VIEWS, key=LONG_VIEW, horizontal=True)
@@ -111,8 +133,10 @@ def render(tm: TextModel, ta: TextAttention, *, scale: str, hide_first: bool) ->
         strongest_pairs(tm, ta, layer, head)
     elif chosen == LAYER_VIEW:
         layer_heads(tm, ta, layer, how=how)
-    else:
+    elif chosen == OVERVIEW:
         overview(tm, ta, how=how)
+    else:
+        rollout(tm, ta)
 
 
 def _title(ta: TextAttention, layer: int, head: int) -> str:
@@ -242,47 +266,92 @@ def layer_heads(tm: TextModel, ta: TextAttention, layer: int, *, how: str) -> No
     )
 
 
-def _stop_sweep() -> None:
-    st.session_state[_SWEEP_STOPPED] = True
+def _stopped() -> None:
+    st.session_state[_STOPPED] = True
 
 
-def sweep_result(tm: TextModel, ta: TextAttention, *, how: str = "max") -> long_views.Sweep | None:
-    """Every head computed once (overview and statistics), or None after offering to start it.
-
-    It reads every layer's and head's full weights, so it runs only when asked, with progress per
-    layer and a Stop button; the result is kept beside the attention for every page and visitor.
-    """
-    derived = result_derived(tm, ta)
-    key = f"sweep:{how}"
+def computed_on_request(derived: dict, key: str, *, what: str, button: str, work) -> object | None:
+    """``derived[key]``, or None after offering to compute it: a long job over every layer runs only
+    when asked, with progress per layer and a Stop button, and its result is kept beside the
+    attention (for every page and visitor). ``work(progress)`` computes it; ``what`` says what it
+    needs and how long it takes."""
     if key in derived:
         return derived[key]
-    seconds = SWEEP_PER_FORWARD * estimate_seconds(tm, ta.n_tokens)
-    if st.session_state.pop(_SWEEP_STOPPED, False):
-        st.info("You stopped the sweep of every head; nothing was kept.", icon="⏹️")
-    st.info(
-        md_escape(
-            f"This needs every one of the {ta.n_layers * ta.n_heads} heads' {ta.n_tokens:,} × {ta.n_tokens:,} "
-            f"weights once, a block of rows at a time: about {seconds:.0f} s here. The result is kept for "
-            "the model overview and the head statistics."
-        ),
-        icon="⏳",
-    )
-    if not st.button("Compute every head", key=f"sweep_start_{how}", icon=":material/play_arrow:"):
+    if st.session_state.pop(_STOPPED, False):
+        st.info("You stopped it; nothing was kept.", icon="⏹️")
+    st.info(md_escape(what), icon="⏳")
+    if not st.button(button, key=f"start_{key}", icon=":material/play_arrow:"):
         return None
     slot = st.empty()
     box = slot.container(border=True)
     bar = box.progress(0.0, text="Starting…")
-    box.button("Stop", key="sweep_stop", on_click=_stop_sweep, icon=":material/stop:")
-    try:
-        result = long_views.sweep(
-            ta, how=how, progress=lambda done, total: bar.progress(done / total, text=f"Layer {done} of {total}")
-        )
-    except StatisticsStopped:
-        slot.empty()
-        return None
+    box.button("Stop", key=f"stop_{key}", on_click=_stopped, icon=":material/stop:")
+    # A click on Stop reruns the page, which ends this run at its next progress update.
+    result = work(lambda done, total: bar.progress(done / total, text=f"Layer {done} of {total}"))
     derived[key] = result
     slot.empty()
     return result
+
+
+def sweep_result(tm: TextModel, ta: TextAttention, *, how: str = "max") -> long_views.Sweep | None:
+    """Every head computed once (overview and statistics), or None after offering to start it."""
+    seconds = SWEEP_PER_FORWARD * estimate_seconds(tm, ta.n_tokens)
+    what = (
+        f"This needs every one of the {ta.n_layers * ta.n_heads} heads' {ta.n_tokens:,} × {ta.n_tokens:,} "
+        f"weights once, a block of rows at a time: about {seconds:.0f} s here. The result is kept for "
+        "the model overview and the head statistics."
+    )
+    return computed_on_request(
+        result_derived(tm, ta),
+        f"sweep_{how}",
+        what=what,
+        button="Compute every head",
+        work=lambda progress: long_views.sweep(ta, how=how, progress=progress),
+    )
+
+
+def rollout(tm: TextModel, ta: TextAttention) -> None:
+    """Rollout from one token (Abnar & Zuidema 2020), a vector through every layer."""
+    n = ta.n_tokens
+    keep_default(ROLLOUT_QUERY, n - 1)
+    st.session_state[ROLLOUT_QUERY] = min(int(st.session_state[ROLLOUT_QUERY]), n - 1)
+    keep_default(ROLLOUT_FUSION_LONG, "mean")
+    keep_default(ROLLOUT_CAUSAL_LONG, False)
+    c1, c2, c3 = st.columns(3)
+    query = int(c1.number_input("From token (position)", 0, n - 1, key=ROLLOUT_QUERY))
+    fusion = c2.selectbox("Heads fused by", HEAD_FUSIONS, key=ROLLOUT_FUSION_LONG)
+    causal = ta.causal and c3.checkbox(
+        "Relative to uniform attention",
+        key=ROLLOUT_CAUSAL_LONG,
+        help="Divides by the rollout of heads that attend uniformly to what they can see, so that the first "
+        "tokens do not win by position alone.",
+    )
+    rows = query + 1 if ta.causal else n
+    seconds = SWEEP_PER_FORWARD / 3 * estimate_seconds(tm, n) * rows / n
+    what = (
+        f"Rollout from token {query} multiplies a vector through all {ta.n_layers} layers, reading every head's "
+        f"rows up to token {rows - 1}: about {seconds:.0f} s here."
+    )
+    row = computed_on_request(
+        result_derived(tm, ta),
+        f"rollout_{query}_{fusion}_{causal}",
+        what=what,
+        button=f"Compute the rollout from token {query}",
+        work=lambda progress: rollout_from(ta, query, head_fusion=fusion, causal_normalised=causal, progress=progress),
+    )
+    if row is None:
+        return
+    title = f"Rollout from token {query} ({fusion} over heads{', relative to uniform' if causal else ''})"
+    fig = strongest_keys_figure(ta.tokens, query, *strongest_keys(row, 30), title=title)
+    st.plotly_chart(fig, width="stretch", key="long_rollout")
+    st.download_button(
+        "Rollout row (CSV)",
+        rollout_row_csv(ta.tokens, row, query=query),
+        file_name=f"attnviz-rollout-from-{query}.csv",
+        mime="text/csv",
+        icon=":material/table:",
+        on_click="ignore",
+    )
 
 
 def overview(tm: TextModel, ta: TextAttention, *, how: str) -> None:

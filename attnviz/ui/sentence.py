@@ -14,7 +14,7 @@ from attnviz.examples import DEFAULT_TEXT, TEXT_EXAMPLES
 from attnviz.text import forward_cost
 from attnviz.text.extraction import TextAttention, is_blank
 from attnviz.text.loading import TextModel
-from attnviz.ui.cache import cached_text_attention, stored_text_attention, text_key
+from attnviz.ui.cache import computed_text_attention, stored_text_attention, text_key
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import show_input_error, show_unexpected
 from attnviz.ui.state import PAIR, PAIR_ON, TEXT
@@ -115,19 +115,19 @@ def run_model(tm: TextModel, text: str, pair: str | None) -> TextAttention | Non
     element), and the page then says it was stopped instead of starting again.
     """
     try:
-        ta = stored_text_attention(tm, text, pair)
-        if ta is not None or is_blank(text):
-            return ta or cached_text_attention(tm, text, pair)  # a blank text: the library's message
-        key = text_key(tm, text, pair)
-        if st.session_state.get(STOPPED) == key:
-            st.info("You stopped the model's run on this text. Edit the text, or run it again.", icon="⏹️")
-            st.button("Run the model", on_click=_resume, icon=":material/play_arrow:")
-            return None
-        n, seconds = run_estimate(tm, text, pair)
-        with device_notice(tm):
+        with device_notice(tm):  # the GPU fallback's notice, even for a stored result
+            ta = stored_text_attention(tm, text, pair)
+            if ta is not None or is_blank(text):
+                return ta or computed_text_attention(tm, text, pair)  # a blank text: the library's message
+            key = text_key(tm, text, pair)
+            if st.session_state.get(STOPPED) == key:
+                st.info("You stopped the model's run on this text. Edit the text, or run it again.", icon="⏹️")
+                st.button("Run the model", on_click=_resume, icon=":material/play_arrow:")
+                return None
+            n, seconds = run_estimate(tm, text, pair)
             if seconds < PROGRESS_SECONDS:
                 with st.spinner("Running the model…"):
-                    return cached_text_attention(tm, text, pair)
+                    return computed_text_attention(tm, text, pair)
             slot = st.empty()
             box = slot.container(border=True)
             box.info(estimate_message(tm, n, seconds), icon="⏳")
@@ -139,7 +139,7 @@ def run_model(tm: TextModel, text: str, pair: str | None) -> TextAttention | Non
             def progress(done: int, total: int) -> None:
                 bar.progress(done / total, text=f"Layer {done} of {total}")
 
-            ta = cached_text_attention(tm, text, pair, progress=progress)
+            ta = computed_text_attention(tm, text, pair, progress=progress)
             slot.empty()
             return ta
     except InputError as exc:

@@ -3,7 +3,8 @@
 The view, the rollout and the head statistics are made from the TextAttention the page already
 holds (passed as ``_ta``), so a new sentence runs the model once and the attention cache is
 asked once; before, the text page asked it twice per run (three times for the rollout view),
-unpickling a copy of up to 151 MB each time.
+unpickling a copy of up to 151 MB each time. Results are now shared objects (never pickled), and
+a new sentence is looked up once, to learn whether the run (and its time estimate) is needed.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ pytestmark = pytest.mark.bundled
 
 @pytest.fixture
 def counts(monkeypatch) -> dict[str, int]:
-    """``cache``: calls of the cached attention function; ``model``: runs of text_attention behind it."""
+    """``cache``: reads of the shared results (attnviz.ui.cache.SharedResults); ``model``: runs of
+    text_attention behind them."""
     counts = {"cache": 0, "model": 0}
-    cached, model = cache._text_attention, cache.text_attention
+    cached, model = cache.SharedResults.get, cache.text_attention
 
     def count(key, fn):
         def counted(*args, **kwargs):
@@ -29,7 +31,7 @@ def counts(monkeypatch) -> dict[str, int]:
 
         return counted
 
-    monkeypatch.setattr(cache, "_text_attention", count("cache", cached))
+    monkeypatch.setattr(cache.SharedResults, "get", count("cache", cached))
     monkeypatch.setattr(cache, "text_attention", count("model", model))
     return counts
 

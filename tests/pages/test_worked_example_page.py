@@ -368,7 +368,9 @@ def test_the_bundled_decoder_shows_norm_rope_shared_kv_head_and_causal_mask(at, 
     n = len(steps.tokens)
     lower = np.tril(np.ones((n, n), dtype=bool))
     w = heatmap_z(chart(at, wp.WEIGHTS_CHART))
-    np.testing.assert_allclose(w[lower], expected[lower], atol=1e-6)
+    # text_attention's weights come from an SDPA forward pass, whose hidden states differ from the
+    # eager pass the worked example replays in the last bits: equal within issue 13's 1e-5.
+    np.testing.assert_allclose(w[lower], expected[lower], atol=1e-5)
     assert np.isnan(w[~lower]).all(), "keys after the query are grey, not a weight of 0"
     masked = figure(chart(at, "worked_masked"))
     assert any(t.get("mode") == "text" and "−∞" in t["text"] for t in masked["data"])
