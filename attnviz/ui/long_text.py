@@ -279,9 +279,12 @@ def computed_on_request(derived: dict, key: str, *, what: str, button: str, work
         return derived[key]
     if st.session_state.pop(_STOPPED, False):
         st.info("You stopped it; nothing was kept.", icon="⏹️")
-    st.info(md_escape(what), icon="⏳")
-    if not st.button(button, key=f"start_{key}", icon=":material/play_arrow:"):
-        return None
+    intro = st.empty()
+    with intro.container():
+        st.info(md_escape(what), icon="⏳")
+        if not st.button(button, key=f"start_{key}", icon=":material/play_arrow:"):
+            return None
+    intro.empty()
     slot = st.empty()
     box = slot.container(border=True)
     bar = box.progress(0.0, text="Starting…")
@@ -316,7 +319,7 @@ def rollout(tm: TextModel, ta: TextAttention) -> None:
     keep_default(ROLLOUT_QUERY, n - 1)
     st.session_state[ROLLOUT_QUERY] = min(int(st.session_state[ROLLOUT_QUERY]), n - 1)
     keep_default(ROLLOUT_FUSION_LONG, "mean")
-    keep_default(ROLLOUT_CAUSAL_LONG, False)
+    keep_default(ROLLOUT_CAUSAL_LONG, ta.causal)  # as the short view: relative to position for decoders
     c1, c2, c3 = st.columns(3)
     query = int(c1.number_input("From token (position)", 0, n - 1, key=ROLLOUT_QUERY))
     fusion = c2.selectbox("Heads fused by", HEAD_FUSIONS, key=ROLLOUT_FUSION_LONG)
