@@ -29,6 +29,7 @@ from attnviz.errors import InputError
 from attnviz.results import TokenSelfAttention
 from attnviz.text.extraction import encode, is_blank, token_texts
 from attnviz.text.loading import TextModel
+from attnviz.text.recorded_attention import recording_attention
 
 #: Most tokens one :func:`generate` call adds. Each step keeps a row of every layer's and head's
 #: attention, and the page redraws the whole matrix, so generation is for short continuations.
@@ -136,19 +137,23 @@ def _whole_number(value, name: str, low: int, high: int | None = None) -> int:
     return int(value)
 
 
-def _prompt_ids(tm: TextModel, text, what: str) -> tuple[torch.Tensor, object]:
-    """The token ids ``(1, n)`` of ``text`` on ``tm.device`` and its encoding; refuses what cannot run."""
+def _prompt_ids(tm: TextModel, text, what: str, limit: int | None = None) -> tuple[torch.Tensor, object]:
+    """The token ids ``(1, n)`` of ``text`` on ``tm.device`` and its encoding; refuses what cannot run.
+
+    ``limit``: the longest prompt; default ``tm.max_eager_tokens``, for generation, which keeps
+    every head's weights."""
+    where = "the limit of {} for generation" if limit is None else "this model's limit of {}"
+    limit = tm.max_eager_tokens if limit is None else limit
     if not isinstance(text, str):
         raise InputError(f"{what} must be a string, not {type(text).__name__}.")
     if is_blank(text):
         raise InputError(f"{what} is empty: type some words for the model to continue.")
-    inputs, enc, n_cut = encode(tm, text, limit=tm.max_eager_tokens)
+    inputs, enc, n_cut = encode(tm, text, limit=limit)
     n = enc["input_ids"].shape[1]
     if n_cut:
         # Cutting would drop the end of the text, the very tokens the next token follows.
         raise InputError(
-            f"{what} has {n + n_cut} tokens, past the limit of {tm.max_eager_tokens} for generation: shorten it "
-            f"by at least {n_cut} tokens."
+            f"{what} has {n + n_cut} tokens, past {where.format(limit)}: shorten it by at least {n_cut} tokens."
         )
     if n == 0:
         raise InputError(f"The tokenizer kept nothing of {what.lower()}: type some words.")
@@ -192,7 +197,7 @@ def next_tokens(tm: TextModel, text: str, k: int = 5, position: int | None = Non
             ``k`` or ``position`` is out of range.
     """
     _require_decoder(tm, "next_tokens")
-    input_ids, _ = _prompt_ids(tm, text, "The text")  # (1, n)
+    input_ids, _ = _prompt_ids(tm, text, "The text", limit=tm.max_tokens)  # (1, n), up to the model's context
     n = input_ids.shape[1]
     k = _whole_number(k, "k", 1)
     if position is None:
@@ -205,8 +210,11 @@ def next_tokens(tm: TextModel, text: str, k: int = 5, position: int | None = Non
     position = int(position) % n
     # Causal: the logits at `position` depend on tokens 0..position only, so the rest is not run,
     # and only that position's logits are computed (logits_to_keep=1), not n x vocabulary of them.
-    with tm.lock, torch.inference_mode():
-        logits = tm.model(input_ids=input_ids[:, : position + 1], logits_to_keep=1).logits[0, -1]  # (vocab,)
+    # No weights are needed: the fused kernel (SDPA, through the recording function with nothing
+    # recording) keeps an 8,192-token prompt's memory flat, where eager attention holds n² per head.
+    with tm.lock, torch.inference_mode(), recording_attention(tm.model):
+        ids = input_ids[:, : position + 1]
+        logits = tm.model(input_ids=ids, logits_to_keep=1, use_cache=False).logits[0, -1]  # (vocab,)
         probs = torch.softmax(logits.float(), dim=-1)
         if k > probs.numel():
             raise InputError(f"k must be at most {probs.numel()}, the size of this model's vocabulary, not {k}.")

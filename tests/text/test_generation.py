@@ -170,7 +170,7 @@ def test_a_prompt_that_would_outgrow_the_limit_is_refused(tiny_decoder):
     with pytest.raises(InputError, match=expected):
         generate(tiny_decoder, prompt, max_new_tokens=20)
     assert generate(tiny_decoder, prompt, max_new_tokens=limit - n).n_tokens <= limit
-    with pytest.raises(InputError, match=f"past the limit of {limit} for generation: shorten it"):
+    with pytest.raises(InputError, match=f"past this model's limit of {limit}: shorten it"):
         next_tokens(tiny_decoder, " cat" * 200)
 
 
@@ -308,3 +308,21 @@ def test_bundled_next_tokens_are_the_softmax_of_the_logits(bundled_decoder):
     np.testing.assert_allclose([p for _, p in top], probs[order], atol=1e-5)
     assert [t for t, _ in top] == [bundled_decoder.tokenizer.decode([int(i)]) for i in order]
     assert probs.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.bundled
+def test_next_tokens_reads_a_prompt_past_the_eager_limit(bundled_decoder):
+    # Next tokens keep no attention, so they read up to the context (8,192), not generation's 512.
+    text = "The cat sat on the mat, and then it slept for a while. " * 70  # about 1,050 tokens
+    ids = bundled_decoder.tokenizer(text, return_tensors="pt").input_ids
+    assert 1000 < ids.shape[1] < bundled_decoder.max_tokens and ids.shape[1] > bundled_decoder.max_eager_tokens
+    with torch.inference_mode():  # the model's own (eager) attention, independently
+        logits = bundled_decoder.model(input_ids=ids).logits[0, -1]
+    probs = torch.softmax(logits.float(), -1)
+    top = torch.topk(probs, 5)
+    got = next_tokens(bundled_decoder, text, k=5)
+    assert [bundled_decoder.tokenizer.decode([i]) for i in top.indices.tolist()] == [t for t, _ in got]
+    np.testing.assert_allclose([p for _, p in got], top.values.numpy(), atol=1e-4)
+    assert bundled_decoder.model.config._attn_implementation == "eager"  # put back after the SDPA run
+    with pytest.raises(InputError, match="for generation"):
+        generate(bundled_decoder, text, max_new_tokens=1)
