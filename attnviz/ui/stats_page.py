@@ -318,6 +318,15 @@ def _attributions(tm: TextModel, ta: TextAttention, text: str, pair: str | None,
 
 
 def attention_vs_attribution_section(tm: TextModel, ta: TextAttention, text: str, pair: str | None) -> None:
+    if not ta.holds_weights or ta.n_tokens > tm.max_eager_tokens:
+        # Integrated gradients runs the model forward and backward with every head's weights kept.
+        st.info(
+            f"This text has {ta.n_tokens:,} tokens. Attention against attribution needs every head's weights at "
+            f"once and integrated gradients through the model: shorten the text to {tm.max_eager_tokens} tokens or "
+            "fewer. The head statistics work at any length.",
+            icon="✂️",
+        )
+        return
     steps, fusion, discard, target = attribution_options(causal=tm.causal)
     try:
         attributions = _attributions(tm, ta, text, pair, steps, target)
