@@ -74,6 +74,14 @@ _EXPORTS = {
     "generate": "attnviz.text.generation",
     "Generation": "attnviz.text.generation",
     "next_token_attributions": "attnviz.text.next_token_attribution",
+    # long inputs (issue 13): one head, one token or one layer at a time
+    "WeightsNotHeld": "attnviz.errors",
+    "pooled_head": "attnviz.text.long_views",
+    "zoom_window": "attnviz.text.long_views",
+    "strongest_from": "attnviz.text.long_views",
+    "strongest_edges": "attnviz.text.long_views",
+    "pooled_layer": "attnviz.text.long_views",
+    "rollout_from": "attnviz.text.token_rollout",
 }
 # public submodule name -> module. "qkv" and "static" are the short names the README has always
 # shown for the step-by-step maths and the PNG export.
@@ -86,6 +94,7 @@ _SUBMODULES = {
     "examples": "attnviz.examples",
     "qkv": "attnviz.maths.qkv",
     "static": "attnviz.export.png",
+    "long_views": "attnviz.text.long_views",
 }
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)

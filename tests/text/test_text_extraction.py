@@ -306,5 +306,5 @@ def test_public_name_text_attention_is_the_function():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    modules = ["examples", "export", "figures", "image", "maths", "qkv", "static", "text"]
+    modules = ["examples", "export", "figures", "image", "long_views", "maths", "qkv", "static", "text"]
     assert result.stdout.split() == ["function", *modules], result.stdout
