@@ -152,10 +152,10 @@ def run_model(tm: TextModel, text: str, pair: str | None) -> TextAttention | Non
 def truncation_notice(ta: TextAttention) -> None:
     if ta.truncated:
         if ta.is_pair:
-            what = f"{ta.n_cut} tokens were cut from the end of the longer sentence"
+            what = f"{ta.n_cut:,} tokens were cut from the end of the longer sentence"
         else:
-            what = f"the last {ta.n_cut} tokens were cut; the views show the first {ta.n_tokens}"
+            what = f"the last {ta.n_cut:,} tokens were cut; the views show the first {ta.n_tokens:,}"
         st.info(
-            f"The input was {ta.n_tokens + ta.n_cut} tokens but the model reads at most {ta.n_tokens}, so {what}.",
+            f"The input was {ta.n_tokens + ta.n_cut:,} tokens but the model reads at most {ta.n_tokens:,}, so {what}.",
             icon="✂️",
         )

@@ -147,7 +147,8 @@ def downloads(ta: TextAttention, view: AttentionView, layer: int, head: int, png
 
 def page_caption(ta: TextAttention) -> None:
     kind = "decoder" if ta.causal else "encoder"
-    st.caption(md_escape(f"{ta.n_tokens} tokens · {ta.n_layers} layers × {ta.n_heads} heads · {kind} {ta.model_name}"))
+    shape = f"{ta.n_layers} layers × {ta.n_heads} heads"
+    st.caption(md_escape(f"{ta.n_tokens:,} tokens · {shape} · {kind} {ta.model_name}"))
     if ta.causal:
         st.caption(
             "A decoder reads left to right: each token sees itself and the tokens before it. Grey cells are keys a "

@@ -181,7 +181,7 @@ def test_8192_token_prompt_long_views(live_app, page, page_events, bundled_decod
     wait_for_chart(page, "Layer 0, head 0 · ", " · zoom")
     assert traffic.step(f"paste {len(LONG_TEXT):,} characters, run, first views") < BUDGET_BYTES
     main = page.locator("[data-testid=stMain]").inner_text()
-    assert "were cut" in main and f"the views show the first {N_TOKENS}" in main, alerts(page, "Info")
+    assert "were cut" in main and f"the views show the first {N_TOKENS:,}" in main, alerts(page, "Info")
     assert f"{N_TOKENS:,} tokens: every head's" in main
     assert f"{N_TOKENS} tokens · 30 layers × 9 heads · decoder" in main
     pooled = [c for c in charts(page) if c[0].startswith("Layer 0, head 0 · ") and " · zoom" not in c[0]]
