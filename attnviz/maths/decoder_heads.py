@@ -87,7 +87,11 @@ def induction_mask(token_ids, start: int = 0, m: int | None = None) -> np.ndarra
     is True when key ``k < i`` follows an earlier occurrence of token i (``ids[k - 1] = ids[i]``),
     with ``i = start + r``."""
     dup = duplicate_mask(token_ids, start, m)
-    i = query_rows(dup.shape[1], start, m)
+    return _after_copies(dup, query_rows(dup.shape[1], start, m))
+
+
+def _after_copies(dup: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """:func:`induction_mask` from the :func:`duplicate_mask` ``dup`` of the query positions ``i``."""
     mask = np.zeros(dup.shape, dtype=bool)
     mask[:, 1:] = dup[:, :-1]  # the key after each earlier occurrence
     return mask & (np.arange(dup.shape[1])[None, :] < i[:, None])  # never the query itself
@@ -98,8 +102,8 @@ def local_window_mask(n: int, window: int = LOCAL_WINDOW, start: int = 0, m: int
     is True for ``i - window ≤ j ≤ i``, with ``i = start + r``."""
     if window < 0:
         raise InputError(f"The local window must be 0 or more tokens, got {window}.")
-    offset = query_rows(n, start, m)[:, None] - np.arange(n)[None, :]  # (m, n): i - j
-    return (offset >= 0) & (offset <= window)
+    i, j = query_rows(n, start, m)[:, None], np.arange(n)[None, :]
+    return (j <= i) & (j >= i - window)  # i - window <= j <= i, without an (m, n) array of offsets
 
 
 def uniform_entropy(n: int) -> np.ndarray:
@@ -224,6 +228,57 @@ def hide_first_token(weights) -> np.ndarray:
     return np.divide(rest, left, out=np.zeros(rest.shape, dtype=dtype), where=left > 0)
 
 
+#: Values of one chunk of rows that :func:`row_statistics` works on at once (1 MB of float32, in cache).
+_CHUNK_VALUES = 1 << 18
+#: A mask with at most this share of its cells set is summed from its cells, else row by row.
+_SPARSE_SHARE = 1 / 16
+
+
+def _cells(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The set cells ``(rows, cols)`` of a bool ``[m, n]`` mask, or None when more than
+    :data:`_SPARSE_SHARE` of them are set."""
+    flat = np.flatnonzero(mask)
+    return None if flat.size > _SPARSE_SHARE * mask.size else np.divmod(flat, mask.shape[1])
+
+
+def _cell_sums(wl: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``[heads, m]`` float64: each row's weights ``wl`` ``[heads, m, n]`` summed over the cells
+    ``(rows[t], cols[t])`` of a sparse mask."""
+    n_heads, m, _ = wl.shape
+    index = (np.arange(n_heads)[:, None] * m + rows[None, :]).ravel()
+    return np.bincount(index, weights=wl[:, rows, cols].ravel(), minlength=n_heads * m).reshape(n_heads, m)
+
+
+def _dense_row_sums(wl: np.ndarray, i: np.ndarray, masks: dict, out: dict) -> None:
+    """Fill ``out`` (name -> ``[heads, m]`` float64) with each row's entropy, mean distance and mass
+    on each of ``masks`` (name -> bool ``[m, n]``), from ``wl`` ``[heads, m, n]``, the rows of the
+    query positions ``i`` ``[m]`` (consecutive).
+
+    A few rows at a time, so that the temporaries stay in cache. Products are taken in the weights'
+    own precision (a weight times a 0/1 mask is exact; times a distance, or ``w ln w``, within an
+    ulp or two, and every term has the same sign) and summed in float64. The keys after a chunk's
+    last query hold 0 in a decoder's weights and are skipped, after a check: any weight there is
+    counted.
+    """
+    n_heads, m, n = wl.shape
+    step = max(1, _CHUNK_VALUES // max(1, n_heads * n))
+    buffer = np.empty(n_heads * step * n, dtype=wl.dtype)
+    keys = np.arange(n, dtype=np.float32)  # positions < 2**24 are exact in float32
+    for a in range(0, m, step):
+        b = min(m, a + step)
+        seen = min(n, int(i[b - 1]) + 1)  # keys 0 .. seen-1: what the chunk's rows see when causal
+        if seen < n and wl[:, a:b, seen:].any():
+            seen = n
+        rows = wl[:, a:b, :seen]
+        work = buffer[: rows.size].reshape(rows.shape)
+        np.log(np.maximum(rows, 1e-30, out=work), out=work)  # 0·ln 0 = 0: clipped zeros are multiplied by 0
+        out["entropy"][:, a:b] = -np.multiply(work, rows, out=work).sum(axis=-1, dtype=np.float64)
+        distance = np.maximum(i[a:b, None].astype(np.float32) - keys[:seen], 0)  # (b - a, seen): i - j where visible
+        out["mean_distance"][:, a:b] = np.multiply(rows, distance, out=work).sum(axis=-1, dtype=np.float64)
+        for name, mask in masks.items():
+            out[name][:, a:b] = np.multiply(rows, mask[a:b, :seen], out=work).sum(axis=-1, dtype=np.float64)
+
+
 def row_statistics(
     weights, token_ids, special, window: int = LOCAL_WINDOW, start: int = 0
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -250,21 +305,28 @@ def row_statistics(
     if special.shape != (n,):
         raise InputError(f"special must have one flag per token ({n}), got shape {special.shape}.")
     from_1 = i >= 1
-    dup, ind = duplicate_mask(ids, start, m), induction_mask(ids, start, m)  # (m, n)
-    distance = np.clip(i[:, None] - np.arange(n)[None, :], 0, None).astype(np.float64)  # (m, n): i - j where visible
+    dup = duplicate_mask(ids, start, m)  # (m, n)
+    ind = _after_copies(dup, i)
     masks = {
         "special_mass": np.broadcast_to(special, (m, n)),
         "duplicate_mass": dup,
         "induction_mass": ind,
         "local_mass": local_window_mask(n, window, start, m),
     }
+    # A sparse mask (most are: a few earlier copies, a few local keys) is summed from its cells,
+    # a dense one with the entropy and the distance, a cache-sized chunk of rows at a time.
+    cells = {name: _cells(masks[name]) for name in ("duplicate_mass", "induction_mass", "local_mass")}
+    specials = np.flatnonzero(special)
+    if specials.size <= _SPARSE_SHARE * n:  # a few special keys: their columns of every row
+        cells["special_mass"] = (np.repeat(r, specials.size), np.tile(specials, m))
+    cells = {name: rows_cols for name, rows_cols in cells.items() if rows_cols is not None}
+    dense = {name: mask for name, mask in masks.items() if name not in cells}
     out = {name: np.empty((n_layers, n_heads, m)) for name in ("entropy", "mean_distance", *masks)}
-    for l in range(n_layers):  # one layer at a time: a float64 copy of all layers is large
-        wl = np.asarray(w[l], dtype=np.float64)  # (H, m, n)
-        out["entropy"][l] = -(wl * np.log(np.clip(wl, 1e-30, None))).sum(axis=-1)
-        out["mean_distance"][l] = np.einsum("hij,ij->hi", wl, distance)
-        for name, mask in masks.items():
-            out[name][l] = np.einsum("hij,ij->hi", wl, mask.astype(np.float64))
+    for l in range(n_layers):  # one layer at a time
+        wl = w[l] if w.dtype in (np.float32, np.float64) else np.asarray(w[l], dtype=np.float64)  # (H, m, n)
+        _dense_row_sums(wl, i, dense, {name: out[name][l] for name in ("entropy", "mean_distance", *dense)})
+        for name, (rows, cols) in cells.items():
+            out[name][l] = _cell_sums(wl, rows, cols)
     prev = np.zeros((n_layers, n_heads, m))
     prev[..., from_1] = w[..., r[from_1], i[from_1] - 1]
     return {

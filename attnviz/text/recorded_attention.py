@@ -166,10 +166,12 @@ class RecordedAttention:
                 f"head {head} is out of range: each layer has {self.n_heads} heads (0..{self.n_heads - 1})"
             )
 
-    def _softmax(self, layer: int, q: torch.Tensor, keys: torch.Tensor, start: int) -> torch.Tensor:
+    def _softmax(self, layer: int, q: torch.Tensor, keys: torch.Tensor, start: int, out: np.ndarray) -> np.ndarray:
         """Weights of queries ``q`` at positions ``start..start+m`` over ``keys``: one head's ``q (m, d)``
         and ``keys (n, d)``, or a layer's ``q (heads, m, d)`` and ``keys (kv_heads, n, d)``. The eager
-        attention's ``softmax(q kᵀ * scale + mask)`` in float32: ``(m, n)`` or ``(heads, m, n)``."""
+        attention's ``softmax(q kᵀ * scale + mask)`` in float32, written into ``out`` (float32
+        ``(m, n)`` or ``(heads, m, n)``), which is returned. The steps run in place: the same numbers
+        as the eager attention's expression, without a copy of the scores at each step."""
         n_keys = keys.shape[-2]
         m = q.shape[-2]
         causal = self._causal[layer]
@@ -184,19 +186,24 @@ class RecordedAttention:
             scores = scores.reshape(heads, m, -1)
         else:
             scores = torch.matmul(q, keys.transpose(-1, -2))
-        scores = scores * self._scales[layer]  # (..., m, n), or (..., m, start+m) when causal
+        scores.mul_(self._scales[layer])  # (..., m, n), or (..., m, start+m) when causal
         mask = self._masks[layer]
-        if causal:
-            rows = torch.arange(start, start + m, device=scores.device).unsqueeze(1)
-            cols = torch.arange(scores.shape[-1], device=scores.device).unsqueeze(0)
-            scores = scores.masked_fill(cols > rows, float("-inf"))
+        if causal:  # only the block's last m keys can come after one of its queries: key start+c after row r if c > r
+            after = torch.ones(m, m, dtype=torch.bool, device=scores.device).triu_(1)
+            scores[..., start:].masked_fill_(after, float("-inf"))
         elif mask is not None:
             block = mask[start : start + m]
-            scores = scores.masked_fill(~block, float("-inf")) if block.dtype == torch.bool else scores + block
+            if block.dtype == torch.bool:
+                scores.masked_fill_(~block, float("-inf"))
+            else:
+                scores.add_(block)
         weights = torch.softmax(scores, dim=-1, dtype=torch.float32)
-        if weights.shape[-1] < n_keys:  # the skipped keys: weight exactly 0
-            weights = torch.nn.functional.pad(weights, (0, n_keys - weights.shape[-1]))
-        return weights
+        target = torch.from_numpy(out)
+        width = weights.shape[-1]
+        target[..., :width].copy_(weights)
+        if width < n_keys:  # the skipped keys: weight exactly 0
+            target[..., width:].zero_()
+        return out
 
     def _groups(self, layer: int) -> int:
         """Query heads per key head (1 without grouped-query attention)."""
@@ -217,15 +224,16 @@ class RecordedAttention:
         with torch.inference_mode():
             for a in range(start, stop, step):
                 b = min(stop, a + step)
-                q = self._queries[layer][head, a:b]
-                out[a - start : b - start] = self._softmax(layer, q, keys, a).cpu().numpy()
+                self._softmax(layer, self._queries[layer][head, a:b], keys, a, out[a - start : b - start])
         return out
 
     def layer_rows(self, layer: int, start: int, stop: int) -> np.ndarray:
         """Every head of ``layer`` for queries ``start..stop``: float32 ``[heads, stop - start, n]``."""
         self.check(layer)
+        q = self._queries[layer][:, start:stop]
+        out = np.empty((self.n_heads, q.shape[1], self.n_tokens), dtype=np.float32)
         with torch.inference_mode():
-            return self._softmax(layer, self._queries[layer][:, start:stop], self._keys[layer], start).cpu().numpy()
+            return self._softmax(layer, q, self._keys[layer], start, out)
 
     def row_blocks(self, layer: int, rows_per_block: int | None = None):
         """Yield ``(start, stop, weights [heads, stop - start, n])`` over every query of ``layer``."""

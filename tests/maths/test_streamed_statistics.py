@@ -209,3 +209,53 @@ def test_a_block_allocates_no_n_by_n_array(rng, causal):
     assert peak_bytes(lambda: dh.duplicate_mask(np.arange(n) % 7)) > limit
     peak = peak_bytes(lambda: stats.add(0, 1000, block))
     assert peak < limit, f"peak {peak / 1e6:.1f} MB"
+
+
+def formula_rows(w: np.ndarray, ids: np.ndarray, special: np.ndarray, window: int, start: int) -> dict:
+    """Each row's sums of :func:`dh.row_statistics` written out in float64, one row at a time."""
+    _, _, m, n = w.shape
+    out = {name: np.zeros(w.shape[:3]) for name in ("entropy", "mean_distance", "special", "dup", "ind", "local")}
+    j = np.arange(n)
+    for r in range(m):
+        i = start + r
+        row = w[:, :, r].astype(np.float64)  # (L, H, n)
+        logs = np.log(np.where(row > 0, row, 1.0))
+        copies = j[(j < i) & (ids == ids[i]) & (ids[i] >= 0)]
+        after = copies[copies + 1 < i] + 1
+        out["entropy"][..., r] = -(row * logs).sum(-1)
+        out["mean_distance"][..., r] = (row * np.maximum(i - j, 0)).sum(-1)
+        out["special"][..., r] = row[..., special].sum(-1)
+        out["dup"][..., r] = row[..., copies].sum(-1)
+        out["ind"][..., r] = row[..., after].sum(-1)
+        out["local"][..., r] = row[..., max(0, i - window) : i + 1].sum(-1)
+    return out
+
+
+@pytest.mark.parametrize("masks", ["sparse", "dense"])
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_statistics_equal_the_formulas_row_by_row(rng, masks, causal, dtype):
+    """Sparse masks are summed from their cells, dense ones row by row, in chunks of rows that skip
+    a decoder's invisible keys; weights after the query (not a decoder's) are still counted."""
+    n = 300
+    if masks == "sparse":  # few earlier copies, 3 special tokens, the default local window
+        ids, special, window = rng.integers(0, 200, n), np.isin(np.arange(n), [0, 150, 299]), dh.LOCAL_WINDOW
+    else:  # three token ids, 30 % special tokens, a 40-token window
+        ids, special, window = rng.integers(0, 3, n), rng.random(n) < 0.3, 40
+    ids[7] = -1
+    w = random_weights(rng, 2, 3, n, causal).astype(dtype)
+    w[0, 1, 5:9] = 0.0  # rows with exact zeros everywhere (0·ln 0 = 0)
+    rtol = 1e-6 if dtype == np.float32 else 1e-12
+    for start, m in [(0, n), (37, 150), (299, 1)]:
+        block = w[:, :, start : start + m]
+        stats = dh.row_statistics(block, ids, special, window=window, start=start)
+        expected = formula_rows(block, ids, special, window, start)
+        for name, key in [
+            ("entropy", "entropy"),
+            ("mean_distance", "mean_distance"),
+            ("special_mass", "special"),
+            ("duplicate_mass", "dup"),
+            ("induction_mass", "ind"),
+            ("local_mass", "local"),
+        ]:
+            np.testing.assert_allclose(stats[name][0], expected[key], rtol=rtol, atol=1e-12, err_msg=f"{name} {start}")
