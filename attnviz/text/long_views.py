@@ -169,30 +169,35 @@ def strongest_edges(
     place); rows are not renormalised, so the weights are the model's.
     """
     _check_head(ta, layer, head)
+    if k < 0:
+        raise InputError(f"k must be 0 or more, got {k}.")
+    first = 1 if skip_first else 0
     best_q = np.empty(0, dtype=np.int64)
     best_k = np.empty(0, dtype=np.int64)
     best_w = np.empty(0, dtype=np.float32)
     total, count = 0.0, 0
     for start, rows in _head_rows(ta, layer, head):
-        if skip_first:
-            rows = rows.copy()
-            rows[:, 0] = 0.0
-        total += float(rows.sum(dtype=np.float64))
-        count += int(np.count_nonzero(rows))
-        flat = rows.ravel()
-        take = min(k, flat.size)
-        top = np.argpartition(flat, flat.size - take)[flat.size - take :]
-        qi, ki = np.divmod(top, rows.shape[1])
+        # A view, no copy: a decoder's keys after the block's last query are exactly 0, skipped.
+        seen = rows[:, first : min(rows.shape[1], start + len(rows)) if ta.causal else rows.shape[1]]
+        total += float(seen.sum(dtype=np.float64))
+        count += int(np.count_nonzero(seen))
+        if k == 0 or seen.size == 0:
+            continue
+        # Only weights that can still be among the k strongest are looked at: above the k-th so far
+        # (a tie loses: its position is later), and at least the k-th largest of the block's row
+        # maxima when that is higher (k of the block's weights are that large; a tie may win).
+        floor, strict = (best_w[-1] if len(best_w) == k else 0.0), True
+        peaks = seen.max(axis=1)
+        if np.count_nonzero(peaks > floor) >= k:
+            kth_peak = np.partition(peaks, len(peaks) - k)[len(peaks) - k]
+            if kth_peak > floor:
+                floor, strict = kth_peak, False
+        qi, ki = np.divmod(np.flatnonzero(seen > floor if strict else seen >= floor), seen.shape[1])
         best_q = np.concatenate([best_q, qi + start])
-        best_k = np.concatenate([best_k, ki])
-        best_w = np.concatenate([best_w, flat[top]])
-        if best_w.size > k:  # keep the k strongest so far; ties go to the earlier position
-            order = np.lexsort((best_k, best_q, -best_w))[:k]
-            best_q, best_k, best_w = best_q[order], best_k[order], best_w[order]
-    order = np.lexsort((best_k, best_q, -best_w))
-    best_q, best_k, best_w = best_q[order], best_k[order], best_w[order]
-    keep = best_w > 0
-    best_q, best_k, best_w = best_q[keep], best_k[keep], best_w[keep]
+        best_k = np.concatenate([best_k, ki + first])
+        best_w = np.concatenate([best_w, seen[qi, ki]])
+        order = np.lexsort((best_k, best_q, -best_w))[:k]  # strongest first; ties to the earlier position
+        best_q, best_k, best_w = best_q[order], best_k[order], best_w[order]
     return StrongestEdges(best_q, best_k, best_w, total - float(best_w.sum(dtype=np.float64)), count - len(best_w))
 
 
