@@ -137,14 +137,47 @@ def head_stats(page, url: str, out: Path) -> None:
     whole_page(page, out / "attribution.png")
 
 
+def long_prompt(page, url: str, out: Path) -> None:
+    """An 8,192-token prompt on the decoder (README pasted until it is cut): layer 17, head 3, pooled."""
+    page.goto(f"{url}/text")
+    page.wait_for_selector(".js-plotly-plot", timeout=90_000)
+    page.get_by_role("button", name="Use bundled SmolLM2-135M-Instruct (decoder)").click()
+    wait_idle(page, timeout_ms=180_000)
+    box = page.get_by_label("Sentence", exact=True)
+    box.fill((ROOT / "README.md").read_text(encoding="utf-8") * 2, timeout=120_000)  # ~18,000 tokens
+    box.press("Control+Enter")
+    page.get_by_text("Zoom: exact weights").wait_for(timeout=600_000)
+    wait_idle(page)
+    for label, option in (("Layer", "17"), ("Head", "3")):
+        page.get_by_role("combobox", name=label, exact=True).click()
+        page.keyboard.type(option)
+        page.keyboard.press("Enter")
+        wait_idle(page)
+    page.get_by_text("Layer 17, head 3", exact=False).first.wait_for(timeout=120_000)
+    wait_idle(page)
+    whole_page(page, out / "long-single-head.png")
+    page.get_by_text("All heads of a layer", exact=True).click()
+    page.get_by_text("Click a head to open it alone.").wait_for(timeout=120_000)
+    wait_idle(page)
+    whole_page(page, out / "long-layer-heads.png")
+    page.get_by_role("button", name="Use bundled all-MiniLM-L6-v2").click()
+    wait_idle(page)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
-    out = Path(parser.parse_args().out)
+    parser.add_argument("--only-long", action="store_true", help="only the 8,192-token prompt's screenshots")
+    args = parser.parse_args()
+    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with running_app(log_path=LOG) as url, sync_playwright() as p:
         browser = launch_chromium(p)
         page = browser.new_page(viewport=VIEWPORT)
+        if args.only_long:
+            long_prompt(page, url, out)
+            browser.close()
+            return
         page.goto(f"{url}/")
         page.wait_for_selector("[data-testid=stDataFrame]", timeout=90_000)
         wait_idle(page)
@@ -158,6 +191,7 @@ def main() -> None:
             page.screenshot(path=out / f"{name}.png", full_page=True)
             print("wrote", out / f"{name}.png")
         decoder_views(page, url, out)
+        long_prompt(page, url, out)
         next_tokens(page, url, out)
         image_page(page, url, out)
         worked_example(page, url, out)
