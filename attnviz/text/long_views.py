@@ -1,7 +1,7 @@
 """Views of a long input's attention, built from one head or one layer at a time.
 
 At 8,192 tokens a head's ``[n, n]`` matrix is 268 MB and the model's 270 heads 72 GB: nothing
-here holds more than one block of query rows (``BLOCK_VALUES`` floats, 64 MB) plus what is
+here holds more than one block of query rows (``BLOCK_VALUES`` floats, 16 MB) plus what is
 drawn. Each function reads :meth:`attnviz.TextAttention.head` (or a layer's row blocks), which
 a short input answers from its held ``weights`` and a long one computes on demand, so every
 function serves both and gives the same numbers.
@@ -34,9 +34,9 @@ from attnviz.text.views import AttentionView
 
 #: Bins a side of a pooled head: one bin per token up to 256 tokens, so short inputs are exact.
 HEAD_BINS = 256
-#: Bins a side of each head in the all-heads and model mosaics.
+#: Bins a side of each head in the all-heads mosaic, and kept by the sweep of every head (the model
+#: overview's figure pools them again to its thumbnails; a layer's mosaic then reads them at once).
 LAYER_BINS = 128
-OVERVIEW_BINS = 48
 #: Largest zoom window a side: exact cells with token labels and hover.
 ZOOM_MAX = 256
 
@@ -232,7 +232,7 @@ class Sweep:
 def sweep(
     ta: TextAttention,
     *,
-    bins: int = OVERVIEW_BINS,
+    bins: int = LAYER_BINS,
     how: str = "max",
     progress: Callable[[int, int], None] | None = None,
     stop=None,

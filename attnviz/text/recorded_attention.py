@@ -38,8 +38,9 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 #: The name under which the recording attention is registered with transformers.
 RECORDING = "attnviz_recording"
 
-#: Largest block of attention weights computed at once, in float32 values (64 MB).
-BLOCK_VALUES = 16 * 1024 * 1024
+#: Largest block of attention weights computed at once, in float32 values (16 MB: smaller blocks kept
+#: the views' peak memory lower at no cost in time, measured at 4,096 tokens).
+BLOCK_VALUES = 4 * 1024 * 1024
 
 
 class Stopped(Exception):

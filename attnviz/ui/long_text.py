@@ -255,9 +255,18 @@ def _open_head(chart: str, n_heads: int | None) -> None:
 
 
 def layer_heads(tm: TextModel, ta: TextAttention, layer: int, *, how: str) -> None:
-    with st.spinner(f"Computing the {ta.n_heads} heads of layer {layer} over {ta.n_tokens:,} tokens…"):
-        pm = cached_pooled_layer(tm, ta, layer, how)
-    fig = pooled_layer(pm.values, pm.query_edges, layer=layer, how=how, causal=ta.causal, model_name=ta.model_name)
+    swept = result_derived(tm, ta).get(f"sweep_{how}")
+    if swept is not None:  # every head was computed once already: read this layer's from it
+        values, edges = swept.overview.values[layer], swept.overview.query_edges
+    else:
+        with st.spinner(f"Computing the {ta.n_heads} heads of layer {layer} over {ta.n_tokens:,} tokens…"):
+            pm = cached_pooled_layer(tm, ta, layer, how)
+        values, edges = pm.values, pm.query_edges
+        st.caption(
+            "Each layer's heads are computed when asked (seconds at 8,192 tokens); after “Compute every head” "
+            "in the model overview, every layer shows at once."
+        )
+    fig = pooled_layer(values, edges, layer=layer, how=how, causal=ta.causal, model_name=ta.model_name)
     st.caption("Click a head to open it alone.")
     st.plotly_chart(
         fig,

@@ -366,9 +366,9 @@ def test_sweep_gives_head_stats_and_the_pooled_layers(long_input, blocks, model)
     rtol = 1e-9 if ta.holds_weights else 1e-6
     np.testing.assert_allclose(stats[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=rtol, atol=1e-12)
     overview = result.overview
-    assert overview.values.shape == (ta.n_layers, ta.n_heads, long_views.OVERVIEW_BINS, long_views.OVERVIEW_BINS)
+    assert overview.values.shape == (ta.n_layers, ta.n_heads, long_views.LAYER_BINS, long_views.LAYER_BINS)
     for layer in (0, ta.n_layers // 2, ta.n_layers - 1):
-        layer_pooled = long_views.pooled_layer(ta, layer, bins=long_views.OVERVIEW_BINS)
+        layer_pooled = long_views.pooled_layer(ta, layer, bins=long_views.LAYER_BINS)
         np.testing.assert_array_equal(overview.values[layer], layer_pooled.values)
         np.testing.assert_array_equal(overview.query_edges, layer_pooled.query_edges)
 
