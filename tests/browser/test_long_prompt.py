@@ -185,7 +185,7 @@ def test_8192_token_prompt_long_views(live_app, page, page_events, bundled_decod
     main = page.locator("[data-testid=stMain]").inner_text()
     assert "were cut" in main and f"the views show the first {N_TOKENS:,}" in main, alerts(page, "Info")
     assert f"{N_TOKENS:,} tokens: every head's" in main
-    assert f"{N_TOKENS} tokens · 30 layers × 9 heads · decoder" in main
+    assert f"{N_TOKENS:,} tokens · 30 layers × 9 heads · decoder" in main
     pooled = [c for c in charts(page) if c[0].startswith("Layer 0, head 0 · ") and " · zoom" not in c[0]]
     assert len(pooled) == 1, charts(page)
     _, rows, kind, drawn = pooled[0]
