@@ -517,13 +517,21 @@ def report(
     )
     if code:
         a, b = code["start"], code["end"]
-        same = a == b
         w("")
+        if a["hash"] == b["hash"]:
+            moved = (
+                ""
+                if a["commit"] == b["commit"]
+                else f" (commits elsewhere in the repository meanwhile: `{b['commit']}`)"
+            )
+            after = f"`attnviz/` unchanged during the run{moved}."
+        else:
+            after = f"**`attnviz/` changed during the run** (`{b['commit']}`, hash `{b['hash']}`)."
         w(
             f"Code measured: commit `{a['commit']}`"
             + (" with uncommitted edits in `attnviz/`" if a["attnviz_edited"] else "")
             + f" (attnviz hash `{a['hash']}`); "
-            + ("unchanged during the run." if same else f"**changed during the run** (`{b['commit']}`, `{b['hash']}`).")
+            + after
         )
     w("")
     w(
@@ -532,6 +540,7 @@ def report(
         "(other agents' tests and benchmarks) ran during this run**, so times are inflated by an amount "
         "that varies from row to row; the load average and other processes' CPU share are given per "
         "length. Bytes and memory are not affected. Payload 1 MB = 10^6 bytes; memory MB = 2^20 bytes."
+        + (f" {args.note}" if args.note else "")
     )
     w("")
     w("## The issue's table")
@@ -643,6 +652,13 @@ def report(
             f"{args.eager_limit_gb:g} GB cap: {e['error']}. Longer lengths were not tried."
         )
         w("")
+    w(
+        "Two torch threads on two cores that other processes also use wait for each other at every operation, "
+        "so one forward pass can take several times another of the same length (the medians are of 3). Where "
+        "*recording / plain* is below 1, or the first pass beats the median, the load moved between the turns: "
+        "recording runs the same SDPA kernel and only copies each layer's q and k."
+    )
+    w("")
 
     w("## Memory per phase (MB above the loaded model)")
     w("")
@@ -784,6 +800,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--report-from", type=Path, default=None,
         help="write the markdown again from a run's raw results (the JSON written next to --out), without running",
     )  # fmt: skip
+    ap.add_argument("--note", default="", help="a sentence added to the run's conditions in the markdown")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -815,6 +832,7 @@ def main(argv: list[str] | None = None) -> None:
             return {(int(k) if k.isdigit() else k): v for k, v in d.items()}
 
         run = parse_args(raw["argv"])
+        run.note = args.note or run.note
         md = report(
             run,
             raw["started"],
