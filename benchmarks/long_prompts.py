@@ -152,6 +152,18 @@ def _median(xs):
     return statistics.median(xs) if xs else None
 
 
+def _figure_only(make_figure, repeats: int) -> dict:
+    """A view drawn from numbers already computed: the figure and its JSON, timed ``repeats`` times."""
+    rows = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        payload = len(make_figure().to_json().encode())
+        rows.append((time.perf_counter() - t0, payload))
+    times = [r[0] for r in rows]
+    median = _median(times)
+    return {"compute_s": 0.0, "figure_s": median, "total_s": median, "all_s": times, "bytes": rows[-1][1]}
+
+
 def _views(tm, ta, repeats: int, sweep_repeats: int, base: float) -> dict:
     """Every long view: compute, figure, ``to_json``; medians of ``repeats`` and bytes."""
     import pandas as pd
@@ -249,37 +261,20 @@ def _views(tm, ta, repeats: int, sweep_repeats: int, base: float) -> dict:
     out["sweep_all_s"] = sweeps
     out["statistics_rows"] = len(sw.statistics)
     ov = sw.overview
-    rows = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fig = pf.pooled_overview(
+    out["views"]["overview (from the sweep)"] = _figure_only(
+        lambda: pf.pooled_overview(
             ov.values, ov.query_edges, key_edges=ov.key_edges, how=ov.how, causal=ta.causal, model_name=ta.model_name
-        )
-        payload = len(fig.to_json().encode())
-        rows.append((time.perf_counter() - t0, payload))
-    out["views"]["overview (from the sweep)"] = {
-        "compute_s": 0.0,
-        "figure_s": _median([r[0] for r in rows]),
-        "total_s": _median([r[0] for r in rows]),
-        "all_s": [r[0] for r in rows],
-        "bytes": rows[-1][1],
-    }
-    rows = []
-    for _ in range(repeats):  # the page's "every head of a layer" once the sweep has run: no computing
-        t0 = time.perf_counter()
-        fig = pf.pooled_layer(
+        ),
+        repeats,
+    )
+    # The page's "every head of a layer" once the sweep has run: no computing.
+    out["views"]["pooled layer, read from the sweep"] = _figure_only(
+        lambda: pf.pooled_layer(
             ov.values[layer], ov.query_edges, key_edges=ov.key_edges, layer=layer, how=ov.how, causal=ta.causal,
             model_name=ta.model_name,
-        )  # fmt: skip
-        payload = len(fig.to_json().encode())
-        rows.append((time.perf_counter() - t0, payload))
-    out["views"]["pooled layer, read from the sweep"] = {
-        "compute_s": 0.0,
-        "figure_s": _median([r[0] for r in rows]),
-        "total_s": _median([r[0] for r in rows]),
-        "all_s": [r[0] for r in rows],
-        "bytes": rows[-1][1],
-    }
+        ),  # fmt: skip
+        repeats,
+    )
     out["sweep_bins"] = int(ov.values.shape[-1])
     log(f"  overview figure: {_median([r[0] for r in rows]):.3f} s, {rows[-1][1] / MB:.3f} MB")
     del sw

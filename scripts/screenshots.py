@@ -46,13 +46,18 @@ DECODER_VIEWS = {
 DECODER_PROMPT = "The cat sat on the mat. The dog sat on the log. The cat sat on the"
 
 
-def decoder_views(page, url: str, out: Path) -> None:
-    """The text page after "Use bundled SmolLM2-135M-Instruct (decoder)", layer 17 (an induction layer)."""
+def decoder_sentence_box(page, url: str):
+    """The text page with the bundled decoder chosen; returns its Sentence box."""
     page.goto(f"{url}/text")
     page.wait_for_selector(".js-plotly-plot", timeout=90_000)
     page.get_by_role("button", name="Use bundled SmolLM2-135M-Instruct (decoder)").click()
     wait_idle(page, timeout_ms=180_000)
-    box = page.get_by_label("Sentence", exact=True)
+    return page.get_by_label("Sentence", exact=True)
+
+
+def decoder_views(page, url: str, out: Path) -> None:
+    """The text page after "Use bundled SmolLM2-135M-Instruct (decoder)", layer 17 (an induction layer)."""
+    box = decoder_sentence_box(page, url)
     box.fill(DECODER_PROMPT)
     box.press("Control+Enter")
     wait_idle(page)
@@ -139,11 +144,7 @@ def head_stats(page, url: str, out: Path) -> None:
 
 def long_prompt(page, url: str, out: Path) -> None:
     """An 8,192-token prompt on the decoder (README pasted until it is cut): layer 17, head 3, pooled."""
-    page.goto(f"{url}/text")
-    page.wait_for_selector(".js-plotly-plot", timeout=90_000)
-    page.get_by_role("button", name="Use bundled SmolLM2-135M-Instruct (decoder)").click()
-    wait_idle(page, timeout_ms=180_000)
-    box = page.get_by_label("Sentence", exact=True)
+    box = decoder_sentence_box(page, url)
     box.fill((ROOT / "README.md").read_text(encoding="utf-8") * 2, timeout=120_000)  # ~18,000 tokens
     box.press("Control+Enter")
     page.get_by_text("Zoom: exact weights").wait_for(timeout=600_000)

@@ -16,6 +16,8 @@ a matrix is larger than the screen, so memory and the bytes sent stay flat up to
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
 from attnviz.export.attention_files import head_csv
@@ -42,8 +44,8 @@ from attnviz.ui.cache import (
     result_derived,
 )
 from attnviz.ui.safe import md_escape
-from attnviz.ui.state import HEAD, LAYER, keep_default
-from attnviz.ui.text_views import clamp
+from attnviz.ui.state import HEAD, LAYER, SINGLE_HEAD, keep_default
+from attnviz.ui.text_views import clamp, open_clicked_head
 
 LONG_VIEW, POOLING = "long_view", "pooling"
 ZOOM_QUERY, ZOOM_KEY, ZOOM_SIZE = "zoom_query", "zoom_key", "zoom_size"
@@ -55,7 +57,7 @@ ROLLOUT_QUERY, ROLLOUT_FUSION_LONG, ROLLOUT_CAUSAL_LONG = (
 )
 LAYER_TILES, OVERVIEW_TILES = "long_layer_chart", "long_overview_chart"
 SINGLE, FROM_TOKEN, PAIRS, LAYER_VIEW, OVERVIEW, ROLLOUT = (
-    "Single head",
+    SINGLE_HEAD,  # the same name as the short views', which open_clicked_head sets
     "From one token",
     "Strongest pairs",
     "All heads of a layer",
@@ -241,19 +243,6 @@ def strongest_pairs(tm: TextModel, ta: TextAttention, layer: int, head: int) -> 
     )
 
 
-def _open_head(chart: str, n_heads: int | None) -> None:
-    """A tile was clicked: show that head alone. ``n_heads`` None: the tiles are one layer's heads."""
-    points = st.session_state[chart]["selection"]["points"]
-    if not points:
-        return
-    index = int(points[0]["point_index"])
-    if n_heads is None:
-        st.session_state[HEAD] = index
-    else:
-        st.session_state[LAYER], st.session_state[HEAD] = divmod(index, n_heads)
-    st.session_state[LONG_VIEW] = SINGLE
-
-
 def layer_heads(tm: TextModel, ta: TextAttention, layer: int, *, how: str) -> None:
     swept = result_derived(tm, ta).get(f"sweep_{how}")
     if swept is not None:  # every head was computed once already: read this layer's from it
@@ -272,7 +261,7 @@ def layer_heads(tm: TextModel, ta: TextAttention, layer: int, *, how: str) -> No
         fig,
         width="stretch",
         key=LAYER_TILES,
-        on_select=lambda: _open_head(LAYER_TILES, None),
+        on_select=partial(open_clicked_head, LAYER_TILES, None, LONG_VIEW),
         selection_mode="points",
     )
 
@@ -379,6 +368,6 @@ def overview(tm: TextModel, ta: TextAttention, *, how: str) -> None:
         fig,
         width="stretch",
         key=OVERVIEW_TILES,
-        on_select=lambda: _open_head(OVERVIEW_TILES, ta.n_heads),
+        on_select=partial(open_clicked_head, OVERVIEW_TILES, ta.n_heads, LONG_VIEW),
         selection_mode="points",
     )

@@ -105,8 +105,10 @@ def _on_matrix_click() -> None:
         st.session_state[QUERY] = int(round(points[0]["y"]))
 
 
-def _on_tile_click(chart: str, n_heads: int | None) -> None:
-    """A thumbnail was clicked: open it as a single head. ``n_heads`` None: tiles are one layer's heads."""
+def open_clicked_head(chart: str, n_heads: int | None, view_key: str = VIEW) -> None:
+    """A thumbnail was clicked: open it as a single head (the view under ``view_key``: the short
+    views' radio, or the long views' in attnviz.ui.long_text). ``n_heads`` None: tiles are one
+    layer's heads."""
     points = st.session_state[chart]["selection"]["points"]
     if not points:
         return
@@ -115,7 +117,7 @@ def _on_tile_click(chart: str, n_heads: int | None) -> None:
         st.session_state[HEAD] = index
     else:
         st.session_state[LAYER], st.session_state[HEAD] = divmod(index, n_heads)
-    st.session_state[VIEW] = SINGLE_HEAD
+    st.session_state[view_key] = SINGLE_HEAD
 
 
 # ---------------------------------------------------------------- how each figure is shown
@@ -143,7 +145,7 @@ def _show_tiles(fig: go.Figure, view: AttentionView, chart: str, whole_model: bo
         key=chart,
         # Partials, not lambdas: Streamlit keeps a chart's callback for the whole session
         # (one per new figure), and a lambda would keep ``view`` (up to 75 MB) with it.
-        on_select=partial(_on_tile_click, chart, view.n_heads if whole_model else None),
+        on_select=partial(open_clicked_head, chart, view.n_heads if whole_model else None),
         selection_mode="points",
         width="stretch",
     )
