@@ -24,6 +24,9 @@ The notebook user's API (names are stable)::
     ia = attnviz.image_attention(im, attnviz.open_image("photo.jpg"))
     ia.predictions, ia.weights, ia.grid         # [(label, p)], float32 [layers, heads, t, t], (8, 8)
 
+    scores = attnviz.score_explanations(lm, "The cat sat on the")   # or (tm, text), (im, image)
+    scores.table, scores.summary()              # deletion/insertion areas per method; does it beat random?
+
 The code lives in wings: ``attnviz.text`` (text models), ``attnviz.image`` (image models),
 ``attnviz.maths`` (formulas on arrays, no model), ``attnviz.export`` (files), ``attnviz.figures``
 (Plotly figures) and ``attnviz.ui`` (the Streamlit app's parts); at the top only what every wing
@@ -82,6 +85,9 @@ _EXPORTS = {
     "strongest_edges": "attnviz.text.long_views",
     "pooled_layer": "attnviz.text.long_views",
     "rollout_from": "attnviz.text.token_rollout",
+    # is this picture faithful? (issue 14): deletion and insertion scores of every explanation
+    "score_explanations": "attnviz.scoreboard",
+    "ExplanationScores": "attnviz.maths.explanation_table",
 }
 # public submodule name -> module. "qkv" and "static" are the short names the README has always
 # shown for the step-by-step maths and the PNG export.
