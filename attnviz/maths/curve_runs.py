@@ -6,8 +6,10 @@ every mask that any curve needs, each distinct mask once (:class:`~attnviz.maths
 and returns the raw curves. Nothing here knows about models.
 
 A *search* row (the text scoreboard's "attention (best layer: L)") is a family of candidate maps
-of which the one with the lowest deletion area is kept; its deletion curves are computed for every
-candidate, then the winner's insertion curve.
+of which the one with the lowest deletion area is kept. The candidates are compared on a coarse
+deletion curve of :data:`SEARCH_STEPS` + 1 points (0, ¼, ½, ¾, 1: three passes per candidate, where
+the full curve would take ``steps - 1``; the bundled decoder has 30 layers), then the winner gets
+its full deletion and insertion curves like every other row.
 
 Seconds. A method's time is its importance map's time plus its share of the forward passes: each
 distinct mask costs the average time of a computed mask, split evenly between the methods whose
@@ -48,6 +50,10 @@ class CurveRuns:
     chosen: object = None  # the search row's winning key
 
 
+#: Points - 1 of the coarse deletion curve on which a search row's candidates are compared.
+SEARCH_STEPS = 4
+
+
 def run_curves(
     cache: MaskScores,
     compute: Callable[[np.ndarray], np.ndarray],
@@ -65,13 +71,14 @@ def run_curves(
 
     Args:
         importance: method -> ``[n]`` (the search row and random excluded).
-        search: ``(row name, {key: importance [n]})``: the candidate with the lowest deletion area
+        search: ``(row name, {key: importance [n]})``: the candidate with the lowest area under its
+            coarse deletion curve (:data:`SEARCH_STEPS`; ties: the first key)
             becomes the row ``row name``; its importance is added to the returned dict.
         extra_masks: method -> ``[m, n]`` masks it computed beforehand (leave-one-out's single
             removals): counted in its share of the time.
         importance_seconds: method -> seconds its importance map took.
         on_total: called once, before any pass, with the number of masks still to compute (at most
-            ``steps - 1`` more follow: the search winner's insertion curve).
+            ``2 (steps - 1)`` more follow: the search winner's curves).
 
     Returns:
         (:class:`CurveRuns`, the importance of every row, the search winner's included).
@@ -83,7 +90,8 @@ def run_curves(
     pending = [*del_masks.values(), *ins_masks.values()]
     search_masks: dict[object, np.ndarray] = {}
     if search is not None:
-        search_masks = {key: deletion_masks(order_of(v), steps) for key, v in search[1].items()}
+        coarse = min(SEARCH_STEPS, steps)
+        search_masks = {key: deletion_masks(order_of(v), coarse) for key, v in search[1].items()}
         pending += list(search_masks.values())
     orders = random_orders(n, random_count, seed)  # (R, n)
     random_del = np.stack([deletion_masks(o, steps) for o in orders]) if random_count else None  # (R, S, n)
@@ -91,7 +99,7 @@ def run_curves(
         pending.append(random_del.reshape(-1, n))
     everything = np.concatenate([p.reshape(-1, n) for p in pending]) if pending else np.zeros((0, n), bool)
     if on_total is not None:
-        on_total(len(cache.missing(everything)) + (steps - 1 if search is not None else 0))
+        on_total(len(cache.missing(everything)) + (2 * (steps - 1) if search is not None else 0))
     cache.scores(everything, compute)
 
     deletion = {m: cache.scores(del_masks[m], compute) for m in importance}
@@ -105,10 +113,10 @@ def run_curves(
         areas = {key: auc(cache.scores(masks, compute)) for key, masks in search_masks.items()}
         chosen = min(areas, key=lambda key: np.nan_to_num(areas[key], nan=np.inf))
         winner = candidates[chosen]
-        ins = insertion_masks(order_of(winner), steps)
-        deletion[name] = cache.scores(search_masks[chosen], compute)
+        full_del, ins = deletion_masks(order_of(winner), steps), insertion_masks(order_of(winner), steps)
+        deletion[name] = cache.scores(full_del, compute)
         insertion[name] = cache.scores(ins, compute)
-        used[name] = [*search_masks.values(), ins]
+        used[name] = [*search_masks.values(), full_del, ins]
         rows[name] = winner
     for m, masks in (extra_masks or {}).items():
         used.setdefault(m, []).append(np.asarray(masks, dtype=bool).reshape(-1, n))

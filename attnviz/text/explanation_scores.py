@@ -32,9 +32,10 @@ Methods (:data:`TEXT_METHODS`), each an importance over the removable tokens, re
 *target position* (a decoder's last token, an encoder's [CLS], an MLM's [MASK]):
 
 * ``attention (last layer)``: the last layer's attention from the target position, mean over heads;
-* ``attention (best layer)``: the layer whose map has the lowest deletion area *on this input*
-  (the row is named ``attention (best layer: L)``, 0-based like the app's layer picker; choosing
-  on the input that is scored is optimistic, and a note says so);
+* ``attention (best layer)``: the layer whose map has the lowest deletion area *on this input*,
+  compared on a 5-point deletion curve (:data:`attnviz.maths.curve_runs.SEARCH_STEPS`) to keep the
+  search to three passes a layer; the row is named ``attention (best layer: L)``, 0-based like the
+  app's layer picker. Choosing on the input that is scored is optimistic, and a note says so;
 * ``attention (mean over layers)``: mean over layers and heads;
 * ``rollout``: :func:`attnviz.rollout`'s row (a decoder's with the causal correction, as the app shows);
 * ``attention × gradient``: Chefer et al. 2021 (:func:`~attnviz.maths.gradient_attention.gradient_weighted_rollout`);
@@ -433,8 +434,8 @@ def score_text_explanations(
         best_layer = int(runs.chosen)
         renames[BEST] = f"attention (best layer: {best_layer})"
         notes.append(
-            f"The best layer ({best_layer}) was picked among {n_layers} for its deletion area on this very input, so "
-            "its row is optimistic: on another input another layer may win."
+            f"The best layer ({best_layer}) was picked among {n_layers} for its deletion area (on a 5-point curve) on "
+            "this very input, so its row is optimistic: on another input another layer may win."
         )
     if tm.causal:
         notes.append("The first token is never removed (the decoder's attention sink; the IG baseline keeps it too).")
