@@ -5,13 +5,18 @@ attention grid's cells by each map, removes them in that order (deletion) or put
 an image with every cell removed (insertion), and follows the **probability of the chosen class**
 (the predicted one by default). The curves' arithmetic is :mod:`attnviz.maths.deletion_curves`.
 
-Removal, one way for every map: a removed cell's pixels become those of a black image, the
-baseline integrated gradients starts from (:mod:`attnviz.image.attribution`). The fully removed
-image is then exactly IG's baseline, so IG's per-cell scores add up to the change the curves span,
-and the cells removed are the same pixel squares every map is drawn on. A blurred copy (RISE's
-insertion start) was the other candidate, less far from natural images; black was chosen so that
-one reference serves the curves and IG alike (both are out of the training distribution: the
-generated shapes never have black squares cut into them).
+Removal, one way for every map: a removed cell's pixels are replaced by those of a blurred copy of
+the image (a Gaussian of one cell's width, at the model's input size), RISE's choice for insertion.
+Black cells, the other candidate (integrated gradients' usual baseline), were tried first and
+measured useless here: the bundled model classifies shapes, and black squares are shapes. On the
+demo images, blacking out 10 % of the cells at random (mean of 10 orders) left the predicted class
+0.04 of its probability on the circle, 0.25 on the diamond and 0.52 on the triangle, and on the
+circle every map and the random order scored a deletion area of 0.06-0.07 (nothing told apart).
+Blurred cells took it to 1.0, 0.76 and 0.81, the random order's areas were 0.33-0.79 and the maps'
+0.06-0.87 (one cell's width as the radius; four cells' blurred too little to remove a shape).
+Integrated gradients here starts from the same
+blurred image (the blur path of Xu et al. 2020), so the fully removed image is IG's baseline and
+IG's per-cell scores add up to the change the curves span.
 
 Maps (:data:`IMAGE_METHODS`), each a score per cell:
 
@@ -19,7 +24,7 @@ Maps (:data:`IMAGE_METHODS`), each a score per cell:
 * ``rollout``: :func:`attnviz.rollout`'s class-token row;
 * ``Grad-CAM``: :func:`attnviz.image.attribution.gradcam` on the last convolution (the bundled
   family only; a ViT's row is left out with a note);
-* ``integrated gradients``: captum's ``IntegratedGradients`` of the class probability from the black
+* ``integrated gradients``: captum's ``IntegratedGradients`` of the class probability from the blurred
   image (:data:`IG_STEPS` steps), summed over each cell's pixels and channels, signed;
 * ``occlusion``: captum's ``FeatureAblation`` with one cell at a time, removed as above;
 * ``random``: mean and sd over ``random_orders`` orders; ``centre``: the nearer the image centre,
@@ -34,7 +39,7 @@ import time
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from attnviz.device import falls_back_to_cpu
 from attnviz.errors import InputError
@@ -58,8 +63,9 @@ IG_STEPS = 64
 BATCH = 64
 
 REMOVAL = (
-    "A removed cell's pixels are replaced by black, the image integrated gradients starts from: the fully "
-    "removed image is IG's baseline, and the cells are the squares every map is drawn on."
+    "A removed cell's pixels are replaced by a blurred copy's (a Gaussian one cell wide): black squares, the "
+    "other choice, are themselves shapes to this model and took the prediction away wherever they were put. "
+    "Integrated gradients starts from the same blurred image."
 )
 
 
@@ -72,6 +78,14 @@ def _methods(methods) -> list[str]:
     if unknown:
         raise InputError(f"Unknown method {unknown[0]!r}: choose from {', '.join(map(repr, IMAGE_METHODS))}.")
     return [m for m in IMAGE_METHODS if m in set(methods)]
+
+
+def removed_image(model: ImageModel, image: Image.Image) -> torch.Tensor:
+    """The image with every cell removed, ``(1, 3, H, W)`` as the model takes it: the image at the
+    model's input size, blurred by a Gaussian whose radius is one grid cell's width."""
+    h, w = model.input_size
+    small = image.convert("RGB").resize((w, h), Image.Resampling.BILINEAR)
+    return model.pixels(small.filter(ImageFilter.GaussianBlur(w / model.grid[1])))
 
 
 def _cell_of_pixel(input_size: tuple[int, int], grid: tuple[int, int]) -> np.ndarray:
@@ -119,7 +133,7 @@ def score_image_explanations(
 
     with model.lock:
         x = model.pixels(image)  # (1, 3, H, W)
-        base = model.pixels(Image.new("RGB", image.size, (0, 0, 0)))
+        base = removed_image(model, image)  # (1, 3, H, W)
         with torch.inference_mode():
             logits, attention = model.forward(x)  # (1, K), (1, L, heads, T, T)
         probs = logits[0].float().softmax(dim=-1)
@@ -224,7 +238,8 @@ def _occlusion(cache: MaskScores, compute, m: int) -> np.ndarray:
 
 
 def _integrated_gradients(probability, x, base, cell: np.ndarray, m: int) -> tuple[np.ndarray, float]:
-    """Signed IG of the class probability, summed over each cell's pixels and channels: ``[m]``, and the delta."""
+    """Signed IG of the class probability from ``base`` (the blurred image), summed over each cell's pixels
+    and channels: ``[m]``, and the convergence delta."""
     from captum.attr import IntegratedGradients
 
     with torch.inference_mode(False), torch.enable_grad():

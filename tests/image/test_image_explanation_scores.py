@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFilter
 
 import attnviz
 from attnviz.image.explanation_scores import IMAGE_METHODS
@@ -24,14 +24,17 @@ def probability(model, x: torch.Tensor, index: int) -> float:
         return float(model.logits(x).float().softmax(-1)[0, index])
 
 
-def with_cells_black(model, image, cells) -> torch.Tensor:
-    """The image with grid cells (flat, row by row) black, as the model sees it."""
-    array = np.asarray(image.convert("RGB").resize(model.input_size[::-1]), dtype=np.uint8).copy()
-    rows, cols = model.grid
+def with_cells_removed(model, image, cells) -> torch.Tensor:
+    """The image with grid cells (flat, row by row) taken from a blurred copy, as the model sees it."""
     h, w = model.input_size
+    small = image.convert("RGB").resize((w, h), Image.Resampling.BILINEAR)
+    array = np.asarray(small, dtype=np.uint8).copy()
+    blurred = np.asarray(small.filter(ImageFilter.GaussianBlur(w / model.grid[1])), dtype=np.uint8)
+    rows, cols = model.grid
     for c in cells:
         r, k = divmod(int(c), cols)
-        array[r * h // rows : (r + 1) * h // rows, k * w // cols : (k + 1) * w // cols] = 0
+        cell = np.s_[r * h // rows : (r + 1) * h // rows, k * w // cols : (k + 1) * w // cols]
+        array[cell] = blurred[cell]
     return model.pixels(Image.fromarray(array))
 
 
@@ -46,7 +49,7 @@ def test_curves_start_at_the_full_score_and_end_at_the_removed_one(random_model,
     with torch.no_grad():
         index = int(random_model.logits(x)[0].argmax())
     full = probability(random_model, x, index)
-    removed = probability(random_model, with_cells_black(random_model, image, range(64)), index)
+    removed = probability(random_model, with_cells_removed(random_model, image, range(64)), index)
     assert scores.family == "image" and len(scores.units) == 64 and scores.units[9] == "cell (1, 1)"
     assert scores.full_score == pytest.approx(full, rel=1e-5)
     assert scores.removed_score == pytest.approx(removed, rel=1e-5)
@@ -57,7 +60,7 @@ def test_curves_start_at_the_full_score_and_end_at_the_removed_one(random_model,
     assert set(scores.table["method"]) == set(IMAGE_METHODS)
     # centre: the four middle cells go first; at 1/4 of the curve round(64 / 4) = 16 cells are black
     order = np.argsort(-scores.importance["centre"], kind="stable")[:16]
-    inner = probability(random_model, with_cells_black(random_model, image, order), index)
+    inner = probability(random_model, with_cells_removed(random_model, image, order), index)
     assert scores.deletion["centre"][1] == pytest.approx(inner / full, rel=1e-5)
 
 
@@ -76,7 +79,7 @@ def test_random_band_matches_an_independent_computation(random_model, image):
     for _ in range(count):
         order = rng.permutation(64)
         curves.append(
-            [probability(random_model, with_cells_black(random_model, image, order[:j]), index) / full for j in k]
+            [probability(random_model, with_cells_removed(random_model, image, order[:j]), index) / full for j in k]
         )
     np.testing.assert_allclose(scores.random_band["deletion"][0], np.mean(curves, axis=0), rtol=1e-5)
 
