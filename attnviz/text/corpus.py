@@ -63,6 +63,8 @@ _BOMS = {
     b"\xff\xfe": "UTF-16",
     b"\xfe\xff": "UTF-16",
 }
+#: Bad (non-UTF-8) line numbers a note names; the rest are counted.
+FIRST_BAD_LINES = 5
 #: Bytes read at a time when a file is streamed line by line.
 _CHUNK = 1 << 16
 #: The time model of :func:`estimate_corpus`, measured with the bundled model (6 layers x 12 heads,
@@ -95,6 +97,11 @@ class Corpus:
     lines: int  # lines in the file, blank ones included
     empty_lines: int  # blank lines skipped (or lines of only invisible characters)
     name: str = "the file"
+    bad_lines: int = 0  # lines that are not UTF-8 text, skipped (the command line's files only)
+    first_bad_lines: tuple[int, ...] = ()  # the first few of their line numbers
+    #: The line number of the last of the first :data:`DIVERGENCE_SENTENCES` sentences (every
+    #: line up to it may join the head map), or None when the file has fewer sentences.
+    divergence_last_line: int | None = None
 
     def __len__(self) -> int:
         return len(self.sentences)
@@ -151,14 +158,40 @@ def _byte_lines(f, chunk_size: int = _CHUNK) -> Iterator[bytes]:
         yield rest.rstrip(b"\r\n")
 
 
-def _lines(raw_lines: Iterable[bytes], name: str) -> Iterator[tuple[int, str]]:
-    """(line number from 1, text without the line end) for every line of a byte stream."""
+def _check_first_line(raw: bytes, name: str) -> bytes:
+    """The first line without a UTF-8 byte order mark; a UTF-16/32 mark refuses the whole file."""
+    for bom, encoding in _BOMS.items():
+        if raw.startswith(bom):
+            raise InputError(f"{name} is {encoding} text; save it as UTF-8 and try again.")
+    return raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark is not part of the text
+
+
+def corpus_line(raw: bytes, number: int, name: str = "the file") -> str | None:
+    """One raw line of a corpus file as text, or None when it is not UTF-8 text (a bad line).
+
+    The command line's rule, for both engines: a bad line is skipped and counted in the notes
+    (:attr:`CorpusStats.bad_lines`), never the end of a run. A UTF-16/32 byte order mark on the
+    first line still refuses the file (every line would be bad).
+    """
+    if number == 1:
+        raw = _check_first_line(raw, name)
+    try:
+        return _decode_line(raw.rstrip(b"\r\n"), number, name)
+    except InputError:
+        return None
+
+
+def _lines(raw_lines: Iterable[bytes], name: str, *, skip_bad: bool = False) -> Iterator[tuple[int, str | None]]:
+    """(line number from 1, text without the line end) for every line of a byte stream.
+
+    With ``skip_bad`` a line that is not UTF-8 text gives None instead of an InputError.
+    """
     for number, raw in enumerate(raw_lines, start=1):
+        if skip_bad:
+            yield number, corpus_line(raw, number, name)
+            continue
         if number == 1:
-            for bom, encoding in _BOMS.items():
-                if raw.startswith(bom):
-                    raise InputError(f"{name} is {encoding} text; save it as UTF-8 and try again.")
-            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark is not part of the text
+            raw = _check_first_line(raw, name)
         yield number, _decode_line(raw.rstrip(b"\r\n"), number, name)
 
 
@@ -196,12 +229,18 @@ def _check_count(count: int, name: str, max_sentences: int | None) -> None:
 
 
 def scan_corpus_file(
-    path: str | os.PathLike, *, max_bytes: int | None = None, max_sentences: int | None = None
+    path: str | os.PathLike,
+    *,
+    max_bytes: int | None = None,
+    max_sentences: int | None = None,
+    skip_bad_lines: bool = False,
 ) -> Corpus:
     """Check a file as :func:`decode_corpus` does, streaming it; the sentences are not kept.
 
     Returns a :class:`Corpus` with an empty ``sentences`` list and the counts filled in;
-    iterate :func:`iter_corpus_file` for the sentences (a second pass).
+    iterate :func:`iter_corpus_file` for the sentences (a second pass). With
+    ``skip_bad_lines`` (the command line) a line that is not UTF-8 text is counted in
+    ``bad_lines`` instead of refusing the file.
     """
     path = Path(path)
     name = path.name or str(path)
@@ -209,23 +248,37 @@ def scan_corpus_file(
         raise InputError(f"{path} is not a file. Give the path of a .txt file with one sentence per line.")
     _check_size(path.stat().st_size, name, max_bytes)
     count = lines = empty = 0
+    bad: list[int] = []
+    divergence_last_line = None
     with open(path, "rb") as f:
-        for number, text in _lines(_byte_lines(f), name):
+        for number, text in _lines(_byte_lines(f), name, skip_bad=skip_bad_lines):
             lines = number
-            if text.strip():
+            if text is None:
+                bad.append(number)
+            elif text.strip():
                 count += 1
+                if count == DIVERGENCE_SENTENCES:
+                    divergence_last_line = number
             else:
                 empty += 1
     _check_count(count, name, max_sentences)
-    return Corpus(sentences=[], lines=lines, empty_lines=empty, name=name)
+    return Corpus(
+        sentences=[],
+        lines=lines,
+        empty_lines=empty,
+        name=name,
+        bad_lines=len(bad),
+        first_bad_lines=tuple(bad[:FIRST_BAD_LINES]),
+        divergence_last_line=divergence_last_line,
+    )
 
 
-def iter_corpus_file(path: str | os.PathLike) -> Iterator[str]:
+def iter_corpus_file(path: str | os.PathLike, *, skip_bad_lines: bool = False) -> Iterator[str]:
     """The non-blank lines of a UTF-8 file, stripped, read lazily (check it with :func:`scan_corpus_file`)."""
     path = Path(path)
     with open(path, "rb") as f:
-        for _, text in _lines(_byte_lines(f), path.name):
-            if text := text.strip():
+        for _, text in _lines(_byte_lines(f), path.name, skip_bad=skip_bad_lines):
+            if text and (text := text.strip()):
                 yield text
 
 
@@ -354,7 +407,10 @@ class CorpusStats:
         truncated_lines, tokens_cut: lines longer than the model's limit, and tokens cut from them.
         empty_lines: blank lines skipped (and lines of only invisible characters).
         cancelled: the run was stopped before the end; the table covers the sentences processed.
-        seconds: time spent running the model and adding up.
+        seconds: time spent running the model and adding up (the Ray engine: the run's wall-clock
+            time, start-up excluded).
+        bad_lines, first_bad_lines: lines that were not UTF-8 text, skipped (the command line's
+            rule), and the first few of their numbers.
     """
 
     table: pd.DataFrame
@@ -369,6 +425,8 @@ class CorpusStats:
     cancelled: bool
     seconds: float
     max_tokens: int
+    bad_lines: int = 0
+    first_bad_lines: tuple[int, ...] = ()
 
     @property
     def sentences_per_second(self) -> float:
@@ -387,6 +445,14 @@ class CorpusStats:
             )
         if self.empty_lines:
             notes.append(f"{self.empty_lines:,} blank line{'s were' if self.empty_lines > 1 else ' was'} skipped.")
+        if self.bad_lines:
+            numbers = ", ".join(str(n) for n in self.first_bad_lines)
+            more = ", …" if self.bad_lines > len(self.first_bad_lines) else ""
+            notes.append(
+                f"{self.bad_lines:,} line{'s were' if self.bad_lines > 1 else ' was'} not UTF-8 text and "
+                f"{'were' if self.bad_lines > 1 else 'was'} skipped (line{'s' if self.bad_lines > 1 else ''} "
+                f"{numbers}{more}); save the file as UTF-8 to include {'them' if self.bad_lines > 1 else 'it'}."
+            )
         return notes
 
 
@@ -411,7 +477,12 @@ class CorpusAccumulator:
     truncated_lines: int = 0
     tokens_cut: int = 0
     empty_lines: int = 0
+    bad_lines: int = 0
+    first_bad_lines: tuple[int, ...] = ()
     seconds: float = 0.0
+    #: Sentences handed to :meth:`add_batch` so far (blank ones included): the first
+    #: ``divergence_sentences`` of them may join the head map, whichever order batches come in.
+    offered: int = 0
 
     def __post_init__(self) -> None:
         self.heads = self._totals()
@@ -434,8 +505,25 @@ class CorpusAccumulator:
     def sentences(self) -> int:
         return self.heads.sentences
 
-    def add_batch(self, tm: TextModel, sentences: list[str]) -> None:
-        """Run ``sentences`` through ``tm`` and add them; blank ones are skipped and counted."""
+    def empty_like(self) -> CorpusAccumulator:
+        """Zero totals for the same model: a batch's partial sums, merged into these later."""
+        return CorpusAccumulator(
+            model_name=self.model_name,
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            max_tokens=self.max_tokens,
+            causal=self.causal,
+            divergence_sentences=self.divergence_sentences,
+        )
+
+    def add_batch(self, tm: TextModel, sentences: list[str], *, divergence: list[bool] | None = None) -> None:
+        """Run ``sentences`` through ``tm`` and add them; blank ones are skipped and counted.
+
+        ``divergence`` says which sentences may join the head map (default: those among the first
+        ``divergence_sentences`` ever offered to these totals). The Ray engine, whose batches
+        arrive in any order, passes it from the lines' numbers, so both engines pick the same
+        sentences.
+        """
         if tm.name != self.model_name or (tm.n_layers, tm.n_heads, tm.causal) != (
             self.n_layers,
             self.n_heads,
@@ -443,28 +531,52 @@ class CorpusAccumulator:
         ):
             raise InputError(f"These totals belong to {self.model_name!r}; they cannot take {tm.name!r}'s attention.")
         started = time.perf_counter()
-        kept = [s.strip() for s in sentences if isinstance(s, str) and s.strip()]
-        results = batch_attention(tm, kept) if kept else []
+        if divergence is None:
+            divergence = [self.offered + i < self.divergence_sentences for i in range(len(sentences))]
+        kept = [
+            (s.strip(), joins)
+            for s, joins in zip(sentences, divergence, strict=True)
+            if isinstance(s, str) and s.strip()
+        ]
+        results = batch_attention(tm, [s for s, _ in kept]) if kept else []
         # A line of only invisible characters tokenizes to [CLS] [SEP] (a decoder: to nothing): nothing to analyse.
-        results = [r for r in results if not r.special.all()]
-        self.empty_lines += len(sentences) - len(results)
-        if results:
-            # Sums of the batch first, merged at the end: a run stopped mid-batch leaves the totals whole.
-            batch = self._totals()
-            div = DivergenceTotals()
-            for r in results:
-                if self.causal:
-                    batch.add(r.weights, r.tokens, r.special, r.token_ids)
-                else:
-                    batch.add(r.weights, r.tokens, r.special)
-                if self.divergence.sentences + div.sentences < self.divergence_sentences:
-                    div.add(r.weights)
-            self._merge(batch, div, results)
-        self.seconds += time.perf_counter() - started
+        results = [(r, joins) for r, (_, joins) in zip(results, kept, strict=True) if not r.special.all()]
+        # Sums of the batch first, merged at the end: a run stopped mid-batch leaves the totals whole.
+        batch = self.empty_like()
+        batch.empty_lines = len(sentences) - len(results)
+        batch.offered = len(sentences)
+        for r, joins in results:
+            if self.causal:
+                batch.heads.add(r.weights, r.tokens, r.special, r.token_ids)
+            else:
+                batch.heads.add(r.weights, r.tokens, r.special)
+            if joins:
+                batch.divergence.add(r.weights)
+            batch.tokens += len(r.tokens)
+            batch.truncated_lines += r.n_cut > 0
+            batch.tokens_cut += r.n_cut
+        batch.seconds = time.perf_counter() - started
+        self._merge(batch)
 
-    def _merge(
-        self, batch: HeadTotals | DecoderHeadTotals, div: DivergenceTotals, results: list[SentenceAttention]
-    ) -> None:
+    def add_bad_lines(self, numbers: Iterable[int]) -> None:
+        """Count lines that were not UTF-8 text (skipped), keeping the first few numbers."""
+        numbers = list(numbers)
+        self.bad_lines += len(numbers)
+        self.first_bad_lines = tuple(sorted({*self.first_bad_lines, *numbers})[:FIRST_BAD_LINES])
+
+    def merge(self, other: CorpusAccumulator) -> None:
+        """Add another run's totals of the same model (a Ray worker's batch) to these."""
+        if (other.model_name, other.n_layers, other.n_heads, other.causal) != (
+            self.model_name,
+            self.n_layers,
+            self.n_heads,
+            self.causal,
+        ):
+            raise InputError(f"These totals belong to {self.model_name!r}; they cannot take {other.model_name!r}'s.")
+        self._merge(other)
+
+    def _merge(self, other: CorpusAccumulator) -> None:
+        batch = other.heads
         for name, total in batch.sums.items():
             self.heads.sums[name] = self.heads.sums[name] + total
         if self.causal:
@@ -475,13 +587,20 @@ class CorpusAccumulator:
             self.heads.prev_rows += batch.prev_rows
             self.heads.next_rows += batch.next_rows
         self.heads.sentences += batch.sentences
+        div = other.divergence
         if div.sums is not None:
             self.divergence.sums = div.sums if self.divergence.sums is None else self.divergence.sums + div.sums
             self.divergence.rows += div.rows
             self.divergence.sentences += div.sentences
-        self.tokens += sum(len(r.tokens) for r in results)
-        self.truncated_lines += sum(r.n_cut > 0 for r in results)
-        self.tokens_cut += sum(r.n_cut for r in results)
+        self.tokens += other.tokens
+        self.truncated_lines += other.truncated_lines
+        self.tokens_cut += other.tokens_cut
+        self.empty_lines += other.empty_lines
+        self.offered += other.offered
+        self.seconds += other.seconds
+        if other.bad_lines:
+            self.bad_lines += other.bad_lines
+            self.first_bad_lines = tuple(sorted({*self.first_bad_lines, *other.first_bad_lines})[:FIRST_BAD_LINES])
 
     def result(self, *, total: int | None = None, cancelled: bool = False) -> CorpusStats:
         return CorpusStats(
@@ -497,6 +616,8 @@ class CorpusAccumulator:
             cancelled=cancelled,
             seconds=self.seconds,
             max_tokens=self.max_tokens,
+            bad_lines=self.bad_lines,
+            first_bad_lines=self.first_bad_lines,
         )
 
 
@@ -655,6 +776,7 @@ def corpus_head_stats(
     total: int | None = None,
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
+    skip_bad_lines: bool = False,
 ) -> CorpusStats:
     """Head statistics averaged over many sentences (every token counts once).
 
@@ -668,6 +790,8 @@ def corpus_head_stats(
         progress: called as ``progress(done, total)`` after every batch.
         should_stop: called between batches; when it returns True the run stops and the
             result covers the sentences processed so far (``cancelled=True``).
+        skip_bad_lines: a file's lines that are not UTF-8 text are skipped and counted in the
+            notes (the command line's rule) instead of refusing the file.
 
     Returns:
         :class:`CorpusStats`; ``.table`` has the columns of :func:`attnviz.head_stats`.
@@ -679,17 +803,16 @@ def corpus_head_stats(
     """
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1, not {batch_size}.")
-    empty_in_file = 0
+    acc = CorpusAccumulator.for_model(tm)
     if isinstance(sentences, (str, os.PathLike)):
-        corpus = scan_corpus_file(sentences)
-        total = len_hint = corpus.lines - corpus.empty_lines
-        empty_in_file = corpus.empty_lines
-        sentences = iter_corpus_file(sentences)
+        corpus = scan_corpus_file(sentences, skip_bad_lines=skip_bad_lines)
+        len_hint = corpus.lines - corpus.empty_lines - corpus.bad_lines
+        acc.empty_lines = corpus.empty_lines
+        acc.bad_lines, acc.first_bad_lines = corpus.bad_lines, corpus.first_bad_lines
+        sentences = iter_corpus_file(sentences, skip_bad_lines=skip_bad_lines)
     else:
         len_hint = len(sentences) if hasattr(sentences, "__len__") else None
     total = total if total is not None else len_hint
-    acc = CorpusAccumulator.for_model(tm)
-    acc.empty_lines = empty_in_file
     done, cancelled = 0, False
     for batch in _batches(sentences, batch_size):
         if should_stop is not None and should_stop():

@@ -193,7 +193,7 @@ def test_cli_writes_the_table_and_reports(tiny_bert_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "content, message", [(b"", "is empty"), (b"\xff\xfeh\x00i\x00", "UTF-16"), (b"a\n\xe9\n", "line 2")]
+    "content, message", [(b"", "is empty"), (b"\xff\xfeh\x00i\x00", "UTF-16"), (b"\xe9\n\xe8\n", "only blank")]
 )
 def test_cli_bad_file_is_a_message_not_a_traceback(tiny_bert_dir, tmp_path, capsys, content, message):
     corpus = tmp_path / "bad.txt"
@@ -203,6 +203,17 @@ def test_cli_bad_file_is_a_message_not_a_traceback(tiny_bert_dir, tmp_path, caps
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_cli_skips_and_counts_lines_that_are_not_utf8(tiny_bert_dir, tmp_path, capsys):
+    """One bad line never ends a long run: the command line skips it and says which it was."""
+    corpus = tmp_path / "mixed.txt"
+    corpus.write_bytes(b"the cat sat .\ncaf\xe9 au lait\na dog ran .\n\xff\n")
+    out = tmp_path / "stats.csv"
+    assert main([str(corpus), "--model", str(tiny_bert_dir), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "2 lines were not UTF-8 text and were skipped (lines 2, 4)" in err
+    assert "2 sentences" in err and len(pd.read_csv(out)) == 8
 
 
 def test_cli_runs_as_a_module(tiny_bert_dir, tmp_path):
