@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from attnviz.ui import faithfulness_panel
 from attnviz.ui import image_drawing as draw
 from attnviz.ui import image_page as page
 from attnviz.ui.router import require_router
@@ -29,3 +30,4 @@ draw.render_heads(result, choice)
 maps = page.gradient_maps(model, result, picked, target)
 if maps is not None:
     draw.render_comparison(result, choice, target, maps, picked)
+faithfulness_panel.image_panel(model, result, picked, target)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from attnviz.ui import long_text, sentence
+from attnviz.ui import faithfulness_panel, long_text, sentence
 from attnviz.ui import text_page as page
 from attnviz.ui.router import require_router
 from attnviz.ui.widgets import text_model_picker
@@ -25,3 +25,4 @@ if ta.holds_weights:
     page.render(tm, ta, view, opts)
 else:  # a long input: views computed a head at a time
     long_text.render(tm, ta, scale=opts.scale, hide_first=opts.hide_first)
+faithfulness_panel.text_panel(tm, ta)

@@ -36,8 +36,9 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -474,3 +475,72 @@ def _gradient_maps(
 ) -> tuple[PixelMap | None, PixelMap]:
     cam = gradcam(_model, _image, target) if _model.has_conv else None
     return cam, integrated_gradients(_model, _image, target)
+
+
+# ---------------------------------------------------------------- explanation scores
+
+
+@dataclass(frozen=True)
+class ScoredInput:
+    """An explanation scoreboard (``attnviz.ExplanationScores``), the server's seconds to make it, and
+    its files once made (name -> bytes)."""
+
+    scores: object
+    seconds: float
+    files: dict = field(default_factory=dict, compare=False)
+
+
+class ScoreStore:
+    """Explanation scoreboards shared by every session, the least recently used dropped past ``size``.
+
+    Not ``st.cache_data``: a scoreboard runs only on a click, with a progress bar fed from inside
+    the run, and the panel must know whether one exists for the current input before offering the
+    button (a rerun from a slider move then draws it and never scores again). A scoreboard is
+    frozen and small (curves of ``steps + 1`` points per method), so one object serves every session.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple, ScoredInput] = OrderedDict()
+
+    def get(self, key: tuple) -> ScoredInput | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
+
+    def put(self, key: tuple, item: ScoredInput) -> None:
+        with self._lock:
+            self._items[key] = item
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+@st.cache_resource
+def score_store() -> ScoreStore:
+    return ScoreStore(64)
+
+
+def scores_key(model, *inputs) -> tuple:
+    """``(model name, device, *inputs)``: the input (text and pair, or an image's SHA-256), target and settings."""
+    return (model.name, run_device(model), *inputs)
+
+
+def stored_explanation_scores(key: tuple) -> ScoredInput | None:
+    """The scoreboard already made for ``key`` (:func:`scores_key`), or None (nothing runs)."""
+    return score_store().get(key)
+
+
+def computed_explanation_scores(key: tuple, model, inp, **options) -> ScoredInput:
+    """Score the explanations of ``inp`` (``attnviz.score_explanations(model, inp, **options)``, with
+    its ``progress``) and keep the result under ``key`` for every session."""
+    import attnviz  # the public name, looked up at call time (tests count the calls through it)
+
+    start = time.perf_counter()
+    scores = attnviz.score_explanations(model, inp, **options)
+    item = ScoredInput(scores, time.perf_counter() - start)
+    score_store().put(key, item)
+    return item

@@ -133,19 +133,19 @@ def test_another_model_folder_loads_from_the_sidebar(at, tmp_path):
     folder = tmp_path / "my-model"
     train(folder, steps=2, batch=8, n_train=16, n_val=8, n_test=8, seed=5, device="cpu", log=lambda s: None)
     at.text_input(key=page.MODEL_INPUT).set_value(str(folder))
-    at.button[0].click().run()  # the form's Load button
+    at.form_submit_button[0].click().run()  # the form's Load button
     assert_clean(at)
     assert at.session_state[page.MODEL] == str(folder)
     model = attnviz.load_image_model(str(folder), device="cpu")
     ia = attnviz.image_attention(model, generated_shapes.demo_samples()[0].image)
     np.testing.assert_allclose(_overlay_z(at), ia.cls_attention(1), rtol=1e-5, atol=1e-7)
-    at.button[1].click().run()  # back to the bundled model
+    [b for b in at.button if b.label.startswith("Use bundled")][0].click().run()  # back to the bundled model
     assert at.session_state[page.MODEL] == "shapes-cnn-attention"
 
 
 def test_a_model_that_cannot_load_keeps_the_current_one(at, tmp_path):
     at.text_input(key=page.MODEL_INPUT).set_value(str(tmp_path / "nothing-here"))
-    at.button[0].click().run()
+    at.form_submit_button[0].click().run()  # the form's Load button
     assert not at.exception
     assert any("Could not load" in w.value for w in at.warning)
     assert page.MODEL not in at.session_state or at.session_state[page.MODEL] == "shapes-cnn-attention"
@@ -164,7 +164,7 @@ def test_a_vit_has_no_grad_cam_and_says_so(at, tmp_path):
     torch.manual_seed(0)
     ViTForImageClassification(config).save_pretrained(str(tmp_path / "vit"))
     at.text_input(key=page.MODEL_INPUT).set_value(str(tmp_path / "vit"))
-    at.button[0].click().run()
+    at.form_submit_button[0].click().run()  # the form's Load button
     assert_clean(at)
     assert any("No Grad-CAM" in c.value for c in at.caption)
     assert _overlay_z_shape(at) == (4, 4)
@@ -247,7 +247,7 @@ def test_class_names_from_a_model_card_show_as_text(at, hostile_model):
     from attnviz.ui.safe import md_escape
 
     at.text_input(key=page.MODEL_INPUT).set_value(str(hostile_model))
-    at.button[0].click().run()
+    at.form_submit_button[0].click().run()  # the form's Load button
     assert_clean(at)
     (caption,) = [c.value for c in at.caption if "classes:" in c.value]
     _shown_as_text(caption)

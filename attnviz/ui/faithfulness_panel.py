@@ -1,0 +1,206 @@
+"""The "Is this explanation faithful?" panel, shared by the text page (encoders and decoders) and
+the image page: deletion and insertion curves of every map on the current input, their areas in
+a table, and one sentence saying which maps beat random (``attnviz.score_explanations``).
+
+It runs only on its button, with a progress bar fed by the scoring's ``progress`` callback. The
+result is kept per input in :func:`attnviz.ui.cache.score_store` (shared by every session, keyed by
+model, device, input, target and settings), so any later rerun (a slider, a head, another view)
+draws the kept result and never scores again; a new input, target or model shows the button again.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from attnviz.errors import InputError
+from attnviz.export.faithfulness_files import removal_curves_png, scores_csv
+from attnviz.figures.removal_curves import random_method, removal_curves
+from attnviz.image.loading import ImageModel
+from attnviz.text.extraction import TextAttention
+from attnviz.text.loading import TextModel
+from attnviz.ui.cache import (
+    ImageRun,
+    Picked,
+    ScoredInput,
+    computed_explanation_scores,
+    scores_key,
+    stored_explanation_scores,
+)
+from attnviz.ui.notices import device_notice
+from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
+
+#: Points on each curve, random orders drawn, and their seed (tests make them small).
+STEPS = 20
+RANDOM_ORDERS = 20
+SEED = 0
+TARGET = "faith_target"
+#: Session key: the inputs (score-store keys) this visitor asked to score that are not scored yet.
+ASKED = "faith_asked"
+TITLE = "Is this explanation faithful?"
+INTRO = (
+    "Each map ranks the {units} by importance. **Deletion** removes them, most important first: for a map that "
+    "reflects what the model used, its score falls fast, so a **lower** area under the curve is better. "
+    "**Insertion** puts them back into an emptied input, most important first: a **higher** area is better "
+    "(RISE, Petsiuk et al. 2018; the perturbation test of Chefer et al. 2021). **ρ** is each map's Spearman "
+    "correlation with leave-one-out importance (Abnar & Zuidema 2020). {orders} random orders are the bar to beat."
+)
+
+
+def text_panel(tm: TextModel, ta: TextAttention) -> None:
+    """The panel under the text page's views, for the text (and pair) of ``ta``."""
+    _heading("tokens")
+    if not ta.holds_weights or ta.n_tokens > tm.max_eager_tokens:
+        st.info(
+            f"This text has {ta.n_tokens:,} tokens. Scoring the explanations runs the model hundreds of times with "
+            f"every head's weights and gradients: shorten the text to {tm.max_eager_tokens:,} tokens or fewer.",
+            icon="✂️",
+        )
+        return
+    target = None
+    if tm.causal:
+        # Not stripped: byte-level tokens carry their leading space (" mat" and "mat" differ).
+        target = st.text_input(
+            "Next token to score",
+            key=TARGET,
+            placeholder="empty: the model's most likely next token",
+            help="The score is this token's probability after the text. One token of the model, usually with its "
+            "leading space (' mat'). Empty: the token the model finds most likely.",
+        )
+        target = target or None
+    key = scores_key(tm, "text", ta.text, ta.text_pair, target, STEPS, RANDOM_ORDERS, SEED)
+    _panel(tm, key, "faith_run_text", ta.text, target=target, text_pair=ta.text_pair)
+
+
+def image_panel(model: ImageModel, result: ImageRun, picked: Picked, target: str) -> None:
+    """The panel under the image page's comparison, for the class chosen on the page (``target``)."""
+    _heading("grid cells")
+    st.caption(md_escape(f"Scores the class chosen above: {target}."))
+    key = scores_key(model, "image", picked.key, target, STEPS, RANDOM_ORDERS, SEED)
+    _panel(model, key, "faith_run_image", result.attention.image, target=target)
+
+
+def _heading(units: str) -> None:
+    st.divider()
+    st.subheader(TITLE)
+    st.caption(INTRO.format(units=units, orders=RANDOM_ORDERS))
+
+
+def _panel(model, key: tuple, button: str, inp, **options) -> None:
+    scored = stored_explanation_scores(key)
+    if scored is None:
+        asked = st.session_state.setdefault(ASKED, set())
+        asked.intersection_update({key})  # a request left unfinished for another input is dropped
+        if key not in asked:
+            _button(button, asked, key)
+            st.caption(
+                f"Runs the model a few hundred times ({STEPS} points per curve, for every map and "
+                f"{RANDOM_ORDERS} random orders): several seconds on a CPU. It runs only when asked."
+            )
+            return
+        scored = _score(model, key, inp, **options)
+        asked.discard(key)  # done, or failed with a message: a failure is not retried on every rerun
+        if scored is None:
+            _button(button, asked, key)
+            return
+    show(scored, button)
+
+
+def _button(button: str, asked: set, key: tuple) -> None:
+    # A callback, not the button's return value: the request survives a rerun that starts before the
+    # scoring is done (a fast rerun from another widget), which then picks it up again.
+    st.button("Score the explanations", key=button, icon=":material/fact_check:", on_click=asked.add, args=(key,))
+
+
+def _score(model, key: tuple, inp, **options) -> ScoredInput | None:
+    bar = st.progress(0.0, text="Scoring the explanations…")
+
+    def progress(done: int, total: int, what: str) -> None:
+        bar.progress(min(1.0, done / max(total, 1)), text=md_escape(f"{what} ({done}/{total})"))
+
+    try:
+        with device_notice(model, earlier=False):
+            return computed_explanation_scores(
+                key, model, inp, steps=STEPS, random_orders=RANDOM_ORDERS, seed=SEED, progress=progress, **options
+            )
+    except InputError as exc:
+        show_input_error(exc)
+    except Exception as exc:  # a bug: a short message here, the traceback in the server log
+        show_unexpected(exc, "scoring the explanations")
+    finally:
+        bar.empty()
+    return None
+
+
+def _area(row: dict, column: str, with_sd: bool) -> str:
+    sd = row[column.replace("_auc", "_sd")]
+    return f"{row[column]:.3f}" + (f" ± {sd:.3f}" if with_sd and not math.isnan(sd) else "")
+
+
+def display_table(scores) -> pd.DataFrame:
+    """The table as shown, in its order (best deletion area first): areas to 3 decimals as text, the
+    random row's with ± their sd over the random orders."""
+    rand = random_method(scores)
+    rows = [
+        {
+            "method": row["method"],
+            "deletion AUC ↓": _area(row, "deletion_auc", row["method"] == rand),
+            "insertion AUC ↑": _area(row, "insertion_auc", row["method"] == rand),
+            "ρ with leave-one-out": row["loo_spearman"],
+            "seconds": row["seconds"],
+        }
+        for row in scores.table.to_dict("records")
+    ]
+    return pd.DataFrame(
+        rows, columns=["method", "deletion AUC ↓", "insertion AUC ↑", "ρ with leave-one-out", "seconds"]
+    )
+
+
+def show(scored: ScoredInput, button: str) -> None:
+    """The curves, the table (best deletion area first), the summary, what was scored, the downloads."""
+    scores = scored.scores
+    st.markdown("**" + md_escape(scores.summary()) + "**")
+    st.caption(
+        "**Target:** "
+        + md_escape(
+            f"{scores.target}. Full input: {scores.full_score:.4g}; everything removed: {scores.removed_score:.4g}."
+        )
+    )
+    st.caption("**Removal:** " + md_escape(scores.removal))
+    st.plotly_chart(removal_curves(scores, title=False), key=f"{button}_curves", width="stretch")
+    st.dataframe(
+        display_table(scores),
+        hide_index=True,
+        width="stretch",
+        key=f"{button}_table",
+        column_config={
+            "ρ with leave-one-out": st.column_config.NumberColumn(format="%+.2f"),
+            "seconds": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+    for note in scores.notes:
+        st.markdown("- " + md_escape(note))
+    st.caption(f"Scored in {scored.seconds:.1f} s on the server; kept for this input until the server restarts.")
+    if "png" not in scored.files:  # made once, then bytes: a download must survive reruns
+        scored.files["png"] = removal_curves_png(scores)
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        "Table (CSV)",
+        scores_csv(scores),
+        file_name="attnviz-faithfulness.csv",
+        mime="text/csv",
+        icon=":material/table:",
+        on_click="ignore",
+        key=f"{button}_csv",
+    )
+    c2.download_button(
+        "Curves (PNG)",
+        scored.files["png"],
+        file_name="attnviz-faithfulness.png",
+        mime="image/png",
+        icon=":material/image:",
+        on_click="ignore",
+        key=f"{button}_png",
+    )
