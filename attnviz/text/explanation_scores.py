@@ -136,7 +136,6 @@ class _TextTarget:
                         f"embedding to the full input's. Leave target out (it was {target!r})."
                     )
                 self.row = 0
-                self.reference = None
                 self.reference = self._outputs(self.ids).last_hidden_state.mean(dim=1)  # (1, d)
                 self.description = (
                     "cosine similarity of the sentence embedding (mean of the last layer's token states) to the "
@@ -146,7 +145,12 @@ class _TextTarget:
     # -- set-up per kind
     def _setup_decoder(self, target) -> None:
         tm = self.tm
-        logits = self._decoder_logits(self.ids, False)[0][0]  # (V,)
+        own = tm.model(input_ids=self.ids, use_cache=False).logits[0, -1].float()  # (V,)
+        logits = self._decoder_logits(self.ids, False)[0][0].float()  # (V,)
+        # The head on the last position alone skips n - 1 rows of the vocabulary projection; a model
+        # that does more after its head (logit soft-capping, scaling) gets its own full forward instead.
+        self.last_only = bool(torch.allclose(logits, own, rtol=1e-4, atol=1e-4))
+        logits = logits if self.last_only else own
         log_probs = logits.float().log_softmax(dim=-1)
         top = int(log_probs.argmax())
         self.index = _target_id(tm, log_probs, target)
@@ -214,6 +218,9 @@ class _TextTarget:
 
     def _decoder_logits(self, ids: torch.Tensor, attentions: bool):
         """Logits at the last position ``[B, V]`` (the head runs on that position only), and the attentions."""
+        if not getattr(self, "last_only", True):
+            out = self.tm.model(input_ids=ids, use_cache=False, output_attentions=attentions)
+            return out.logits[:, -1], out.attentions
         out = self.tm.model.base_model(input_ids=ids, use_cache=False, output_attentions=attentions)
         logits = self.tm.model.get_output_embeddings()(out.last_hidden_state[:, -1])  # (B, V)
         return logits, out.attentions

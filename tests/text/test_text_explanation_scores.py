@@ -194,3 +194,47 @@ def test_leave_one_out_beats_random_on_the_bundled_decoder(bundled_decoder):
         loo.append(table.loc["leave-one-out", "deletion_auc"])
         rnd.append(table.loc[RANDOM, "deletion_auc"])
     assert np.mean(loo) < np.mean(rnd), (loo, rnd)
+
+
+@pytest.fixture(scope="module")
+def headed_encoders(tmp_path_factory, tiny_bert_dir):
+    """The tiny BERT with a masked-LM head and with a 3-class head, saved and loaded as folders."""
+    from transformers import BertForMaskedLM, BertForSequenceClassification, BertTokenizerFast
+
+    from tests.helpers import tiny_bert_config
+
+    tokenizer = BertTokenizerFast.from_pretrained(str(tiny_bert_dir))
+    models = {}
+    for name, cls, extra in (
+        ("mlm", BertForMaskedLM, {}),
+        ("classifier", BertForSequenceClassification, {"num_labels": 3}),
+    ):
+        torch.manual_seed(0)
+        folder = tmp_path_factory.mktemp(name)
+        cls(tiny_bert_config(**extra)).save_pretrained(str(folder))
+        tokenizer.save_pretrained(str(folder))
+        models[name] = attnviz.load_text_model(str(folder), device="cpu")
+    return models
+
+
+def test_masked_lm_follows_the_word_at_mask(headed_encoders):
+    tm = headed_encoders["mlm"]
+    text = "the cat sat on the [MASK]"
+    scores = attnviz.score_explanations(tm, text, methods=["leave-one-out", "rollout"], **FAST)
+    enc = tm.tokenizer(text, return_tensors="pt")
+    position = int((enc["input_ids"][0] == tm.tokenizer.mask_token_id).nonzero()[0])
+    with torch.no_grad():
+        probs = tm.model(**enc).logits[0, position].softmax(-1)
+    assert scores.full_score == pytest.approx(float(probs.max()), rel=1e-4)
+    assert "[MASK]" not in scores.units and len(scores.units) == 5
+    with pytest.raises(attnviz.InputError, match="MASK"):
+        attnviz.score_explanations(tm, "the cat sat", **FAST)
+
+
+def test_classifier_follows_the_class_probability(headed_encoders):
+    tm = headed_encoders["classifier"]
+    scores = attnviz.score_explanations(tm, TEXT, target=2, methods=["leave-one-out"], **FAST)
+    enc = tm.tokenizer(TEXT, return_tensors="pt")
+    with torch.no_grad():
+        assert scores.full_score == pytest.approx(float(tm.model(**enc).logits[0].softmax(-1)[2]), rel=1e-4)
+    assert "class 2" in scores.target
