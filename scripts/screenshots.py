@@ -142,6 +142,30 @@ def head_stats(page, url: str, out: Path) -> None:
     whole_page(page, out / "attribution.png")
 
 
+def faithfulness(page, url: str, out: Path) -> None:
+    """The "Is this explanation faithful?" panel after its button, on the text page (bundled encoder) and the
+    image page (first demo image): the panel alone, from its heading down."""
+    for path, name in (("text", "faithfulness-text"), ("image", "faithfulness-image")):
+        page.goto(f"{url}/{path}")
+        page.wait_for_selector(".js-plotly-plot", timeout=90_000)
+        wait_idle(page)
+        button = page.get_by_role("button", name="Score the explanations")
+        if button.count():  # not scored yet in this server
+            button.click()
+        page.get_by_text("Scored in").wait_for(timeout=300_000)
+        wait_idle(page)
+        heading = page.get_by_role("heading", name="Is this explanation faithful?")
+        page.set_viewport_size({"width": VIEWPORT["width"], "height": 6000})  # tall enough that nothing scrolls
+        wait_idle(page)
+        main = page.get_by_test_id("stMainBlockContainer").bounding_box()  # the page's column, not the sidebar
+        top = heading.bounding_box()["y"] - 16
+        bottom = page.get_by_role("button", name="Curves (PNG)").bounding_box()
+        clip = {"x": main["x"], "y": top, "width": main["width"], "height": bottom["y"] + bottom["height"] + 16 - top}
+        page.screenshot(path=out / f"{name}.png", clip=clip)
+        page.set_viewport_size(VIEWPORT)
+        print("wrote", out / f"{name}.png")
+
+
 def long_prompt(page, url: str, out: Path) -> None:
     """An 8,192-token prompt on the decoder (README pasted until it is cut): layer 17, head 3, pooled."""
     box = decoder_sentence_box(page, url)
@@ -169,14 +193,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     parser.add_argument("--only-long", action="store_true", help="only the 8,192-token prompt's screenshots")
+    parser.add_argument("--only-faithfulness", action="store_true", help="only the faithfulness panel's screenshots")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with running_app(log_path=LOG) as url, sync_playwright() as p:
         browser = launch_chromium(p)
         page = browser.new_page(viewport=VIEWPORT)
-        if args.only_long:
-            long_prompt(page, url, out)
+        if args.only_long or args.only_faithfulness:
+            (long_prompt if args.only_long else faithfulness)(page, url, out)
             browser.close()
             return
         page.goto(f"{url}/")
@@ -197,6 +222,7 @@ def main() -> None:
         image_page(page, url, out)
         worked_example(page, url, out)
         head_stats(page, url, out)
+        faithfulness(page, url, out)
         browser.close()
 
 

@@ -77,7 +77,7 @@ def text_panel(tm: TextModel, ta: TextAttention) -> None:
 def image_panel(model: ImageModel, result: ImageRun, picked: Picked, target: str) -> None:
     """The panel under the image page's comparison, for the class chosen on the page (``target``)."""
     _heading("grid cells")
-    st.caption(md_escape(f"Scores the class chosen above: {target}."))
+    st.caption(md_escape(f"Scores the class chosen under “Class to explain” above: {target}."))
     key = scores_key(model, "image", picked.key, target, STEPS, RANDOM_ORDERS, SEED)
     _panel(model, key, "faith_run_image", result.attention.image, target=target)
 
@@ -176,13 +176,17 @@ def show(scored: ScoredInput, button: str) -> None:
         width="stretch",
         key=f"{button}_table",
         column_config={
+            "method": st.column_config.TextColumn(width="large"),
             "ρ with leave-one-out": st.column_config.NumberColumn(format="%+.2f"),
             "seconds": st.column_config.NumberColumn(format="%.2f"),
         },
     )
     for note in scores.notes:
         st.markdown("- " + md_escape(note))
-    st.caption(f"Scored in {scored.seconds:.1f} s on the server; kept for this input until the server restarts.")
+    st.caption(
+        f"Scored in {scored.seconds:.1f} s on the server; kept for this input (and for other visitors who score it) "
+        "while the server runs."
+    )
     if "png" not in scored.files:  # made once, then bytes: a download must survive reruns
         scored.files["png"] = removal_curves_png(scores)
     c1, c2 = st.columns(2)
