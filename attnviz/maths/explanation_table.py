@@ -213,6 +213,12 @@ def assemble(
                 float(i_auc.std()),
             )
         )
+    notes = list(notes)
+    if band:
+        notes.append(
+            "The random row's insertion curves are its deletion curves read backwards (insertion with each order "
+            "reversed, itself a random order, needs no pass of its own), so its two areas are equal by construction."
+        )
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table = table.sort_values("deletion_auc", kind="stable", na_position="last").reset_index(drop=True)
     return ExplanationScores(
@@ -227,7 +233,7 @@ def assemble(
         removal=removal,
         units=list(units),
         importance={k: np.asarray(v, dtype=np.float64) for k, v in importance.items()},
-        notes=list(notes),
+        notes=notes,
         model_name=model_name,
         family=family,
         steps=int(steps),

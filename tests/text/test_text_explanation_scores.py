@@ -105,6 +105,7 @@ def test_encoder_endpoints_and_table(tiny_model):
     assert table.set_index("method").loc["leave-one-out", "loo_spearman"] == pytest.approx(1.0)
     assert set(scores.importance) == set(table["method"]) - {RANDOM}
     assert all(v.shape == (len(scores.units),) for v in scores.importance.values())
+    assert np.ptp(scores.importance["attention × gradient"]) > 0  # the attention's gradient reached it
     assert isinstance(scores.summary(), str) and scores.summary().endswith(".")
 
 
