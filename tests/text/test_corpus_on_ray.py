@@ -66,7 +66,9 @@ def ray_address():
         _temp_dir=temp,
     )
     try:
-        yield ray.get_runtime_context().gcs_address
+        address = ray.get_runtime_context().gcs_address
+        assert address.rsplit(":", 1)[0] in own_addresses(), address  # no test reaches another machine
+        yield address
     finally:
         ray.shutdown()
 
@@ -230,6 +232,13 @@ def test_bad_ray_options_are_messages(tiny_bert_dir, big_corpus, tmp_path, capsy
     assert main([*args, "--workers", "0"]) == 2
     err = capsys.readouterr().err
     assert "--workers must be at least 1" in err and "Traceback" not in err
+
+
+def own_addresses() -> set[str]:
+    """This machine's own addresses: its network interfaces' (psutil comes with accelerate)."""
+    import psutil
+
+    return {address.address for addresses in psutil.net_if_addrs().values() for address in addresses}
 
 
 def _env() -> dict[str, str]:
