@@ -119,7 +119,7 @@ class ExplanationScores:
                 else f"On this input no map beats random on deletion (random order's area {band}): removing cells in "
                 "any map's order lowers the score no faster than removing them at random."
             )
-        parts = [f"{row.method} (by {row.margin:.2f})" for row in winners.itertuples()]
+        parts = [f"{row.method} by {row.margin:.2f}" for row in winners.itertuples()]
         listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
         return (
             f"On this input {len(parts)} of {len(others)} maps beat random on deletion (area below random's "
