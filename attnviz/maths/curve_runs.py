@@ -72,7 +72,7 @@ def run_curves(
     Args:
         importance: method -> ``[n]`` (the search row and random excluded).
         search: ``(row name, {key: importance [n]})``: the candidate with the lowest area under its
-            coarse deletion curve (:data:`SEARCH_STEPS`; ties: the first key)
+            coarse deletion curve (:data:`SEARCH_STEPS`; ties: the last key)
             becomes the row ``row name``; its importance is added to the returned dict.
         extra_masks: method -> ``[m, n]`` masks it computed beforehand (leave-one-out's single
             removals): counted in its share of the time.
@@ -111,7 +111,9 @@ def run_curves(
     if search is not None:
         name, candidates = search
         areas = {key: auc(cache.scores(masks, compute)) for key, masks in search_masks.items()}
-        chosen = min(areas, key=lambda key: np.nan_to_num(areas[key], nan=np.inf))
+        # Ties (curves that collapse at the first coarse point) go to the last key: for layers, the one
+        # nearest the output, so that "no better layer" shows as the last layer's own row.
+        chosen = min(reversed(list(areas)), key=lambda key: np.nan_to_num(areas[key], nan=np.inf))
         winner = candidates[chosen]
         full_del, ins = deletion_masks(order_of(winner), steps), insertion_masks(order_of(winner), steps)
         deletion[name] = cache.scores(full_del, compute)

@@ -141,3 +141,18 @@ def test_without_random_the_summary_says_so_and_it_pickles():
     again = copy.deepcopy(scores)
     pd.testing.assert_frame_equal(again.table, scores.table)
     np.testing.assert_array_equal(again.deletion["truth"], scores.deletion["truth"])
+
+
+def test_search_ties_go_to_the_last_candidate():
+    n = WEIGHTS.size
+    pool = MaskScores(n)
+    runs, rows = run_curves(
+        pool,
+        compute,
+        importance={},
+        steps=4,
+        random_count=0,
+        seed=0,
+        search=("best", {0: WEIGHTS, 1: WEIGHTS, 2: -WEIGHTS}),
+    )
+    assert runs.chosen == 1 and set(rows) == {"best"}
