@@ -239,3 +239,11 @@ def test_classifier_follows_the_class_probability(headed_encoders):
     with torch.no_grad():
         assert scores.full_score == pytest.approx(float(tm.model(**enc).logits[0].softmax(-1)[2]), rel=1e-4)
     assert "class 2" in scores.target
+
+
+def test_an_encoder_pair_removes_tokens_of_both_sentences(tiny_model):
+    scores = attnviz.score_explanations(
+        tiny_model, "the cat sat", text_pair="a dog ran", methods=["leave-one-out"], **FAST
+    )
+    assert scores.units == ["the", "cat", "sat", "a", "dog", "ran"]
+    assert scores.full_score == pytest.approx(1.0, abs=1e-5)
