@@ -311,17 +311,13 @@ def score_text_explanations(
     encoding = enc.encodings[0]
     tokens = token_texts(tm, encoding)
     fixed = np.array(encoding.special_tokens_mask, dtype=bool)  # (n,)
-    if tm.causal:
+    if tm.causal:  # the first token (the attention sink) stays; a removed token becomes the IG blank
         fixed[0] = True
-    if tm.causal:
         blank_id = blank_token(tm.tokenizer)
-    else:
+        blank_text = tm.tokenizer.decode([blank_id], clean_up_tokenization_spaces=False)
+    else:  # [PAD], as attribution._blanked
         blank_id = 0 if tm.tokenizer.pad_token_id is None else int(tm.tokenizer.pad_token_id)
-    blank_text = (
-        tm.tokenizer.decode([blank_id], clean_up_tokenization_spaces=False)
-        if tm.causal
-        else (tm.tokenizer.convert_ids_to_tokens(blank_id))
-    )
+        blank_text = tm.tokenizer.convert_ids_to_tokens(blank_id)
     n_layers = tm.n_layers
     flow_limit = flow_token_limit(n_layers, tm.causal)
     notes: list[str] = []
