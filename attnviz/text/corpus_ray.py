@@ -30,6 +30,7 @@ own check and the progress bar has no total.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import sys
@@ -210,6 +211,8 @@ def ray_corpus_head_stats(
     try:
         from ray.data import DataContext
 
+        # Ray Data logs each execution's plan and end at INFO on the driver, between our progress lines.
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
         context = DataContext.get_current()
         context.enable_progress_bars = False  # ours is the one bar; Ray's would interleave with it
         context.print_on_execution_start = False
