@@ -31,6 +31,7 @@ app's overlapping reruns): a lock makes each step and each read of the totals wh
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import time
@@ -574,6 +575,61 @@ class CorpusAccumulator:
         ):
             raise InputError(f"These totals belong to {self.model_name!r}; they cannot take {other.model_name!r}'s.")
         self._merge(other)
+
+    # Plain numbers, sent between processes (the Ray engine's workers) as an ``.npz`` without pickles.
+    _COUNTERS = ("tokens", "truncated_lines", "tokens_cut", "empty_lines", "bad_lines", "offered")
+    _HEAD_ROWS = ("rows", "prev_rows", "next_rows", "sentences")
+
+    def to_bytes(self) -> bytes:
+        """These totals as ``.npz`` bytes of plain arrays (no pickle): a Ray worker's reply."""
+        arrays: dict[str, np.ndarray] = {
+            "model_name": np.array(self.model_name),
+            "shape": np.array([self.n_layers, self.n_heads, self.max_tokens, self.causal, self.divergence_sentences]),
+            "counters": np.array([getattr(self, name) for name in self._COUNTERS], dtype=np.int64),
+            "seconds": np.array(self.seconds),
+            "first_bad_lines": np.array(self.first_bad_lines, dtype=np.int64),
+            "head_rows": np.array([getattr(self.heads, name, 0) for name in self._HEAD_ROWS], dtype=np.int64),
+            "divergence_rows": np.array([self.divergence.rows, self.divergence.sentences], dtype=np.int64),
+        }
+        for name, total in self.heads.sums.items():
+            arrays[f"sum:{name}"] = total
+        for name, count in getattr(self.heads, "counts", {}).items():
+            arrays[f"count:{name}"] = np.array(count, dtype=np.int64)
+        if self.divergence.sums is not None:
+            arrays["divergence_sums"] = self.divergence.sums
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CorpusAccumulator:
+        """The totals :meth:`to_bytes` wrote (read with ``allow_pickle=False``)."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as f:
+            arrays = {name: f[name] for name in f.files}
+        n_layers, n_heads, max_tokens, causal, divergence_sentences = (int(v) for v in arrays["shape"])
+        acc = cls(
+            model_name=str(arrays["model_name"]),
+            n_layers=n_layers,
+            n_heads=n_heads,
+            max_tokens=max_tokens,
+            causal=bool(causal),
+            divergence_sentences=divergence_sentences,
+        )
+        for name, value in zip(cls._COUNTERS, arrays["counters"].tolist(), strict=True):
+            setattr(acc, name, value)
+        acc.seconds = float(arrays["seconds"])
+        acc.first_bad_lines = tuple(arrays["first_bad_lines"].tolist())
+        for name, value in zip(cls._HEAD_ROWS, arrays["head_rows"].tolist(), strict=True):
+            if hasattr(acc.heads, name):
+                setattr(acc.heads, name, value)
+        for key, value in arrays.items():
+            if key.startswith("sum:"):
+                acc.heads.sums[key[4:]] = value
+            elif key.startswith("count:"):
+                acc.heads.counts[key[6:]] = int(value)
+        acc.divergence.rows, acc.divergence.sentences = arrays["divergence_rows"].tolist()
+        acc.divergence.sums = arrays.get("divergence_sums")
+        return acc
 
     def _merge(self, other: CorpusAccumulator) -> None:
         batch = other.heads

@@ -14,8 +14,9 @@ How it runs (Ray Data, no scheduler of ours):
    worker, which counts it, so one bad line never fails a read task. (``ray.data.read_text``
    decodes the whole file at once, and a single bad byte would end the job.)
 3. ``map_batches`` runs :class:`StatsWorker` on an actor pool: each actor loads the model once and
-   turns a batch of lines into a :class:`~attnviz.text.corpus.CorpusAccumulator` of per-head sums
-   (a few kB), pickled. No attention array leaves a worker.
+   turns a batch of lines into a :class:`~attnviz.text.corpus.CorpusAccumulator` of per-head sums,
+   sent back as ``.npz`` bytes of plain arrays (a few kB; no pickle to load on the driver). No
+   attention array leaves a worker.
 4. The driver merges the sums as they stream in (any order: sums commute) and makes the same
    table, with the same notes, as the local engine. The head map (divergence between heads) takes
    the lines up to the file's 200th sentence, read from the line numbers, so it too is the same.
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -130,7 +130,7 @@ class StatsWorker:
             acc.add_batch(self.tm, sentences, divergence=joins)
         acc.empty_lines += blank
         acc.add_bad_lines(bad)
-        return {"partial": np.array([pickle.dumps(acc)], dtype=object), "lines": np.array([len(batch["line"])])}
+        return {"partial": np.array([acc.to_bytes()], dtype=object)}
 
 
 @dataclass(frozen=True)
@@ -239,7 +239,7 @@ def ray_corpus_head_stats(
             progress(0, total)
         first_batch = float("nan")
         for row in dataset.iter_rows():
-            partial: CorpusAccumulator = pickle.loads(row["partial"])
+            partial = CorpusAccumulator.from_bytes(row["partial"])
             if acc is None:
                 first_batch = time.perf_counter() - run_started
                 acc = partial

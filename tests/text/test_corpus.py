@@ -382,3 +382,20 @@ def test_a_corpus_of_only_invisible_lines_says_so(tiny_model):
 
     with pytest.raises(InputError, match="invisible"):
         estimate_corpus(tiny_model, ["\u200b", "\u200b\u200c", "\u2060"], name="c.txt")
+
+
+def test_partial_sums_travel_as_plain_arrays_of_a_fixed_size(tiny_model):
+    """What a Ray worker sends back: the totals, whole after a round trip, and as small for long
+    lines as for short ones (sums per head, never an attention array)."""
+    from attnviz.text.corpus import CorpusAccumulator
+
+    short, long = CorpusAccumulator.for_model(tiny_model), CorpusAccumulator.for_model(tiny_model)
+    short.add_batch(tiny_model, SENTENCES[:2])
+    short.add_bad_lines([1, 2])
+    long.add_batch(tiny_model, [" ".join(["cat"] * 60)] * 8)
+    long.add_bad_lines([7, 3])
+    back = CorpusAccumulator.from_bytes(long.to_bytes())
+    pd.testing.assert_frame_equal(back.result().table, long.result().table)
+    np.testing.assert_array_equal(back.divergence.sums, long.divergence.sums)
+    assert (back.tokens, back.offered, back.first_bad_lines, back.empty_lines) == (long.tokens, 8, (3, 7), 0)
+    assert len(long.to_bytes()) == len(short.to_bytes()) < 16_000
