@@ -32,10 +32,14 @@ from attnviz.ui.cache import (
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
 
-#: Points on each curve, random orders drawn, and their seed (tests make them small).
-STEPS = 20
-RANDOM_ORDERS = 20
+#: (points on each curve - 1, random orders drawn) per family, by default: what fits about 10 s on
+#: 2 CPU cores. Every curve point of every map is a forward pass, so the bundled decoder (0.08 s a
+#: pass at 32 tokens) gets fewer than the encoder, and images (milliseconds a pass) the full set.
+SETTINGS = {"image": (20, 20), "encoder": (20, 10), "decoder": (10, 5)}
+#: The "Thorough" toggle's settings for text: the library's defaults (tests make every setting small).
+THOROUGH = (20, 20)
 SEED = 0
+THOROUGH_KEY = "faith_thorough"
 TARGET = "faith_target"
 #: Session key: the inputs (score-store keys) this visitor asked to score that are not scored yet.
 ASKED = "faith_asked"
@@ -45,7 +49,7 @@ INTRO = (
     "reflects what the model used, its score falls fast, so a **lower** area under the curve is better. "
     "**Insertion** puts them back into an emptied input, most important first: a **higher** area is better "
     "(RISE, Petsiuk et al. 2018; the perturbation test of Chefer et al. 2021). **ρ** is each map's Spearman "
-    "correlation with leave-one-out importance (Abnar & Zuidema 2020). {orders} random orders are the bar to beat."
+    "correlation with leave-one-out importance (Abnar & Zuidema 2020). Random orders are the bar to beat."
 )
 
 
@@ -70,25 +74,36 @@ def text_panel(tm: TextModel, ta: TextAttention) -> None:
             "leading space (' mat'). Empty: the token the model finds most likely.",
         )
         target = target or None
-    key = scores_key(tm, "text", ta.text, ta.text_pair, target, STEPS, RANDOM_ORDERS, SEED)
-    _panel(tm, key, "faith_run_text", ta.text, target=target, text_pair=ta.text_pair)
+    steps, orders = SETTINGS["decoder" if tm.causal else "encoder"]
+    if (steps, orders) != THOROUGH:
+        thorough = st.toggle(
+            f"Thorough: {THOROUGH[0] + 1} points per curve and {THOROUGH[1]} random orders",
+            key=THOROUGH_KEY,
+            help=f"By default {steps + 1} points per curve and {orders} random orders, which keeps a run to seconds "
+            "on a CPU. Thorough gives smoother curves and a tighter random band, and takes two to four times longer.",
+        )
+        if thorough:
+            steps, orders = THOROUGH
+    key = scores_key(tm, "text", ta.text, ta.text_pair, target, steps, orders, SEED)
+    _panel(tm, key, "faith_run_text", ta.text, (steps, orders), target=target, text_pair=ta.text_pair)
 
 
 def image_panel(model: ImageModel, result: ImageRun, picked: Picked, target: str) -> None:
     """The panel under the image page's comparison, for the class chosen on the page (``target``)."""
     _heading("grid cells")
     st.caption(md_escape(f"Scores the class chosen under “Class to explain” above: {target}."))
-    key = scores_key(model, "image", picked.key, target, STEPS, RANDOM_ORDERS, SEED)
-    _panel(model, key, "faith_run_image", result.attention.image, target=target)
+    steps, orders = SETTINGS["image"]
+    key = scores_key(model, "image", picked.key, target, steps, orders, SEED)
+    _panel(model, key, "faith_run_image", result.attention.image, (steps, orders), target=target)
 
 
 def _heading(units: str) -> None:
     st.divider()
     st.subheader(TITLE)
-    st.caption(INTRO.format(units=units, orders=RANDOM_ORDERS))
+    st.caption(INTRO.format(units=units))
 
 
-def _panel(model, key: tuple, button: str, inp, **options) -> None:
+def _panel(model, key: tuple, button: str, inp, settings: tuple[int, int], **options) -> None:
     scored = stored_explanation_scores(key)
     if scored is None:
         asked = st.session_state.setdefault(ASKED, set())
@@ -96,11 +111,11 @@ def _panel(model, key: tuple, button: str, inp, **options) -> None:
         if key not in asked:
             _button(button, asked, key)
             st.caption(
-                f"Runs the model a few hundred times ({STEPS} points per curve, for every map and "
-                f"{RANDOM_ORDERS} random orders): several seconds on a CPU. It runs only when asked."
+                f"Runs the model a few hundred times ({settings[0] + 1} points per curve, for every map and "
+                f"{settings[1]} random orders): seconds to a minute on a CPU. It runs only when asked."
             )
             return
-        scored = _score(model, key, inp, **options)
+        scored = _score(model, key, inp, settings, **options)
         asked.discard(key)  # done, or failed with a message: a failure is not retried on every rerun
         if scored is None:
             _button(button, asked, key)
@@ -114,7 +129,7 @@ def _button(button: str, asked: set, key: tuple) -> None:
     st.button("Score the explanations", key=button, icon=":material/fact_check:", on_click=asked.add, args=(key,))
 
 
-def _score(model, key: tuple, inp, **options) -> ScoredInput | None:
+def _score(model, key: tuple, inp, settings: tuple[int, int], **options) -> ScoredInput | None:
     bar = st.progress(0.0, text="Scoring the explanations…")
 
     def progress(done: int, total: int, what: str) -> None:
@@ -123,7 +138,7 @@ def _score(model, key: tuple, inp, **options) -> ScoredInput | None:
     try:
         with device_notice(model, earlier=False):
             return computed_explanation_scores(
-                key, model, inp, steps=STEPS, random_orders=RANDOM_ORDERS, seed=SEED, progress=progress, **options
+                key, model, inp, steps=settings[0], random_orders=settings[1], seed=SEED, progress=progress, **options
             )
     except InputError as exc:
         show_input_error(exc)

@@ -19,17 +19,27 @@ COLUMNS = ["method", "deletion AUC ↓", "insertion AUC ↑", "ρ with leave-one
 @pytest.fixture(autouse=True)
 def small_and_counted(monkeypatch, empty_caches):
     """Short curves and few random orders; every call of the library counted."""
-    monkeypatch.setattr(panel, "STEPS", 4)
-    monkeypatch.setattr(panel, "RANDOM_ORDERS", 3)
+    monkeypatch.setattr(panel, "SETTINGS", dict.fromkeys(("image", "encoder", "decoder"), (4, 3)))
+    monkeypatch.setattr(panel, "THOROUGH", (4, 3))
     real = attnviz.score_explanations
-    calls = []
+    calls = CallList()
 
     def counted(*args, **kwargs):
         calls.append(kwargs.get("target"))
+        settings.append((kwargs["steps"], kwargs["random_orders"]))
         return real(*args, **kwargs)
+
+    settings = []
+    calls.settings = settings
 
     monkeypatch.setattr(attnviz, "score_explanations", counted)
     return calls
+
+
+class CallList(list):
+    """The targets of each call, and ``settings``: the (steps, random orders) of each."""
+
+    settings: list
 
 
 def score_button(at):
@@ -136,3 +146,18 @@ def test_the_random_row_shows_its_sd_and_the_others_do_not():
     assert list(shown.columns) == COLUMNS
     assert list(shown["deletion AUC ↓"]) == ["0.100", "0.500 ± 0.050"]
     assert list(shown["insertion AUC ↑"]) == ["0.900", "0.500 ± 0.040"]
+
+
+def test_thorough_scores_text_with_the_library_defaults(small_and_counted, monkeypatch):
+    """Text gets quick settings by default; the toggle asks for the thorough ones, as a new result."""
+    monkeypatch.setattr(panel, "SETTINGS", {"image": (4, 3), "encoder": (3, 2), "decoder": (3, 2)})
+    monkeypatch.setattr(panel, "THOROUGH", (5, 4))
+    at = start_clean("pages/text.py")
+    score_button(at)[0].click().run()
+    assert_scored(at, "faith_run_text")
+    at.toggle(key=panel.THOROUGH_KEY).set_value(True).run()
+    assert score_button(at), "the thorough result is another result: the button comes back"
+    score_button(at)[0].click().run()
+    assert_scored(at, "faith_run_text")
+    assert small_and_counted.settings == [(3, 2), (5, 4)]
+    assert "6 points per curve" in at.toggle(key=panel.THOROUGH_KEY).label

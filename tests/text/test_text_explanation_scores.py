@@ -247,3 +247,22 @@ def test_an_encoder_pair_removes_tokens_of_both_sentences(tiny_model):
     )
     assert scores.units == ["the", "cat", "sat", "a", "dog", "ran"]
     assert scores.full_score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_the_best_layer_is_the_one_that_agrees_best_with_leave_one_out(bundled_decoder):
+    """Checked with scipy on the attention read independently: each layer's row of the last token,
+    mean over heads, ranked against leave-one-out; the row shows that layer's map."""
+    from scipy.stats import spearmanr
+
+    tm = bundled_decoder
+    text = "The cat sat on the mat because it was"
+    scores = attnviz.score_explanations(tm, text, methods=["attention (best layer)", "leave-one-out"], **FAST)
+    ta = attnviz.text_attention(tm, text)
+    units = np.arange(1, ta.n_tokens)  # the first token (the sink) is never removed
+    loo = scores.importance["leave-one-out"]
+    rho = [spearmanr(ta.weights[layer, :, -1].mean(axis=0)[units], loo).statistic for layer in range(tm.n_layers)]
+    best = max(reversed(range(tm.n_layers)), key=lambda layer: np.nan_to_num(rho[layer], nan=-np.inf))
+    assert scores.best_layer == best
+    row = f"attention (best layer: {best})"
+    np.testing.assert_allclose(scores.importance[row], ta.weights[best, :, -1].mean(axis=0)[units], atol=1e-5)
+    assert scores.table.set_index("method").loc[row, "loo_spearman"] == pytest.approx(rho[best], abs=1e-6)
