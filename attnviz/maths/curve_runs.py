@@ -5,16 +5,10 @@ The model wings give :func:`run_curves` the importance of each method and a ``co
 every mask that any curve needs, each distinct mask once (:class:`~attnviz.maths.deletion_curves.MaskScores`),
 and returns the raw curves. Nothing here knows about models.
 
-A *search* row (the text scoreboard's "attention (best layer: L)") is a family of candidate maps
-of which the one with the lowest deletion area is kept. The candidates are compared on a coarse
-deletion curve of :data:`SEARCH_STEPS` + 1 points (0, ¼, ½, ¾, 1: three passes per candidate, where
-the full curve would take ``steps - 1``; the bundled decoder has 30 layers), then the winner gets
-its full deletion and insertion curves like every other row.
-
 Seconds. A method's time is its importance map's time plus its share of the forward passes: each
 distinct mask costs the average time of a computed mask, split evenly between the methods whose
 curves use it (every method shares the 0 % and 100 % points; leave-one-out shares the single
-removals; a search row pays for all its candidates).
+removals).
 """
 
 from __future__ import annotations
@@ -27,7 +21,6 @@ import numpy as np
 
 from attnviz.maths.deletion_curves import (
     MaskScores,
-    auc,
     deletion_masks,
     insertion_masks,
     order_importance,
@@ -47,11 +40,6 @@ class CurveRuns:
     random_insertion: np.ndarray | None  # (R, S)
     random_importance: np.ndarray | None  # (R, n)
     random_seconds: float
-    chosen: object = None  # the search row's winning key
-
-
-#: Points - 1 of the coarse deletion curve on which a search row's candidates are compared.
-SEARCH_STEPS = 4
 
 
 def run_curves(
@@ -62,44 +50,34 @@ def run_curves(
     steps: int,
     random_count: int,
     seed: int,
-    search: tuple[str, dict[object, np.ndarray]] | None = None,
     extra_masks: dict[str, np.ndarray] | None = None,
     importance_seconds: dict[str, float] | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> tuple[CurveRuns, dict[str, np.ndarray]]:
-    """Evaluate the deletion and insertion curves of every method, the random orders and a search row.
+    """Evaluate the deletion and insertion curves of every method and the random orders.
 
     Args:
-        importance: method -> ``[n]`` (the search row and random excluded).
-        search: ``(row name, {key: importance [n]})``: the candidate with the lowest area under its
-            coarse deletion curve (:data:`SEARCH_STEPS`; ties: the last key)
-            becomes the row ``row name``; its importance is added to the returned dict.
+        importance: method -> ``[n]`` (random excluded).
         extra_masks: method -> ``[m, n]`` masks it computed beforehand (leave-one-out's single
             removals): counted in its share of the time.
         importance_seconds: method -> seconds its importance map took.
-        on_total: called once, before any pass, with the number of masks still to compute (at most
-            ``2 (steps - 1)`` more follow: the search winner's curves).
+        on_total: called once, before any pass, with the number of masks still to compute.
 
     Returns:
-        (:class:`CurveRuns`, the importance of every row, the search winner's included).
+        (:class:`CurveRuns`, the importance of every row).
     """
     n = cache.n
     used: dict[str, list[np.ndarray]] = {m: [] for m in importance}
     del_masks = {m: deletion_masks(order_of(v), steps) for m, v in importance.items()}
     ins_masks = {m: insertion_masks(order_of(v), steps) for m, v in importance.items()}
     pending = [*del_masks.values(), *ins_masks.values()]
-    search_masks: dict[object, np.ndarray] = {}
-    if search is not None:
-        coarse = min(SEARCH_STEPS, steps)
-        search_masks = {key: deletion_masks(order_of(v), coarse) for key, v in search[1].items()}
-        pending += list(search_masks.values())
     orders = random_orders(n, random_count, seed)  # (R, n)
     random_del = np.stack([deletion_masks(o, steps) for o in orders]) if random_count else None  # (R, S, n)
     if random_count:
         pending.append(random_del.reshape(-1, n))
     everything = np.concatenate([p.reshape(-1, n) for p in pending]) if pending else np.zeros((0, n), bool)
     if on_total is not None:
-        on_total(len(cache.missing(everything)) + (2 * (steps - 1) if search is not None else 0))
+        on_total(len(cache.missing(everything)))
     cache.scores(everything, compute)
 
     deletion = {m: cache.scores(del_masks[m], compute) for m in importance}
@@ -107,19 +85,6 @@ def run_curves(
     for m in importance:
         used[m] += [del_masks[m], ins_masks[m]]
     rows = dict(importance)
-    chosen = None
-    if search is not None:
-        name, candidates = search
-        areas = {key: auc(cache.scores(masks, compute)) for key, masks in search_masks.items()}
-        # Ties (curves that collapse at the first coarse point) go to the last key: for layers, the one
-        # nearest the output, so that "no better layer" shows as the last layer's own row.
-        chosen = min(reversed(list(areas)), key=lambda key: np.nan_to_num(areas[key], nan=np.inf))
-        winner = candidates[chosen]
-        full_del, ins = deletion_masks(order_of(winner), steps), insertion_masks(order_of(winner), steps)
-        deletion[name] = cache.scores(full_del, compute)
-        insertion[name] = cache.scores(ins, compute)
-        used[name] = [*search_masks.values(), full_del, ins]
-        rows[name] = winner
     for m, masks in (extra_masks or {}).items():
         used.setdefault(m, []).append(np.asarray(masks, dtype=bool).reshape(-1, n))
     r_del = r_ins = r_imp = None
@@ -139,7 +104,7 @@ def run_curves(
     for m, s in (importance_seconds or {}).items():
         seconds[m] = seconds.get(m, 0.0) + s
     random_seconds = seconds.pop("random", 0.0)
-    runs = CurveRuns(deletion, insertion, seconds, r_del, r_ins, r_imp, random_seconds, chosen)
+    runs = CurveRuns(deletion, insertion, seconds, r_del, r_ins, r_imp, random_seconds)
     return runs, rows
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from attnviz.maths.curve_runs import SEARCH_STEPS, run_curves
+from attnviz.maths.curve_runs import run_curves
 from attnviz.maths.deletion_curves import MaskScores, auc, fractions, leave_one_out, random_orders, removed_counts
 from attnviz.maths.explanation_table import COLUMNS, RANDOM, assemble
 
@@ -20,13 +20,12 @@ def compute(removed: np.ndarray) -> np.ndarray:
     return 0.1 + (WEIGHTS * ~removed).sum(axis=1)  # (m,): full input 1.1, all removed 0.1
 
 
-def scoreboard(steps=6, random_count=5, seed=0, search=True):
+def scoreboard(steps=6, random_count=5, seed=0):
     n = WEIGHTS.size
     pool = MaskScores(n, batch=4)
     full, removed = pool.scores(np.array([np.zeros(n, bool), np.ones(n, bool)]), compute)
     loo = leave_one_out(full, pool.scores(np.eye(n, dtype=bool), compute))
     importance = {"truth": WEIGHTS.copy(), "reversed": -WEIGHTS, "leave-one-out": loo}
-    candidates = {0: -WEIGHTS, 1: WEIGHTS + 0.01, 2: np.arange(n, dtype=float)}
     runs, rows = run_curves(
         pool,
         compute,
@@ -34,7 +33,6 @@ def scoreboard(steps=6, random_count=5, seed=0, search=True):
         steps=steps,
         random_count=random_count,
         seed=seed,
-        search=("best", candidates) if search else None,
         extra_masks={"leave-one-out": np.eye(n, dtype=bool)},
         importance_seconds={"truth": 1.0},
     )
@@ -60,7 +58,7 @@ def scoreboard(steps=6, random_count=5, seed=0, search=True):
         steps=steps,
         random_orders=random_count,
         seed=seed,
-        best_layer=runs.chosen,
+        best_layer=None,
     )
     return scores, pool
 
@@ -69,7 +67,7 @@ def test_columns_and_sort():
     scores, _ = scoreboard()
     assert list(scores.table.columns) == list(COLUMNS)
     assert scores.table["deletion_auc"].is_monotonic_increasing
-    assert set(scores.table["method"]) == {"truth", "reversed", "leave-one-out", "best", RANDOM}
+    assert set(scores.table["method"]) == {"truth", "reversed", "leave-one-out", RANDOM}
     others = scores.table[scores.table["method"] != RANDOM]
     assert others[["deletion_sd", "insertion_sd"]].isna().all().all()
     assert scores.table.set_index("method").loc[RANDOM, ["deletion_sd", "insertion_sd"]].notna().all()
@@ -94,7 +92,7 @@ def test_the_right_order_wins_and_beats_random():
     assert table.loc["leave-one-out", "loo_spearman"] == pytest.approx(1.0)
     assert table.loc["truth", "loo_spearman"] == pytest.approx(1.0)  # LOO of an additive score is the weight
     assert "truth" in scores.summary() and "reversed" not in scores.summary()
-    assert scores.best_layer == 1 and scores.methods[0] in {"truth", "best", "leave-one-out"}
+    assert scores.methods[0] in {"truth", "leave-one-out"}
 
 
 def test_random_band_equals_an_independent_computation():
@@ -126,13 +124,6 @@ def test_seconds_add_up_to_the_passes_and_the_importance_time():
     assert (scores.table["seconds"] >= 0).all()
 
 
-def test_the_search_compares_candidates_on_a_coarse_curve():
-    _, pool_with = scoreboard(steps=20, random_count=0)
-    _, pool_without = scoreboard(steps=20, random_count=0, search=False)
-    # three candidates, SEARCH_STEPS - 1 new masks at most each, plus the winner's full curves
-    assert pool_with.computed - pool_without.computed <= 3 * (SEARCH_STEPS - 1) + 2 * 19
-
-
 def test_without_random_the_summary_says_so_and_it_pickles():
     scores, _ = scoreboard(random_count=0)
     assert RANDOM not in set(scores.table["method"]) and scores.random_band == {}
@@ -141,18 +132,3 @@ def test_without_random_the_summary_says_so_and_it_pickles():
     again = copy.deepcopy(scores)
     pd.testing.assert_frame_equal(again.table, scores.table)
     np.testing.assert_array_equal(again.deletion["truth"], scores.deletion["truth"])
-
-
-def test_search_ties_go_to_the_last_candidate():
-    n = WEIGHTS.size
-    pool = MaskScores(n)
-    runs, rows = run_curves(
-        pool,
-        compute,
-        importance={},
-        steps=4,
-        random_count=0,
-        seed=0,
-        search=("best", {0: WEIGHTS, 1: WEIGHTS, 2: -WEIGHTS}),
-    )
-    assert runs.chosen == 1 and set(rows) == {"best"}
