@@ -81,6 +81,25 @@ def check_methods(methods: list[str] | None, known: tuple[str, ...]) -> None:
         raise InputError(f"Unknown method(s) {', '.join(map(repr, unknown))}; choose from: {', '.join(known)}.")
 
 
+def code_version() -> str | None:
+    """The checkout's commit, with "+changes" when attnviz/ differs from it (None outside a git checkout)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "attnviz"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + (" +changes in attnviz/" if dirty.stdout.strip() else "")
+
+
 class StopRequest:
     """While active, the first Ctrl+C (or SIGTERM) sets ``asked``; a second Ctrl+C raises KeyboardInterrupt."""
 
@@ -230,11 +249,18 @@ def write_results(run: ScoredInputs, settings: dict, *, out=None, json_path=None
             "skipped": [{"input": n, "reason": r} for n, r in run.skipped],
             "removal": run.removal,
             "notes": dict(run.notes.most_common()),
-            "summary": json.loads(summary.to_json(orient="records")),
-            "inputs": json.loads(run.facts.to_json(orient="records")),
-            "rows": json.loads(run.long.to_json(orient="records")),
+            "summary": json.loads(summary.to_json(orient="records", double_precision=6)),
+            "inputs": json.loads(run.facts.to_json(orient="records", double_precision=6)),
+            "rows": json.loads(run.long.to_json(orient="records", double_precision=6)),
         }
-        Path(json_path).write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        # One input's or row's record per line: readable, and a tenth of an indented file's size.
+        text_json = json.dumps(
+            {k: v for k, v in payload.items() if k not in ("inputs", "rows")}, indent=1, ensure_ascii=False
+        )[:-2]
+        for key in ("inputs", "rows"):
+            records = ",\n  ".join(json.dumps(r, ensure_ascii=False) for r in payload[key])
+            text_json += f',\n "{key}": [\n  {records}\n ]'
+        Path(json_path).write_text(text_json + "\n}\n", encoding="utf-8")
     if markdown is not None:
         Path(markdown).write_text(text + "\n", encoding="utf-8")
     return text

@@ -29,6 +29,7 @@ from attnviz.scoreboard_runs import (
     add_options,
     check_methods,
     check_options,
+    code_version,
     score_inputs,
     write_results,
 )
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         "random_orders": args.random_orders,
         "seed": args.seed,
         "methods": methods,
+        "code": code_version(),
     }
     text = write_results(run, settings, out=args.out, json_path=args.json, markdown=args.markdown)
     for name, reason in run.skipped:

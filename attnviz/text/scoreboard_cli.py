@@ -27,6 +27,7 @@ from attnviz.scoreboard_runs import (
     add_options,
     check_methods,
     check_options,
+    code_version,
     score_inputs,
     write_results,
 )
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         "random_orders": args.random_orders,
         "seed": args.seed,
         "methods": methods,
+        "code": code_version(),
         "device": str(tm.device),
     }
     text = write_results(run, settings, out=args.out, json_path=args.json, markdown=args.markdown)
