@@ -53,8 +53,12 @@ from attnviz.text.corpus import (
 )
 
 INSTALL_HINT = 'pip install "ray[data]==2.60.0"'
-#: Lines per block the reader hands on: many blocks, so that batches spread over the workers.
+#: Lines per block the reader yields.
 LINES_PER_BLOCK = 512
+#: Bytes per block Ray Data may merge the reader's blocks into (its default, 128 MB, would make a
+#: 20,000-line file one block: one actor task for half the file, progress in two jumps, the other
+#: worker idle). 32 kB is about 500 short lines: a few seconds of work per task, many tasks to share.
+BLOCK_BYTES = 32 * 1024
 #: CPUs a read task asks for: none. Reading lines is cheap, and a read task that reserves any CPU
 #: waits for ever when the actors hold them all (two workers on two cores: the pool waits for the
 #: reader and the reader for the pool).
@@ -176,6 +180,7 @@ def ray_corpus_head_stats(
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
     local_cpus: int | None = None,
+    block_bytes: int = BLOCK_BYTES,
 ) -> RayRun:
     """:func:`attnviz.corpus_head_stats` of a file, on Ray Data's actor pool; the same table.
 
@@ -192,6 +197,8 @@ def ray_corpus_head_stats(
         progress: ``progress(sentences_done, sentences_total)`` after every batch that arrives.
         should_stop: checked after every batch; True stops the run (``cancelled``), and the result
             covers the batches merged so far.
+        block_bytes: the most bytes of lines one actor task takes at a time (:data:`BLOCK_BYTES`):
+            smaller blocks give finer progress and spread a small file over more workers.
     """
     if workers < 1:
         raise InputError("--workers must be at least 1.")
@@ -216,6 +223,7 @@ def ray_corpus_head_stats(
         context = DataContext.get_current()
         context.enable_progress_bars = False  # ours is the one bar; Ray's would interleave with it
         context.print_on_execution_start = False
+        context.target_max_block_size = block_bytes
         startup = time.perf_counter() - started
         run_started = time.perf_counter()
         dataset = ray.data.read_datasource(_datasource_class()(source), num_cpus=READ_CPUS).map_batches(

@@ -29,6 +29,8 @@ ray = pytest.importorskip("ray", reason="ray[data] is in requirements.txt; scrip
 
 WORDS = "the cat sat on mat a dog ran where did it sit quick brown fox jumps over lazy he plays guitar".split()
 WORKER_TITLE = "MapBatches(StatsWorker)"
+#: Blocks of about 20 lines: the test corpus (12 kB) becomes many actor tasks, as a real corpus does.
+BLOCK_BYTES = 1024
 
 
 def corpus_lines(n: int, seed: int = 0) -> list[bytes]:
@@ -123,12 +125,14 @@ def test_ray_gives_the_local_table(ray_address, tiny_bert_dir, big_corpus, local
         workers=workers,
         batch_size=batch_size,
         progress=lambda done, total: seen.append((done, total)),
+        block_bytes=BLOCK_BYTES,
     )
     assert_same_stats(run.stats, local_stats)
     assert not run.stats.cancelled
     total = local_stats.total
     assert seen[0] == (0, total) and seen[-1] == (total, total)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert len({d for d, _ in seen}) > 5, "progress should come batch by batch, not in one jump"
 
 
 def test_the_head_map_is_the_first_sentences_of_the_file(local_stats, tiny_model):
@@ -183,10 +187,12 @@ def test_a_worker_killed_mid_run_changes_nothing(ray_address, tiny_bert_dir, big
             pids = _worker_pids()
             assert pids, "no actor of the pool was found to kill"
             os.kill(pids[0], signal.SIGKILL)
-            killed.append(pids[0])
+            killed.append((pids[0], done))
 
-    run = ray_corpus_head_stats(str(tiny_bert_dir), big_corpus, workers=2, batch_size=1, progress=kill_one_worker)
-    assert killed
+    run = ray_corpus_head_stats(
+        str(tiny_bert_dir), big_corpus, workers=2, batch_size=1, progress=kill_one_worker, block_bytes=BLOCK_BYTES
+    )
+    assert killed and killed[0][1] < local_stats.total / 2, killed  # killed with most of the file to go
     assert_same_stats(run.stats, local_stats)
 
 
