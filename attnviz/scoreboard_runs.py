@@ -249,6 +249,7 @@ def write_results(run: ScoredInputs, settings: dict, *, out=None, json_path=None
             "skipped": [{"input": n, "reason": r} for n, r in run.skipped],
             "removal": run.removal,
             "notes": dict(run.notes.most_common()),
+            # 6 decimals (the tables print 2-3), which keeps the file small
             "summary": json.loads(summary.to_json(orient="records", double_precision=6)),
             "inputs": json.loads(run.facts.to_json(orient="records", double_precision=6)),
             "rows": json.loads(run.long.to_json(orient="records", double_precision=6)),

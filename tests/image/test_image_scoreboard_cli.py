@@ -36,8 +36,8 @@ def test_every_map_and_the_means_of_one_image_at_a_time(random_model, random_mod
     for method in IMAGE_METHODS:
         for column in ("deletion_auc", "insertion_auc"):
             values = np.array([t.loc[t["method"] == method, column].iloc[0] for t in tables])
-            assert summary[method][f"{column}_mean"] == pytest.approx(values.mean(), abs=1e-9)
-            assert summary[method][f"{column}_sd"] == pytest.approx(values.std(ddof=1), abs=1e-9)
+            assert summary[method][f"{column}_mean"] == pytest.approx(values.mean(), abs=1e-6)
+            assert summary[method][f"{column}_sd"] == pytest.approx(values.std(ddof=1), abs=1e-6)
 
 
 def test_bad_options_exit_2(random_model_dir, tmp_path, capsys):

@@ -46,8 +46,8 @@ def test_every_method_and_the_means_of_one_sentence_at_a_time(tiny_model, tiny_b
         for column in ("deletion_auc", "insertion_auc", "loo_spearman"):
             values = np.array([r[column] for r in rows], dtype=float)
             values = values[~np.isnan(values)]
-            assert summary[method][f"{column}_mean"] == pytest.approx(values.mean(), abs=1e-9)
-            assert summary[method][f"{column}_sd"] == pytest.approx(values.std(ddof=1), abs=1e-9)
+            assert summary[method][f"{column}_mean"] == pytest.approx(values.mean(), abs=1e-6)
+            assert summary[method][f"{column}_sd"] == pytest.approx(values.std(ddof=1), abs=1e-6)
         assert summary[method]["inputs"] == 3
 
 
