@@ -1,19 +1,21 @@
 """How long does the faithfulness panel take? The full scoreboard on the bundled models (issue 14).
 
     python benchmarks/faithfulness_panel.py                 # decoder at 32 tokens, encoder at 64, one demo image
+    python benchmarks/faithfulness_panel.py --thorough      # the panel's "Thorough" settings (20 steps, 20 orders)
     python benchmarks/faithfulness_panel.py --cases encoder,image --threads 2
 
-Runs exactly what the panel runs: ``attnviz.score_explanations(model, input, steps=20,
-random_orders=20, seed=0)`` with every method (the panel's settings, read from
-``attnviz/ui/faithfulness_panel.py``'s constants), on a prefix of English prose of exactly 32
-tokens for the bundled decoder (SmolLM2-135M-Instruct) and exactly 64 for the bundled encoder
-(all-MiniLM-L6-v2, [CLS] and [SEP] included), and on the first demo image for the bundled image
-model. After an untimed warm-up of each model (a short input, 2 steps), it prints the total
-seconds against the target (≤ 10 s on 2 CPU cores), each method's seconds and share of the total
-(the table's ``seconds``: its importance map plus its share of the curves' forward passes), how
-often the progress callback was called and its longest silence, and the machine's load
-(``uptime``'s 1-minute average before and after, and the CPU share of other processes). Writes
-``benchmarks/results-faithfulness-panel.md`` (``--out``). Figures only; nothing is asserted.
+Runs exactly what the panel runs: ``attnviz.score_explanations(model, input, steps=S,
+random_orders=R, seed=0)`` with every method, with the panel's settings per family
+(``attnviz/ui/faithfulness_panel.py``'s ``SETTINGS``, or ``THOROUGH`` with ``--thorough``), on a
+prefix of English prose of exactly 32 tokens for the bundled decoder (SmolLM2-135M-Instruct) and
+exactly 64 for the bundled encoder (all-MiniLM-L6-v2, [CLS] and [SEP] included), and on the first
+demo image for the bundled image model. After an untimed warm-up of each model (a short input,
+2 steps), it prints the total seconds against the target (≤ 10 s on 2 CPU cores), each method's
+seconds and share of the total (the table's ``seconds``: its importance map plus its share of the
+curves' forward passes), how often the progress callback was called and its longest silence, and
+the machine's load (``uptime``'s 1-minute average before and after, and the CPU share of other
+processes). Writes ``benchmarks/results-faithfulness-panel.md`` (``-thorough.md`` with
+``--thorough``; or ``--out``). Figures only; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import decoderbench.inputs as decoder_inputs  # noqa: E402
 import textbench.inputs as encoder_inputs  # noqa: E402
 from textbench.cpu import CPU  # noqa: E402
 
-STEPS, RANDOM_ORDERS, SEED = 20, 20, 0  # attnviz/ui/faithfulness_panel.py's STEPS, RANDOM_ORDERS, SEED
+SEED = 0
 TARGET_S = 10.0
 
 
@@ -80,7 +82,16 @@ def cases(names: list[str], args) -> list[tuple[str, object, object, str]]:
     return out
 
 
-def measure(model, inp) -> dict:
+def panel_settings(thorough: bool) -> dict[str, tuple[int, int]]:
+    """case -> (steps, random orders), read from the panel's module (which imports streamlit)."""
+    from attnviz.ui import faithfulness_panel as panel
+
+    if thorough:
+        return {case: panel.THOROUGH for case in ("decoder", "encoder", "image")}
+    return dict(panel.SETTINGS)
+
+
+def measure(model, inp, steps: int, orders: int) -> dict:
     import attnviz
 
     warm = inp if not isinstance(inp, str) else " ".join(inp.split()[:6])
@@ -89,9 +100,7 @@ def measure(model, inp) -> dict:
     before = uptime()
     mark = CPU.start()
     started = time.perf_counter()
-    scores = attnviz.score_explanations(
-        model, inp, steps=STEPS, random_orders=RANDOM_ORDERS, seed=SEED, progress=progress
-    )
+    scores = attnviz.score_explanations(model, inp, steps=steps, random_orders=orders, seed=SEED, progress=progress)
     total = time.perf_counter() - started
     return {
         "total": total,
@@ -103,25 +112,29 @@ def measure(model, inp) -> dict:
         "progress_calls": progress.calls,
         "longest_silence": max(progress.longest, time.perf_counter() - progress.last),
         "notes": scores.notes,
+        "settings": (steps, orders),
     }
 
 
-def report(results: list[tuple[str, str, dict]], threads: int) -> str:
+def report(results: list[tuple[str, str, dict]], threads: int, thorough: bool) -> str:
     import torch
 
     lines = [
         "# The faithfulness panel's scoreboard: time per input (issue 14)",
         "",
         f"`python benchmarks/faithfulness_panel.py`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-        f"{os.cpu_count()} CPU cores, torch {torch.__version__} with {threads} thread(s); steps {STEPS}, "
-        f"random orders {RANDOM_ORDERS}, every method. Target: ≤ {TARGET_S:.0f} s per panel.",
+        f"{os.cpu_count()} CPU cores, torch {torch.__version__} with {threads} thread(s); the panel's "
+        f"{'Thorough settings' if thorough else 'default settings'}, every method. "
+        f"Target: ≤ {TARGET_S:.0f} s per panel.",
         "",
-        "| case | input | units | total s | target | progress calls | longest silence s | other processes' CPU |",
-        "|---|---|---:|---:|---|---:|---:|---:|",
+        "| case | input | units | steps, random orders | total s | target | progress calls | longest silence s "
+        "| other processes' CPU |",
+        "|---|---|---:|---|---:|---|---:|---:|---:|",
     ]
     for case, what, r in results:
         lines.append(
-            f"| {case} | {what} | {r['units']} | {r['total']:.1f} | {'met' if r['total'] <= TARGET_S else 'MISSED'} | "
+            f"| {case} | {what} | {r['units']} | {r['settings'][0]}, {r['settings'][1]} | {r['total']:.1f} | "
+            f"{'met' if r['total'] <= TARGET_S else 'MISSED'} | "
             f"{r['progress_calls']} | {r['longest_silence']:.1f} | {r['others']:.0%} |"
         )
     for case, _, r in results:
@@ -154,20 +167,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--decoder-tokens", type=int, default=32)
     ap.add_argument("--encoder-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as the app: ATTNVIZ_THREADS)")
-    ap.add_argument("--out", type=Path, default=BENCH / "results-faithfulness-panel.md")
+    ap.add_argument("--thorough", action="store_true", help="the panel's Thorough settings instead of its defaults")
+    ap.add_argument("--out", type=Path, default=None, help="default: results-faithfulness-panel[-thorough].md")
     args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
     names = [c.strip() for c in args.cases.split(",") if c.strip()]
+    settings = panel_settings(args.thorough)
+    out = args.out or BENCH / f"results-faithfulness-panel{'-thorough' if args.thorough else ''}.md"
     results = []
     for case, model, inp, what in cases(names, args):
         log(f"{case}: {what} ({uptime()})")
-        r = measure(model, inp)
+        r = measure(model, inp, *settings[case])
         log(f"{case}: {r['total']:.1f} s")
         results.append((case, what, r))
-    text = report(results, args.threads)
-    args.out.write_text(text, encoding="utf-8")
+    text = report(results, args.threads, args.thorough)
+    out.write_text(text, encoding="utf-8")
     print(text)
     return 0
 
