@@ -24,9 +24,9 @@ How it runs (Ray Data, no scheduler of ours):
 Ray Data's actor pool restarts an actor that dies (``max_restarts=-1``) and retries its batch
 (``max_task_retries=-1``): a worker killed mid-run changes nothing in the result.
 
-On a cluster the file must be readable at the same path on every node that runs a read task
-(a shared file system), or be a URI that pyarrow reads (``s3://…``) — then the driver skips its
-own check and the progress bar has no total.
+On a cluster the file must be readable at the same path on the driver and on every node that runs
+a read task (a shared file system): the driver's check finds the line where the head map's 200
+sentences end, so object-store URIs (``s3://…``) are refused rather than given another head map.
 """
 
 from __future__ import annotations
@@ -206,11 +206,15 @@ def ray_corpus_head_stats(
         raise InputError(f"batch_size must be at least 1, not {batch_size}.")
     if gpus_per_worker < 0 or cpus_per_worker <= 0:
         raise InputError("--gpus-per-worker must be 0 or more, and each worker needs some CPU.")
-    local = "://" not in str(path)
-    corpus = scan_corpus_file(path, skip_bad_lines=True) if local else None
-    name = corpus.name if corpus is not None else str(path)
-    total = corpus.lines - corpus.empty_lines - corpus.bad_lines if corpus is not None else None
-    source = str(Path(path).resolve()) if local else str(path)
+    if "://" in str(path):
+        raise InputError(
+            f"{path}: the Ray engine reads a file path that the driver and every worker see (a shared file "
+            "system); copy the corpus there first."
+        )
+    corpus = scan_corpus_file(path, skip_bad_lines=True)
+    name = corpus.name
+    total = corpus.lines - corpus.empty_lines - corpus.bad_lines
+    source = str(Path(path).resolve())
 
     started = time.perf_counter()
     ray = _ray()
@@ -232,7 +236,7 @@ def ray_corpus_head_stats(
                 "model": model,
                 "device": device,
                 "threads": threads if threads is not None else max(1, int(cpus_per_worker)),
-                "divergence_last_line": corpus.divergence_last_line if corpus is not None else None,
+                "divergence_last_line": corpus.divergence_last_line,
                 "name": name,
             },
             batch_size=batch_size,

@@ -240,6 +240,14 @@ def test_bad_ray_options_are_messages(tiny_bert_dir, big_corpus, tmp_path, capsy
     assert "--workers must be at least 1" in err and "Traceback" not in err
 
 
+def test_an_object_store_uri_is_refused_not_given_another_head_map(tiny_bert_dir):
+    from attnviz import InputError
+    from attnviz.text.corpus_ray import ray_corpus_head_stats
+
+    with pytest.raises(InputError, match="shared file system"):
+        ray_corpus_head_stats(str(tiny_bert_dir), "s3://bucket/sentences.txt")
+
+
 def own_addresses() -> set[str]:
     """This machine's own addresses: its network interfaces' (psutil comes with accelerate)."""
     import psutil
