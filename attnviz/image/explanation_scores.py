@@ -47,7 +47,7 @@ from attnviz.image.attribution import _target_index, gradcam
 from attnviz.image.loading import ImageModel
 from attnviz.maths.attention_rollout import rollout
 from attnviz.maths.curve_runs import Progress, run_curves
-from attnviz.maths.deletion_curves import MaskScores, centre_nearness, check_settings, fractions
+from attnviz.maths.deletion_curves import MaskScores, centre_nearness, check_settings, chosen_methods, fractions
 from attnviz.maths.explanation_table import RANDOM, ExplanationScores, assemble
 
 ATTENTION = "class-token attention (last layer)"
@@ -67,17 +67,6 @@ REMOVAL = (
     "other choice, are themselves shapes to this model and took the prediction away wherever they were put. "
     "Integrated gradients starts from the same blurred image."
 )
-
-
-def _methods(methods) -> list[str]:
-    if methods is None:
-        return list(IMAGE_METHODS)
-    if isinstance(methods, str):
-        methods = [methods]
-    unknown = [m for m in methods if m not in IMAGE_METHODS]
-    if unknown:
-        raise InputError(f"Unknown method {unknown[0]!r}: choose from {', '.join(map(repr, IMAGE_METHODS))}.")
-    return [m for m in IMAGE_METHODS if m in set(methods)]
 
 
 def removed_image(model: ImageModel, image: Image.Image) -> torch.Tensor:
@@ -118,7 +107,7 @@ def score_image_explanations(
         InputError: not an image, an unknown class or method.
     """
     check_settings(steps, random_orders, seed)
-    wanted = _methods(methods)
+    wanted = chosen_methods(methods, IMAGE_METHODS)
     if not isinstance(image, Image.Image):
         raise InputError(f"score_explanations needs a PIL image for an image model, not {type(image).__name__}.")
     notes: list[str] = []

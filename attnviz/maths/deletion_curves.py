@@ -166,3 +166,15 @@ def check_settings(steps, random_orders_count, seed) -> None:
             raise InputError(f"{name} must be a whole number from {low} to 1000, not {value!r}.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InputError(f"seed must be a whole number, not {seed!r}.")
+
+
+def chosen_methods(methods, names: tuple[str, ...]) -> list[str]:
+    """``methods`` checked against ``names`` (None: all of them), in ``names``' order."""
+    if methods is None:
+        return list(names)
+    if isinstance(methods, str):
+        methods = [methods]
+    unknown = [m for m in methods if m not in names]
+    if unknown:
+        raise InputError(f"Unknown method {unknown[0]!r}: choose from {', '.join(map(repr, names))}.")
+    return [m for m in names if m in set(methods)]

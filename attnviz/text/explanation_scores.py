@@ -69,6 +69,7 @@ from attnviz.maths.curve_runs import Progress, run_curves
 from attnviz.maths.deletion_curves import (
     MaskScores,
     check_settings,
+    chosen_methods,
     fractions,
     nearness,
     recency,
@@ -100,18 +101,6 @@ _ATTENTION = (LAST, BEST, MEAN, ROLLOUT, GRADIENT, FLOW)
 IG_STEPS = 16
 #: Tokens per batch of masked inputs (64 inputs of 32 tokens).
 BATCH_TOKENS = 2048
-
-
-def chosen_methods(methods, names: tuple[str, ...]) -> list[str]:
-    """``methods`` checked against ``names`` (None: all of them), in ``names``' order."""
-    if methods is None:
-        return list(names)
-    if isinstance(methods, str):
-        methods = [methods]
-    unknown = [m for m in methods if m not in names]
-    if unknown:
-        raise InputError(f"Unknown method {unknown[0]!r}: choose from {', '.join(map(repr, names))}.")
-    return [m for m in names if m in set(methods)]
 
 
 class _TextTarget:
