@@ -1,5 +1,7 @@
 """attnviz: the router. Run with `streamlit run app.py`."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from attnviz.ui.cache import read_device
@@ -13,7 +15,10 @@ from attnviz.ui.stats_page import KEPT as STATS_PAGE_CHOICES
 from attnviz.ui.text_page import KEPT as TEXT_PAGE_CHOICES
 from attnviz.ui.worked_page import KEPT as WORKED_PAGE_CHOICES
 
-st.set_page_config(page_title="attnviz", page_icon=":material/visibility:", layout="wide")
+#: The tab icon ships with the app: a ":material/..." page icon is fetched from fonts.gstatic.com on every
+#: page load, and fails offline (scripts/draw_icon.py draws it).
+ICON = Path(__file__).resolve().parent / "assets" / "icon.png"
+st.set_page_config(page_title="attnviz", page_icon=ICON, layout="wide")
 configure_logging()  # what visitors are not shown goes to the server log
 read_device()  # once per run, before the page: a bad ATTNVIZ_DEVICE is one warning on every page
 # A sentence typed or a choice made on one page survives a visit to another.

@@ -92,7 +92,7 @@ def read_device() -> str:
     """
     device, problem = _device_setting()
     if problem:
-        st.warning(problem, icon="⚠️")
+        st.warning(problem, icon=":material/warning:")
     st.session_state[DEVICE_KEY] = device
     return device
 

@@ -174,7 +174,7 @@ def run_corpus(tm: TextModel) -> CorpusJob | None:
         else:
             st.caption(md_escape(f"Still showing the previous corpus, {job.file_name}."))
     if job is None:
-        st.info("Upload a corpus to see the statistics averaged over many sentences.", icon="📄")
+        st.info("Upload a corpus to see the statistics averaged over many sentences.", icon=":material/description:")
         return None
     if job.key[1:] != (tm.name, configured_device()):
         st.info(md_escape(f"These results are of model {job.run.acc.model_name}; upload the file again for {tm.name}."))

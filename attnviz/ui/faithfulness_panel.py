@@ -60,7 +60,7 @@ def text_panel(tm: TextModel, ta: TextAttention) -> None:
         st.info(
             f"This text has {ta.n_tokens:,} tokens. Scoring the explanations runs the model hundreds of times with "
             f"every head's weights and gradients: shorten the text to {tm.max_eager_tokens:,} tokens or fewer.",
-            icon="✂️",
+            icon=":material/content_cut:",
         )
         return
     target = None

@@ -51,7 +51,7 @@ def _load(kind: str, name: str, loader):
     except Exception as exc:  # a bug: the home page must still render
         log.exception("unexpected error while loading the %s model %r for the home page", kind, name)
         why = f"unexpected {type(exc).__name__}; the details are in the server log"
-    st.warning(message_markdown(f"The {kind} model {name!r} is unavailable: {why}"), icon="✋")
+    st.warning(message_markdown(f"The {kind} model {name!r} is unavailable: {why}"), icon=":material/back_hand:")
     return None, why
 
 

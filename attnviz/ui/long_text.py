@@ -278,7 +278,7 @@ def computed_on_request(derived: dict, key: str, *, what: str, button: str, work
     if key in derived:
         return derived[key]
     if st.session_state.pop(_STOPPED, False):
-        st.info("You stopped it; nothing was kept.", icon="⏹️")
+        st.info("You stopped it; nothing was kept.", icon=":material/stop_circle:")
     intro = st.empty()
     with intro.container():
         st.info(md_escape(what), icon="⏳")

@@ -53,7 +53,7 @@ def needs_decoder(tm: TextModel) -> bool:
         f"Next tokens and generation need a decoder language model; {md_escape(tm.name)} is an encoder. "
         f"Pick “Use bundled {md_escape(BUNDLED_TEXT_MODELS[1])} (decoder)” in the sidebar, or load a GPT-2, "
         "Llama or Qwen2 model there.",
-        icon="↖️",
+        icon=":material/north_west:",
     )
     return True
 

@@ -25,7 +25,7 @@ from attnviz.ui.safe import md_escape
 def show_notice(model) -> None:
     notice = getattr(model, "notice", None)
     if notice:
-        st.warning(md_escape(notice), icon="🐢")
+        st.warning(md_escape(notice), icon=":material/hourglass_top:")
 
 
 @contextmanager
@@ -37,7 +37,7 @@ def device_notice(model, *, earlier: bool = True) -> Iterator[None]:
             show_notice(model)
         problem = thread_setting_problem()
         if problem:
-            st.warning(md_escape(problem), icon="⚠️")
+            st.warning(md_escape(problem), icon=":material/warning:")
     try:
         yield
     except Exception:  # not Streamlit's stop/rerun signals (BaseException): no st.* call while they pass

@@ -69,7 +69,7 @@ def message_markdown(message: str) -> str:
 
 def show_input_error(error: InputError) -> None:
     """A message a person can act on, shown literally (its quoted commands as code)."""
-    st.warning(message_markdown(str(error)), icon="✋")
+    st.warning(message_markdown(str(error)), icon=":material/back_hand:")
 
 
 #: A model that keeps failing is logged again after this many seconds, not on every rerun.
@@ -108,5 +108,5 @@ def show_unexpected(error: Exception, what: str) -> None:
     st.error(
         f"Something went wrong while {what} ({type(error).__name__}). The details are in the server log; "
         "try another input, or reload the page.",
-        icon="🐞",
+        icon=":material/bug_report:",
     )

@@ -121,7 +121,10 @@ def run_model(tm: TextModel, text: str, pair: str | None) -> TextAttention | Non
                 return ta or computed_text_attention(tm, text, pair)  # a blank text: the library's message
             key = text_key(tm, text, pair)
             if st.session_state.get(STOPPED) == key:
-                st.info("You stopped the model's run on this text. Edit the text, or run it again.", icon="⏹️")
+                st.info(
+                    "You stopped the model's run on this text. Edit the text, or run it again.",
+                    icon=":material/stop_circle:",
+                )
                 st.button("Run the model", on_click=_resume, icon=":material/play_arrow:")
                 return None
             n, seconds = run_estimate(tm, text, pair)
@@ -157,5 +160,5 @@ def truncation_notice(ta: TextAttention) -> None:
             what = f"the last {ta.n_cut:,} tokens were cut; the views show the first {ta.n_tokens:,}"
         st.info(
             f"The input was {ta.n_tokens + ta.n_cut:,} tokens but the model reads at most {ta.n_tokens:,}, so {what}.",
-            icon="✂️",
+            icon=":material/content_cut:",
         )

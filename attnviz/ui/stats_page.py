@@ -241,7 +241,7 @@ def corpus_result(job: CorpusJob) -> StatsResult:
     stats = job.result()
     estimated = f"; estimated {human_duration(job.estimate.seconds)}" if job.estimate is not None else ""
     for note in stats.notes():
-        st.info(note, icon="✂️" if "cut" in note else "ℹ️")
+        st.info(note, icon=":material/content_cut:" if "cut" in note else ":material/info:")
     caption = md_escape(
         f"{job.file_name}: {stats.sentences:,} sentences, {stats.tokens:,} tokens · model {stats.model_name} · "
         f"{stats.seconds:.1f} s ({stats.sentences_per_second:,.0f} sentences/s{estimated}). Each statistic is a "
@@ -300,7 +300,7 @@ def _attributions(tm: TextModel, ta: TextAttention, text: str, pair: str | None,
         st.info(
             f"This input has {ta.n_tokens} tokens: integrated gradients runs the model {steps} times forward and "
             "backward, which takes a while on a CPU.",
-            icon="⏱️",
+            icon=":material/timer:",
         )
         # A callback, not the button's return value: it survives a rerun that happens before this line.
         st.button(
@@ -324,7 +324,7 @@ def attention_vs_attribution_section(tm: TextModel, ta: TextAttention, text: str
             f"This text has {ta.n_tokens:,} tokens. Attention against attribution needs every head's weights at "
             f"once and integrated gradients through the model: shorten the text to {tm.max_eager_tokens} tokens or "
             "fewer. The head statistics work at any length.",
-            icon="✂️",
+            icon=":material/content_cut:",
         )
         return
     steps, fusion, discard, target = attribution_options(causal=tm.causal)
@@ -368,7 +368,10 @@ def attention_vs_attribution_section(tm: TextModel, ta: TextAttention, text: str
             "the baseline keeps it (the integral is jagged when the attention sink moves), and most heads park on it."
         )
     if attributions.relative_delta > 0.05:
-        st.warning("The integral is imprecise (delta above 5% of the change): use more integration steps.", icon="⚠️")
+        st.warning(
+            "The integral is imprecise (delta above 5% of the change): use more integration steps.",
+            icon=":material/warning:",
+        )
     st.plotly_chart(attention_vs_attribution(cmp), key="attribution_chart", width="stretch")
     st.subheader("Do they agree?")
     which = "after the first one" if cmp.causal else "besides [CLS] and [SEP]"

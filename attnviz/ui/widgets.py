@@ -60,7 +60,7 @@ def replacement_notice(text: str | None, what: str) -> None:
             f"The {what} holds “{REPLACEMENT}” (U+FFFD), the mark put in place of a character that could not be "
             "read, such as half of an emoji: the model sees that mark, not what was meant. Delete it, or copy "
             "the text again from its source.",
-            icon="⚠️",
+            icon=":material/warning:",
         )
 
 
@@ -115,6 +115,8 @@ class ModelPicker:
         if name not in (self.bundled, *(other for other, _ in self.others)):
             check_model_name(name, self.bundled)
 
+    check = _check  # a shared link names a model too (attnviz.ui.links)
+
     def _use_bundled(self, name: str | None = None) -> None:
         st.session_state[self.current] = name or self.bundled
         st.session_state.pop(self.error, None)
@@ -137,7 +139,7 @@ class ModelPicker:
                     disabled=self.name() == other,
                 )
             if self.error in st.session_state:
-                st.warning(message_markdown(st.session_state[self.error]), icon="✋")
+                st.warning(message_markdown(st.session_state[self.error]), icon=":material/back_hand:")
             guard_text_boxes()  # last in the sidebar: its (empty) element takes a line of space
         name = self.name()
         try:

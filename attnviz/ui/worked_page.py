@@ -174,7 +174,7 @@ def toy_inputs() -> Shown | None:
         "Heads", [1, 2], key=HEADS, horizontal=True, help="Two heads split the columns of W_Q, W_K, W_V in half."
     )
     if error := st.session_state.pop("worked_preset_error", None):
-        st.warning(md_escape(error), icon="✋")
+        st.warning(md_escape(error), icon=":material/back_hand:")
 
     state = st.session_state[TOY]
     version, tables = state["version"], state["tables"]
@@ -260,7 +260,9 @@ def real_inputs(tm) -> Shown | None:
         show_unexpected(exc, "explaining the head")
         return None
     if steps.truncated:
-        st.info(f"The sentence was cut to the model's limit of {len(steps.tokens)} tokens.", icon="✂️")
+        st.info(
+            f"The sentence was cut to the model's limit of {len(steps.tokens)} tokens.", icon=":material/content_cut:"
+        )
     check_panel(steps)
     show_all = bool(st.session_state.get(SHOW_ALL))
     return Shown(
