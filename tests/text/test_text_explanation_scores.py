@@ -148,6 +148,15 @@ def test_progress_is_reported_to_the_end(tiny_model):
     assert {"curves", "leave-one-out"} <= {w for _, _, w in calls}
 
 
+def test_integrated_gradients_reports_progress_as_its_steps_go(tiny_decoder):
+    calls = []
+    attnviz.score_explanations(
+        tiny_decoder, TEXT, methods=["integrated gradients"], progress=lambda d, t, w: calls.append(w), **FAST
+    )
+    # 16 steps in batches of 4 at most: at least four updates while IG runs, not one at its end.
+    assert calls.count("integrated gradients") >= 4
+
+
 def same(a, b) -> None:
     pd.testing.assert_frame_equal(a.table.drop(columns="seconds"), b.table.drop(columns="seconds"))
     for method in a.deletion:
