@@ -44,8 +44,9 @@ def _text(value: str, max_len: int = 60) -> str:
     return value.replace("$", r"\$")
 
 
-def removal_curves_png(scores) -> bytes:
-    """The curves of :func:`attnviz.figures.removal_curves.removal_curves` as a PNG."""
+def removal_curves_png(scores, *, fmt: str = "png", paper: bool = False) -> bytes:
+    """The curves of :func:`attnviz.figures.removal_curves.removal_curves` as a PNG (or ``fmt``: svg, pdf;
+    ``paper``: paper-ready, :mod:`attnviz.export.figure_formats`)."""
     x = np.asarray(scores.fractions, dtype=float)  # (s+1,)
     fig = Figure(figsize=(11, 4.6))
     axes = fig.subplots(1, 2, sharey=True)
@@ -67,4 +68,4 @@ def removal_curves_png(scores) -> bytes:
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
     fig.suptitle(_text(f"{scores.model_name} · target: {scores.target}", 100), fontsize=10)
     fig.subplots_adjust(bottom=0.32, wspace=0.05)
-    return _png(fig)
+    return _png(fig, fmt, paper)

@@ -1,4 +1,8 @@
-"""Static PNG export of each view with matplotlib (for slides, papers and reports).
+"""Static export of each view with matplotlib (for slides, papers and reports).
+
+Every writer returns the bytes of a PNG by default, or of an SVG or PDF with ``fmt="svg"`` /
+``fmt="pdf"``; ``paper=True`` makes it paper-ready (white background, readable fonts, a colour
+bar on every map): :mod:`attnviz.export.figure_formats`.
 
 Figures are built with ``matplotlib.figure.Figure`` directly, not pyplot, so several users
 can export at once without sharing pyplot's global state. A decoder's keys that a query cannot
@@ -7,13 +11,13 @@ see are masked and drawn grey, as on screen (:data:`attnviz.figures.matrix.NOT_V
 
 from __future__ import annotations
 
-import io
-import warnings
-
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from attnviz.export.figure_formats import save_figure
 from attnviz.figures.lines import head_color, segments
 from attnviz.figures.matrix import COLORSCALE, MAX_ROW_LABELS, NOT_VISIBLE
 from attnviz.text.views import AttentionView
@@ -30,13 +34,21 @@ def masked(view: AttentionView, matrices: np.ndarray) -> np.ndarray:
     return np.ma.masked_array(matrices, mask=np.broadcast_to(~visible, matrices.shape))
 
 
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        # Glyphs missing from the default font (CJK, emoji) are drawn as boxes; not an error.
-        warnings.simplefilter("ignore", UserWarning)
-        fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
-    return buf.getvalue()
+def _png(fig: Figure, fmt: str = "png", paper: bool = False) -> bytes:
+    """``fig`` as a ``fmt`` file (png, svg, pdf); see :func:`attnviz.export.figure_formats.save_figure`."""
+    return save_figure(fig, fmt, paper=paper)
+
+
+def _colorbar_all(fig: Figure, axes, *, top: float | None, label: str) -> None:
+    """One colour bar for small multiples: 0 to ``top``, or (``top`` None: each tile has its own
+    scale) 0 to each tile's largest weight."""
+    norm = Normalize(0, 1 if top is None else top)
+    fig.colorbar(
+        ScalarMappable(norm=norm, cmap=CMAP),
+        ax=list(axes),
+        fraction=0.03,
+        label=label if top is not None else f"{label} ÷ the tile's largest",
+    )
 
 
 def _labels(tokens: list[str], max_len: int = 16) -> list[str]:
@@ -72,7 +84,9 @@ def label_ticks(ax, key_tokens: list[str], query_tokens: list[str] | None = None
             set_label(f"every {_ordinal(step)} token labelled ({len(tokens)} in all)", fontsize=7)
 
 
-def head_matrix_png(view: AttentionView, layer: int, head: int, *, scale: str = "fixed") -> bytes:
+def head_matrix_png(
+    view: AttentionView, layer: int, head: int, *, scale: str = "fixed", fmt: str = "png", paper: bool = False
+) -> bytes:
     w = masked(view, view.weights[layer, head])
     fig = Figure(figsize=(_size(w.shape[1]) + 1, _size(w.shape[0])))
     ax = fig.subplots()
@@ -83,10 +97,19 @@ def head_matrix_png(view: AttentionView, layer: int, head: int, *, scale: str = 
     ax.tick_params(axis="x", labelbottom=True)
     ax.set_title(f"Layer {layer}, head {head} ({view.description})", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04, label="attention weight")
-    return _png(fig)
+    return _png(fig, fmt, paper)
 
 
-def grid_png(matrices: np.ndarray, titles: list[str], n_cols: int, suptitle: str, *, scale: str = "fixed") -> bytes:
+def grid_png(
+    matrices: np.ndarray,
+    titles: list[str],
+    n_cols: int,
+    suptitle: str,
+    *,
+    scale: str = "fixed",
+    fmt: str = "png",
+    paper: bool = False,
+) -> bytes:
     """Small multiples of ``matrices`` ``(m, q, k)`` without tick labels."""
     m = matrices.shape[0]
     n_rows = -(-m // n_cols)
@@ -99,10 +122,14 @@ def grid_png(matrices: np.ndarray, titles: list[str], n_cols: int, suptitle: str
         axes[i].imshow(matrices[i], cmap=CMAP, vmin=0, vmax=top, interpolation="nearest")
         axes[i].set_title(titles[i], fontsize=6)
     fig.suptitle(suptitle, fontsize=10)
-    return _png(fig)
+    if paper:
+        _colorbar_all(fig, axes, top=1.0 if scale == "fixed" else None, label="attention weight")
+    return _png(fig, fmt, paper)
 
 
-def layer_heads_png(view: AttentionView, layer: int, *, scale: str = "fixed") -> bytes:
+def layer_heads_png(
+    view: AttentionView, layer: int, *, scale: str = "fixed", fmt: str = "png", paper: bool = False
+) -> bytes:
     heads = masked(view, view.weights[layer])
     return grid_png(
         heads,
@@ -110,16 +137,22 @@ def layer_heads_png(view: AttentionView, layer: int, *, scale: str = "fixed") ->
         4,
         f"Layer {layer}: every head ({view.description})",
         scale=scale,
+        fmt=fmt,
+        paper=paper,
     )
 
 
-def overview_png(view: AttentionView, *, scale: str = "head max") -> bytes:
+def overview_png(view: AttentionView, *, scale: str = "head max", fmt: str = "png", paper: bool = False) -> bytes:
     flat = masked(view, view.weights.reshape(-1, *view.weights.shape[2:]))
     titles = [f"L{l} H{h}" for l in range(view.n_layers) for h in range(view.n_heads)]
-    return grid_png(flat, titles, view.n_heads, f"Every layer and head ({view.description})", scale=scale)
+    return grid_png(
+        flat, titles, view.n_heads, f"Every layer and head ({view.description})", scale=scale, fmt=fmt, paper=paper
+    )
 
 
-def token_heads_png(view: AttentionView, query: int, *, scale: str = "fixed") -> bytes:
+def token_heads_png(
+    view: AttentionView, query: int, *, scale: str = "fixed", fmt: str = "png", paper: bool = False
+) -> bytes:
     rows = view.weights[:, :, query, :].reshape(view.n_layers * view.n_heads, -1)
     if view.visible is not None:  # keys after the query token: grey
         rows = np.ma.masked_array(rows, mask=np.broadcast_to(~view.visible[query], rows.shape))
@@ -134,11 +167,18 @@ def token_heads_png(view: AttentionView, query: int, *, scale: str = "fixed") ->
     ax.tick_params(axis="x", labelbottom=True)
     ax.set_title(f"From “{_labels([view.query_tokens[query]])[0]}” in every layer and head", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04, label="attention weight")
-    return _png(fig)
+    return _png(fig, fmt, paper)
 
 
 def head_lines_png(
-    view: AttentionView, layer: int, heads: list[int], *, threshold: float = 0.05, query: int | None = None
+    view: AttentionView,
+    layer: int,
+    heads: list[int],
+    *,
+    threshold: float = 0.05,
+    query: int | None = None,
+    fmt: str = "png",
+    paper: bool = False,
 ) -> bytes:
     n = max(len(view.query_tokens), len(view.key_tokens))
     fig = Figure(figsize=(5, max(3.0, 0.22 * n + 1)))
@@ -155,4 +195,4 @@ def head_lines_png(
     ax.set_xlim(-0.4, 1.4)
     ax.axis("off")
     ax.set_title(f"Layer {layer}, heads {', '.join(map(str, heads))} (weight ≥ {threshold:g})", fontsize=9)
-    return _png(fig)
+    return _png(fig, fmt, paper)

@@ -12,8 +12,9 @@ from attnviz.export.png import CMAP, _png, _size, label_ticks, masked
 from attnviz.text.views import AttentionView
 
 
-def rollout_png(view: AttentionView, *, scale: str = "fixed") -> bytes:
-    """The ``[1, 1, q, k]`` rollout view of :func:`attnviz.figures.rollout.rollout_view` as a PNG."""
+def rollout_png(view: AttentionView, *, scale: str = "fixed", fmt: str = "png", paper: bool = False) -> bytes:
+    """The ``[1, 1, q, k]`` rollout view of :func:`attnviz.figures.rollout.rollout_view` as a PNG (or ``fmt``:
+    svg, pdf; ``paper``: paper-ready, :mod:`attnviz.export.figure_formats`)."""
     w = masked(view, view.weights[0, 0])  # (q, k)
     fig = Figure(figsize=(_size(w.shape[1]) + 1, _size(w.shape[0])))
     ax = fig.subplots()
@@ -22,7 +23,7 @@ def rollout_png(view: AttentionView, *, scale: str = "fixed") -> bytes:
     label_ticks(ax, view.key_tokens, view.query_tokens)
     ax.set_title(f"Attention rollout ({view.description})", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04, label="share of the last-layer state")
-    return _png(fig)
+    return _png(fig, fmt, paper)
 
 
 def rollout_csv(view: AttentionView) -> bytes:

@@ -12,7 +12,8 @@ from attnviz.export.png import _png
 from attnviz.text.sinks import AttentionSinks
 
 
-def sinks_png(sinks: AttentionSinks) -> bytes:
+def sinks_png(sinks: AttentionSinks, *, fmt: str = "png", paper: bool = False) -> bytes:
+    """Every head's sink masses as layer × head maps with one colour bar (``fmt``: png, svg, pdf)."""
     panels = [(sinks.first, "on the first token")]
     if sinks.special is not None:
         panels.append((sinks.special, "on the other special tokens"))
@@ -25,7 +26,7 @@ def sinks_png(sinks: AttentionSinks) -> bytes:
         ax.set_ylabel("layer", fontsize=8)
     fig.colorbar(im, ax=list(axes), fraction=0.04, label="mean share of a row's attention")
     fig.suptitle(f"Attention sinks ({sinks.model_name})", fontsize=10)
-    return _png(fig)
+    return _png(fig, fmt, paper)
 
 
 def sinks_csv(sinks: AttentionSinks) -> bytes:

@@ -134,7 +134,7 @@ def test_token_heads_png_title_shows_the_token_as_typed(rng, monkeypatch):
     """A "$" token must show as "$" in the title, not as a backslash and a dollar."""
     captured = []
     original = png_export._png
-    monkeypatch.setattr(png_export, "_png", lambda fig: captured.append(fig) or original(fig))
+    monkeypatch.setattr(png_export, "_png", lambda fig, *a: captured.append(fig) or original(fig, *a))
     view = constructed_view(rng, ["[CLS]", "$", "[SEP]"], n_layers=1, n_heads=1)
     png_export.token_heads_png(view, 1)
     title = captured[0].axes[0].title
@@ -146,7 +146,7 @@ def test_token_heads_png_title_shows_the_token_as_typed(rng, monkeypatch):
 def test_head_matrix_png_labels_escape_dollars(rng, monkeypatch):
     captured = []
     original = png_export._png
-    monkeypatch.setattr(png_export, "_png", lambda fig: captured.append(fig) or original(fig))
+    monkeypatch.setattr(png_export, "_png", lambda fig, *a: captured.append(fig) or original(fig, *a))
     view = constructed_view(rng, ODD_TOKENS, n_layers=1, n_heads=1)
     png_export.head_matrix_png(view, 0, 0)
     ax = captured[0].axes[0]
@@ -213,7 +213,7 @@ def test_a_512_token_png_labels_at_most_64_tokens_per_axis_like_the_page(rng, mo
 
     captured = []
     original = png_export._png
-    monkeypatch.setattr(png_export, "_png", lambda fig: captured.append(fig) or original(fig))
+    monkeypatch.setattr(png_export, "_png", lambda fig, *a: captured.append(fig) or original(fig, *a))
     monkeypatch.setattr(rollout_files, "_png", png_export._png)
     tokens = [f"t{i}" for i in range(512)]
     view = constructed_view(rng, tokens, n_layers=1, n_heads=1)
@@ -235,7 +235,7 @@ def test_a_512_token_png_labels_at_most_64_tokens_per_axis_like_the_page(rng, mo
 def test_a_64_token_png_still_labels_every_token(rng, monkeypatch):
     captured = []
     original = png_export._png
-    monkeypatch.setattr(png_export, "_png", lambda fig: captured.append(fig) or original(fig))
+    monkeypatch.setattr(png_export, "_png", lambda fig, *a: captured.append(fig) or original(fig, *a))
     tokens = [f"t{i}" for i in range(64)]
     png_export.head_matrix_png(constructed_view(rng, tokens, n_layers=1, n_heads=1), 0, 0)
     ax = captured[0].axes[0]

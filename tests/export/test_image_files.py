@@ -1,4 +1,4 @@
-"""Overlay PNG and maps .npz downloads of the image page."""
+"""The overlay and the maps .npz downloads of the image page."""
 
 from __future__ import annotations
 
@@ -7,22 +7,22 @@ import io
 import numpy as np
 from PIL import Image
 
-from attnviz.export.image_files import maps_npz, overlay_png
+from attnviz.export.image_files import blend_overlay, maps_npz
 
 
-def test_overlay_png_has_the_image_size_and_shows_the_map():
+def test_the_overlay_has_the_image_size_and_shows_the_map():
     image = Image.new("RGB", (120, 80), (0, 0, 0))
     grid = np.zeros((8, 8))
     grid[0, 7] = 1.0  # top-right cell hot
-    png = Image.open(io.BytesIO(overlay_png(image, grid, opacity=0.8, colormap="inferno")))
-    assert png.format == "PNG" and png.size == (120, 80)
-    arr = np.asarray(png.convert("RGB"), dtype=float)
+    blended = blend_overlay(image, grid, opacity=0.8, colormap="inferno")
+    assert blended.size == (120, 80)  # the overlay PNG draws it beside a colour bar (test_figure_formats)
+    arr = np.asarray(blended, dtype=float)
     assert arr[:10, -15:].mean() > arr[-10:, :15].mean() + 50  # hot corner brighter than the cold one
 
 
-def test_overlay_png_with_a_flat_zero_map():
-    png = overlay_png(Image.new("RGB", (10, 10)), np.zeros((2, 2)), opacity=0.0)
-    assert np.asarray(Image.open(io.BytesIO(png))).max() == 0  # opacity 0 leaves the image as it was
+def test_the_overlay_of_a_flat_zero_map():
+    blended = blend_overlay(Image.new("RGB", (10, 10)), np.zeros((2, 2)), opacity=0.0)
+    assert np.asarray(blended).max() == 0  # opacity 0 leaves the image as it was
 
 
 def test_maps_npz_round_trip():

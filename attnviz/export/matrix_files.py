@@ -1,0 +1,83 @@
+"""Figures of any labelled matrix, for the views that are not one attention head of a text: a step
+of the worked example (Q, K, scores, weights ...), a head statistic over layers and heads, a long
+input's pooled head. PNG by default, or SVG / PDF (:mod:`attnviz.export.figure_formats`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from attnviz.export.png import CMAP, _png, _size, label_ticks
+
+#: Signed matrices (queries, keys, scores) are drawn on a diverging scale centred on 0.
+DIVERGING = colormaps["RdBu_r"].with_extremes(bad="#d9d9d9")
+#: Head statistics, as on screen (Plotly's Viridis).
+STATISTIC = colormaps["viridis"].with_extremes(bad="#d9d9d9")
+
+
+def labelled_matrix_png(
+    values: np.ndarray,
+    row_labels: list[str],
+    col_labels: list[str],
+    *,
+    title: str,
+    value_label: str,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap=None,
+    annotate: bool = False,
+    fmt: str = "png",
+    paper: bool = False,
+) -> bytes:
+    """``values`` (rows, cols) as a heat map with its colour bar; NaN and ±inf (a masked score) are grey.
+
+    Without ``cmap``: a matrix with negative values gets a diverging scale symmetric about 0, any
+    other the attention scale from 0. Labels are thinned to at most ``MAX_ROW_LABELS`` per axis.
+    ``annotate`` writes each value in its cell (small matrices only: up to 24 × 24).
+    """
+    m = np.ma.masked_invalid(np.asarray(values, dtype=float))  # (rows, cols)
+    finite = m.compressed()
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if cmap is None and low < 0:
+        cmap, bound = DIVERGING, max(abs(low), abs(high), 1e-9)
+        vmin, vmax = (-bound if vmin is None else vmin), (bound if vmax is None else vmax)
+    elif cmap is None:
+        cmap = CMAP
+    vmin = low if vmin is None else vmin
+    vmax = max(high, vmin + 1e-9) if vmax is None else vmax
+    rows, cols = m.shape
+    fig = Figure(figsize=(min(30.0, 0.5 * _size(cols) + 2.5), min(30.0, 0.45 * _size(rows) + 1.2)))
+    ax = fig.subplots()
+    im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
+    label_ticks(ax, [str(c) for c in col_labels], [str(r) for r in row_labels])
+    if annotate and rows <= 24 and cols <= 24:
+        middle = (vmin + vmax) / 2
+        for (i, j), v in np.ndenumerate(m.filled(np.nan)):
+            if np.isfinite(v):
+                dark = v > middle if cmap is not DIVERGING else abs(v) > 0.6 * vmax
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if dark else "black")
+    ax.set_title(title.replace("$", r"\$"), fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.04, label=value_label)
+    return _png(fig, fmt, paper)
+
+
+def head_statistic_png(table, column: str, *, description: str = "", unit: str = "", **options) -> bytes:
+    """One statistic of a head-statistics table (columns ``layer``, ``head``, ``column``) as a layer × head
+    map, as on the statistics page. ``options``: ``vmax``, ``fmt``, ``paper`` of :func:`labelled_matrix_png`."""
+    n_layers, n_heads = int(table["layer"].max()) + 1, int(table["head"].max()) + 1
+    grid = np.full((n_layers, n_heads), np.nan)  # (layers, heads)
+    grid[table["layer"].to_numpy(), table["head"].to_numpy()] = table[column].to_numpy()
+    title = f"{column}: {description}" if description else column
+    return labelled_matrix_png(
+        grid,
+        [f"layer {layer}" for layer in range(n_layers)],
+        [f"head {head}" for head in range(n_heads)],
+        title=title,
+        value_label=unit or column,
+        vmin=0.0,
+        cmap=STATISTIC,
+        annotate=n_layers * n_heads <= 144,
+        **options,
+    )
