@@ -6,6 +6,7 @@ import streamlit as st
 
 from attnviz.ui.cache import read_device
 from attnviz.ui.image_page import KEPT as IMAGE_PAGE_CHOICES
+from attnviz.ui.links import follow as follow_link
 from attnviz.ui.long_text import KEPT as LONG_TEXT_CHOICES
 from attnviz.ui.next_tokens_page import KEPT as NEXT_TOKENS_PAGE_CHOICES
 from attnviz.ui.safe import configure_logging
@@ -33,7 +34,7 @@ keep_widget_state(
         *NEXT_TOKENS_PAGE_CHOICES,
     )
 )
-st.navigation(
+page = st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("pages/text.py", title="Text attention", icon=":material/text_fields:"),
@@ -42,4 +43,6 @@ st.navigation(
         st.Page("pages/head_stats.py", title="Head statistics", icon=":material/query_stats:"),
         st.Page("pages/next_tokens.py", title="Next tokens", icon=":material/keyboard_double_arrow_right:"),
     ]
-).run()
+)
+follow_link(page.url_path)  # a shared link opens its view; the address follows the widgets
+page.run()

@@ -23,6 +23,8 @@ from attnviz.ui.safe import md_escape
 QUERY, KEY, DIVISOR = "worked_query", "worked_key", "worked_divisor"
 WEIGHTS_CHART = "worked_weights_chart"
 _CELL_FOR = "worked_cell_for"  # the tokens the chosen cell belongs to
+#: Set by a shared link that names the cell (attnviz.ui.links): keep it for the link's tokens.
+LINKED_CELL = "worked_linked_cell"
 #: Real-model matrices are summarised to this many dimensions and tokens unless "show all" is on.
 SUMMARY_DIMS, SUMMARY_TOKENS = 8, 24
 #: Even "show all" draws at most this many tokens: 512 tokens sent 7.8 MB of charts, 128 send ~1.3 MB.
@@ -78,16 +80,31 @@ def _on_weights_click() -> None:
         st.session_state[KEY] = int(round(points[0]["x"]))
 
 
+def strongest_off_diagonal(weights: np.ndarray) -> tuple[int, int]:
+    """(query i, key j) of the largest weight with i != j in ``weights`` (n, n), n >= 2."""
+    w = np.array(weights, dtype=float)
+    np.fill_diagonal(w, -np.inf)
+    i, j = np.unravel_index(int(np.argmax(w)), w.shape)
+    return int(i), int(j)
+
+
 def cell_picker(shown: Shown) -> tuple[int, int]:
     """The weight followed through every step: query row i and key column j."""
     n, w = shown.n, shown.head.weights
     clamp(QUERY, n, default=1)  # the first word after [CLS]
     key = st.session_state.get(KEY)
     tokens = (shown.real is not None, tuple(shown.tokens))
+    if st.session_state.pop(LINKED_CELL, False) and isinstance(key, int) and 0 <= key < n:
+        st.session_state[_CELL_FOR] = tokens  # the cell a link named: not replaced by a default
     if st.session_state.get(_CELL_FOR) != tokens or not (isinstance(key, int) and 0 <= key < n):
-        # New tokens: start on the key the query attends to most (kept while only layer or head change).
+        # New tokens (kept while only layer or head change). The model's head starts on its strongest
+        # weight between two different tokens: a row's largest is often a faint [SEP] weight or the token
+        # itself. The toy starts on the key its first word attends to most.
         st.session_state[_CELL_FOR] = tokens
-        st.session_state[KEY] = int(np.argmax(w[st.session_state[QUERY]]))
+        if shown.real is not None and n > 1:
+            st.session_state[QUERY], st.session_state[KEY] = strongest_off_diagonal(w)
+        else:
+            st.session_state[KEY] = int(np.argmax(w[st.session_state[QUERY]]))
     label = lambda i: f"{i}: {shown.tokens[i]}"  # noqa: E731
     c1, c2, c3 = st.columns([2, 2, 3])
     i = c1.selectbox("Query token i (a row)", range(n), key=QUERY, format_func=label)
