@@ -25,7 +25,9 @@ def attention_vs_attribution(cmp: TokenComparison) -> go.Figure:
     attribution, flow, last = cmp.methods
     short = "IG" if attribution == IG else "attribution"
     titles = [
-        f"{attribution} (signed; ranked by size)",
+        # The bars stay in token order, to line up with the rows below; ρ ranks the attribution by its size.
+        f"{attribution} per token: <span style='color:{POSITIVE}'>orange raises</span> the output, "
+        f"<span style='color:{NEGATIVE}'>blue lowers</span> it (ρ ranks by size)",
         f"{flow} from {cmp.query} · ρ with {short} = {rho[(attribution, flow)]:+.2f}",
         f"{last}, mean of heads · ρ with {short} = {rho[(attribution, last)]:+.2f}",
     ]

@@ -87,15 +87,39 @@ def permutation_p_value(a, b, *, n_permutations: int = 2000, seed: int = 0) -> f
     return (hits + 1) / (n_permutations + 1)
 
 
+#: The one wording rule for a correlation's strength, used across the app: ``|rho|`` below each cut-off
+#: gets its word. 0.1, 0.3 and 0.5 are Cohen's (1988, *Statistical Power Analysis for the Behavioral
+#: Sciences*, ch. 3) small, medium and large correlations; from 0.7 Dancey & Reidy (2007, *Statistics
+#: Without Maths for Psychology*) call a correlation strong, which is "very strong" here. Akoglu (2018,
+#: "User's guide to correlation coefficients", Turkish J. Emerg. Med. 18:91) sets these conventions side by side.
+STRENGTHS = ((0.1, "no relation"), (0.3, "weak"), (0.5, "moderate"), (0.7, "strong"))
+#: In words, for a caption under a table of correlations.
+WORDING_RULE = (
+    "|ρ| below 0.1: no relation; below 0.3: weak; below 0.5: moderate; below 0.7: strong; from 0.7: very strong "
+    "(Cohen's 1988 cut-offs 0.1, 0.3, 0.5, and 0.7 after Dancey & Reidy 2007)"
+)
+
+
 def strength(rho: float) -> str:
-    """A word for how strong a correlation is (|rho| < 0.2 very weak, < 0.4 weak, < 0.6 moderate, < 0.8 strong)."""
+    """The word for how strong a correlation is, whatever its sign (:data:`STRENGTHS`): "no relation",
+    "weak", "moderate", "strong" or "very strong"; "undefined" for NaN."""
     if math.isnan(rho):
         return "undefined"
     size = abs(rho)
-    for limit, word in ((0.2, "very weak"), (0.4, "weak"), (0.6, "moderate"), (0.8, "strong")):
+    for limit, word in STRENGTHS:
         if size < limit:
             return word
     return "very strong"
+
+
+def relation(rho: float) -> str:
+    """Strength and direction in a few words: "no relation", "weak agreement", "strong disagreement
+    (opposite order)", ... A negative rho is never called agreement, however small: below 0.1 it is
+    "no relation", from 0.1 a disagreement."""
+    word = strength(rho)
+    if word in ("undefined", "no relation"):
+        return word
+    return f"{word} agreement" if rho > 0 else f"{word} disagreement (opposite order)"
 
 
 def describe(rho: float, n: int, p_value: float | None = None, what: tuple[str, str] = ("A", "B")) -> str:
@@ -103,15 +127,15 @@ def describe(rho: float, n: int, p_value: float | None = None, what: tuple[str, 
     first, second = what
     if math.isnan(rho):
         return f"No correlation can be computed: {first} or {second} gives every item the same score."
-    if abs(rho) < 0.2:
-        meaning = f"{first} and {second} rank the {n} items almost independently of each other"
-    elif rho > 0:
-        meaning = f"items that {first} ranks high, {second} tends to rank high too"
+    if strength(rho) == "no relation":
+        meaning = f"{first} and {second} order the {n} items with no relation between the two orders"
+        text = f"ρ = {rho:+.2f}, no relation: {meaning}."
     else:
-        meaning = f"items that {first} ranks high, {second} tends to rank low"
-    text = f"ρ = {rho:+.2f}, a {strength(rho)} {'positive' if rho > 0 else 'negative'} correlation: {meaning}."
-    if abs(rho) < 0.2:
-        text = f"ρ = {rho:+.2f}, a very weak correlation: {meaning}."
+        if rho > 0:
+            meaning = f"items that {first} ranks high, {second} tends to rank high too"
+        else:
+            meaning = f"items that {first} ranks high, {second} tends to rank low"
+        text = f"ρ = {rho:+.2f}, {relation(rho)}: {meaning}."
     if p_value is not None and not math.isnan(p_value):
         chance = "could easily" if p_value >= 0.05 else "would rarely"
         text += f" A random order of the {n} items {chance} agree this well (p = {p_value:.2f})."

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from attnviz.errors import InputError
-from attnviz.maths.agreement import describe, permutation_p_value, spearman, strength
+from attnviz.maths.agreement import describe, permutation_p_value, relation, spearman
 from attnviz.maths.attention_rollout import rollout
 from attnviz.text.attribution import TokenAttributions
 from attnviz.text.extraction import TextAttention
@@ -107,7 +107,7 @@ def compare_attention_attribution(
                     "second": second,
                     "spearman": rho,
                     "p_value": p,
-                    "strength": strength(rho),
+                    "strength": relation(rho),  # strength and direction, the app's one wording rule
                     "meaning": describe(rho, int(keep.size), p, (first, second)),
                 }
             )

@@ -17,7 +17,7 @@ from attnviz.figures.overlay import overlay, predictions_bar, small_multiples
 from attnviz.image.attribution import PixelMap
 from attnviz.image.extraction import ImageAttention
 from attnviz.image.loading import BUNDLED_IMAGE_MODEL, ImageModel
-from attnviz.maths.agreement import spearman
+from attnviz.maths.agreement import WORDING_RULE, relation, spearman
 from attnviz.maths.map_scores import mass_inside, pointing_hit
 from attnviz.ui.cache import ImageRun, Picked
 from attnviz.ui.image_maps import FROM_PATCH, IMAGE_MAPS, MapChoice, heads_entry, patch_of, rollout_map
@@ -120,8 +120,8 @@ def render_comparison(
     cols = st.columns(len(rows))
     for col, (label, rho) in zip(cols, rows, strict=True):
         col.metric(label, "n/a" if not np.isfinite(rho) else f"ρ = {rho:+.2f}")
-    if cam is not None and np.isfinite(rows[0][1]):
-        st.caption(_agreement_sentence(rows[0][1], ia.grid))
+        col.caption(relation(rho).capitalize() if np.isfinite(rho) else "Undefined: one map is constant.")
+    st.caption(_agreement_caption(ia.grid))
 
     if picked.mask is not None:
         st.subheader("Does each map point at the shape?")
@@ -156,17 +156,10 @@ def render_comparison(
     )
 
 
-def _agreement_sentence(rho: float, grid: tuple[int, int]) -> str:
-    size = abs(rho)
-    strength = next(
-        word
-        for bound, word in ((0.7, "strongly"), (0.4, "moderately"), (0.2, "weakly"), (0, "hardly"))
-        if size >= bound
-    )
-    direction = "agree" if rho >= 0 else "disagree"
+def _agreement_caption(grid: tuple[int, int]) -> str:
     return (
-        f"Spearman's ρ ranks the {grid[0] * grid[1]} cells by each map and compares the rankings: here rollout and "
-        f"Grad-CAM {strength} {direction} on which cells matter most (1 = same order, 0 = unrelated, −1 = reversed)."
+        f"Spearman's ρ ranks the {grid[0] * grid[1]} cells by each map and compares the rankings: 1 = same order, "
+        f"0 = unrelated, −1 = reversed. The words follow one rule across the app: {WORDING_RULE}."
     )
 
 

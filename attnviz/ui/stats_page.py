@@ -15,6 +15,7 @@ import streamlit as st
 from attnviz.errors import InputError
 from attnviz.figures.compare import attention_vs_attribution
 from attnviz.figures.stats import head_map_figure, label_map, stat_heatmap
+from attnviz.maths.agreement import WORDING_RULE
 from attnviz.maths.attention_rollout import HEAD_FUSIONS
 from attnviz.maths.divergence import head_map
 from attnviz.maths.head_statistics import (
@@ -29,6 +30,8 @@ from attnviz.maths.head_statistics import (
     columns_of,
     is_decoder_table,
 )
+from attnviz.maths.integral_check import integral_warning, more_steps
+from attnviz.text.attribution import model_kind
 from attnviz.text.comparison import compare_attention_attribution
 from attnviz.text.corpus import human_duration
 from attnviz.text.extraction import TextAttention
@@ -50,7 +53,9 @@ STEPS, ATTR_FUSION, ATTR_DISCARD = "attr_steps", "attr_fusion", "attr_discard"
 ASKED_ATTRIBUTIONS = "attributions_asked"  # long inputs whose attributions the user asked for
 #: Widgets whose value survives visits to other pages (app.py keeps them). The uploaded file
 #: cannot be kept (Streamlit refuses to set an uploader's value); the corpus run is kept instead.
-KEPT = (SECTION, SOURCE, STAT, SHOW_MAP, STEPS, ATTR_FUSION, ATTR_DISCARD, PROBE_SEED, "attr_target")
+KEPT = (
+    SECTION, SOURCE, STAT, SHOW_MAP, STEPS, ATTR_FUSION, ATTR_DISCARD, PROBE_SEED, "attr_target", "attr_encoder_target"
+)
 
 #: Inputs up to this many tokens are attributed as soon as they are shown; longer ones on request.
 AUTO_ATTRIBUTION_TOKENS = 64
@@ -288,6 +293,34 @@ def attribution_options(causal: bool = False) -> tuple[int, str, float, str | No
     return int(steps), fusion, float(discard), (target or None)
 
 
+#: A plain encoder (the bundled all-MiniLM-L6-v2) has no classes or [MASK]: what its attributions explain.
+ENCODER_TARGETS = {
+    "similarity": "Similarity of the two sentences (cosine of their mean-pooled embeddings)",
+    "norm": "Size of the sentence embedding (norm of the mean-pooled last layer)",
+}
+ENCODER_TARGET = "attr_encoder_target"
+
+
+def encoder_target(is_pair: bool) -> str:
+    """The output a plain encoder's attributions explain: chosen with two sentences, the norm with one."""
+    if not is_pair:
+        st.caption(
+            "Explained: the size of the sentence embedding (the norm of the mean-pooled last layer). Give a second "
+            "sentence to explain how similar the two are instead."
+        )
+        return "norm"
+    keep_default(ENCODER_TARGET, "similarity")
+    return st.radio(
+        "Explain",
+        list(ENCODER_TARGETS),
+        format_func=ENCODER_TARGETS.get,
+        key=ENCODER_TARGET,
+        horizontal=True,
+        help="The encoder has no classes to explain. Similarity: how much each token makes its sentence like the "
+        "other one (each sentence blanked in turn). Size: how much each token adds to the pooled embedding.",
+    )
+
+
 def _attributions(tm: TextModel, ta: TextAttention, text: str, pair: str | None, steps: int, target: str | None = None):
     """The cached attributions; long inputs wait for a click. None while waiting."""
     key = (tm.name, text, pair, steps, target)  # not the device: a GPU fallback does not ask again
@@ -317,6 +350,12 @@ def _attributions(tm: TextModel, ta: TextAttention, text: str, pair: str | None,
     return result
 
 
+def _more_steps(steps: int, key: tuple) -> None:
+    """The "More steps" button: the next step count, run at once even on a long input (it was asked for)."""
+    st.session_state[STEPS] = steps
+    st.session_state.setdefault(ASKED_ATTRIBUTIONS, set()).add(key)
+
+
 def attention_vs_attribution_section(tm: TextModel, ta: TextAttention, text: str, pair: str | None) -> None:
     if not ta.holds_weights or ta.n_tokens > tm.max_eager_tokens:
         # Integrated gradients runs the model forward and backward with every head's weights kept.
@@ -328,6 +367,8 @@ def attention_vs_attribution_section(tm: TextModel, ta: TextAttention, text: str
         )
         return
     steps, fusion, discard, target = attribution_options(causal=tm.causal)
+    if not tm.causal and model_kind(tm.model) == "encoder":
+        target = encoder_target(is_pair=pair is not None)
     try:
         attributions = _attributions(tm, ta, text, pair, steps, target)
         if attributions is None:
@@ -367,17 +408,27 @@ def attention_vs_attribution_section(tm: TextModel, ta: TextAttention, text: str
             "the last token's, in every layer (causal rollout) and in the last layer. The first token is left out: "
             "the baseline keeps it (the integral is jagged when the attention sink moves), and most heads park on it."
         )
-    if attributions.relative_delta > 0.05:
-        st.warning(
-            "The integral is imprecise (delta above 5% of the change): use more integration steps.",
-            icon=":material/warning:",
-        )
+    warning = integral_warning(attributions.relative_delta, attributions.n_steps)
+    if warning:
+        st.warning(warning, icon=":material/warning:")
+        bigger = more_steps(steps, STEP_CHOICES)
+        if bigger is None:
+            st.caption(f"{steps} steps is the most this page runs.")
+        else:
+            st.button(
+                f"More steps ({bigger})",
+                key="attr_more_steps",
+                icon=":material/add:",
+                on_click=_more_steps,
+                args=(bigger, (tm.name, text, pair, bigger, target)),
+            )
     st.plotly_chart(attention_vs_attribution(cmp), key="attribution_chart", width="stretch")
     st.subheader("Do they agree?")
     which = "after the first one" if cmp.causal else "besides [CLS] and [SEP]"
     st.caption(
         f"Spearman's rank correlation over the tokens {which} (attribution by its size): 1 = same "
-        "order, 0 = unrelated, −1 = reversed. The p-value is the share of 2,000 random orders that agree as well."
+        "order, 0 = unrelated, −1 = reversed. The p-value is the share of 2,000 random orders that agree as well. "
+        f"The words follow one rule across the app: {WORDING_RULE}."
     )
     shown = cmp.correlations[["first", "second", "spearman", "p_value", "strength"]]
     st.dataframe(
@@ -387,6 +438,7 @@ def attention_vs_attribution_section(tm: TextModel, ta: TextAttention, text: str
         column_config={
             "spearman": st.column_config.NumberColumn("Spearman ρ", format="%+.2f"),
             "p_value": st.column_config.NumberColumn("p (permutation)", format="%.3f"),
+            "strength": st.column_config.TextColumn("in words"),
         },
         key="agreement_table",
     )

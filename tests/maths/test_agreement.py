@@ -13,7 +13,15 @@ import pytest
 from scipy import stats
 
 from attnviz import InputError
-from attnviz.maths.agreement import describe, pearson, permutation_p_value, rankdata, spearman, strength
+from attnviz.maths.agreement import (
+    describe,
+    pearson,
+    permutation_p_value,
+    rankdata,
+    relation,
+    spearman,
+    strength,
+)
 
 
 def test_ranks_average_ties():
@@ -112,15 +120,31 @@ def test_permutation_p_value_is_seeded():
 
 
 def test_words():
-    assert [strength(r) for r in (0.1, -0.3, 0.5, -0.7, 0.95)] == [
-        "very weak",
+    assert [strength(r) for r in (0.05, -0.1, 0.29, -0.3, 0.5, -0.69, 0.7, 0.95, float("nan"))] == [
+        "no relation",
+        "weak",
         "weak",
         "moderate",
         "strong",
+        "strong",
         "very strong",
+        "very strong",
+        "undefined",
     ]
     text = describe(0.72, 10, 0.02, ("IG", "rollout"))
-    assert text.startswith("ρ = +0.72, a strong positive correlation: items that IG ranks high, rollout tends")
+    assert text.startswith("ρ = +0.72, very strong agreement: items that IG ranks high, rollout tends")
     assert "rarely" in text
     assert "rank low" in describe(-0.5, 10)
-    assert "almost independently" in describe(0.05, 10, 0.8)
+    assert "no relation" in describe(0.05, 10, 0.8)
+
+
+def test_a_negative_rho_is_never_called_agreement():
+    """The image page once said rollout and Grad-CAM "hardly disagree" for rho = -0.05 and -0.16."""
+    assert relation(-0.05) == "no relation"
+    assert relation(0.05) == "no relation"
+    assert relation(-0.16) == "weak disagreement (opposite order)"
+    assert relation(0.69) == "strong agreement"
+    assert relation(-0.8) == "very strong disagreement (opposite order)"
+    assert relation(float("nan")) == "undefined"
+    for rho in np.linspace(-1, -0.1, 19):
+        assert "agreement" not in relation(rho).replace("disagreement", "")

@@ -302,6 +302,37 @@ def test_attention_vs_attribution(at, bundled_model):
     assert any("norm of the sentence" in m.value and "Convergence delta" in m.value for m in at.markdown)
 
 
+def test_the_encoders_target_is_chosen_with_two_sentences(at):
+    at.text_area(key="text_input").input("A man is playing a guitar.").run()
+    at.segmented_control(key="stats_section").set_value("Attention vs attribution").run()
+    at.select_slider(key="attr_steps").set_value(16).run()
+    assert not [r for r in at.radio if r.key == "attr_encoder_target"]  # one sentence: only the norm
+    assert any("size of the sentence embedding" in c.value for c in at.caption)
+    at.toggle(key="pair_mode").set_value(True).run()
+    at.text_area(key="text_pair_input").input("Someone plays an instrument.").run()
+    assert_clean(at)
+    assert at.radio(key="attr_encoder_target").value == "similarity"
+    assert any("cosine similarity of the two sentences" in m.value for m in at.markdown)
+    at.radio(key="attr_encoder_target").set_value("norm").run()
+    assert_clean(at)
+    assert any("norm of the sentence" in m.value for m in at.markdown)
+    assert not any("cosine similarity" in m.value for m in at.markdown)
+
+
+def test_an_imprecise_integral_warns_and_offers_more_steps(at, monkeypatch):
+    import attnviz.maths.integral_check as check
+
+    monkeypatch.setattr(check, "MAX_SHARE", -1.0)  # every integral is "imprecise"
+    at.text_area(key="text_input").input("The cat sat on the mat.").run()
+    at.segmented_control(key="stats_section").set_value("Attention vs attribution").run()
+    at.select_slider(key="attr_steps").set_value(16).run()
+    assert any("The integral is imprecise: with 16 steps" in w for w in warnings(at))
+    at.button(key="attr_more_steps").click().run()
+    assert_clean(at)
+    assert at.select_slider(key="attr_steps").value == 32
+    assert any("with 32 steps" in w for w in warnings(at))
+
+
 def test_long_inputs_are_attributed_on_request(at):
     at.text_area(key="text_input").input(" ".join(["cat"] * 70)).run()
     at.segmented_control(key="stats_section").set_value("Attention vs attribution").run()
