@@ -5,9 +5,11 @@ import streamlit as st
 from attnviz.ui import sentence
 from attnviz.ui import stats_page as page
 from attnviz.ui.router import require_router
+from attnviz.ui.state import follow_goto
 from attnviz.ui.widgets import text_model_picker
 
 require_router()
+follow_goto()  # a click on a head's cell opens it on the text page
 
 st.title("Head statistics")
 tm = text_model_picker()

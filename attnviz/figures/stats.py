@@ -191,3 +191,31 @@ def head_map_figure(coords: np.ndarray, table: pd.DataFrame) -> go.Figure:
     fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False, title_text="")
     fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False, scaleanchor="x", title_text="")
     return fig
+
+
+def clickable_cells(fig: go.Figure) -> go.Figure:
+    """Lay an invisible point on every cell of ``fig``'s layer x head heatmap, so that a click on a cell
+    reaches Streamlit (a click on a ``go.Heatmap`` cell returns an empty selection). The points carry the
+    heatmap's hover, point ``layer * n_heads + head`` sits on its cell (x: head, y: layer)."""
+    heat = next(t for t in fig.data if t.type == "heatmap")
+    z = np.asarray(heat.z, dtype=float)  # (L, H)
+    n_layers, n_heads = z.shape
+    labels = np.asarray(heat.customdata, dtype=object).reshape(n_layers, n_heads)
+    layers, heads = np.divmod(np.arange(n_layers * n_heads), n_heads)
+    template = (heat.hovertemplate or "layer %{y} · head %{x}<extra></extra>").replace("%{z", "%{customdata[0]")
+    template = template.replace("%{customdata}", "%{customdata[1]}").replace(
+        "<extra>", "<br>click: open it on the text page<extra>"
+    )
+    heat.update(hoverinfo="skip", hovertemplate=None)
+    fig.add_trace(
+        go.Scatter(
+            x=heads,
+            y=layers,
+            mode="markers",
+            marker=dict(opacity=0, size=18),
+            customdata=np.stack([z.ravel(), labels.ravel()], axis=1),
+            hovertemplate=template,
+            showlegend=False,
+        )
+    )
+    return fig

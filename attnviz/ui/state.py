@@ -36,6 +36,26 @@ def show_head_on_text_page(text: str, layer: int, head: int) -> None:
     st.session_state[VIEW] = SINGLE_HEAD
 
 
+#: Set by a click that opens a head on the text page; the page acts on it (st.switch_page cannot
+#: run inside a callback).
+GOTO_TEXT = "_attnviz_goto_text"
+
+
+def open_head_on_text_page(layer: int, head: int) -> None:
+    """From a callback: the text page's layer and head (single-head view, the sentence as it is),
+    and a note for :func:`follow_goto` to switch there."""
+    st.session_state[LAYER] = layer
+    st.session_state[HEAD] = head
+    st.session_state[VIEW] = SINGLE_HEAD
+    st.session_state[GOTO_TEXT] = True
+
+
+def follow_goto() -> None:
+    """Switch to the text page when a click asked for it (see :func:`open_head_on_text_page`)."""
+    if st.session_state.pop(GOTO_TEXT, False):
+        st.switch_page("pages/text.py")
+
+
 # ---------------------------------------------------------------- kept values
 
 

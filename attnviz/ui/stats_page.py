@@ -7,6 +7,7 @@ Corpus runs (upload, progress, Stop and Continue) are in :mod:`attnviz.ui.corpus
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ import streamlit as st
 
 from attnviz.errors import InputError
 from attnviz.figures.compare import attention_vs_attribution
-from attnviz.figures.stats import head_map_figure, label_map, stat_heatmap
+from attnviz.figures.stats import clickable_cells, head_map_figure, label_map, stat_heatmap
 from attnviz.maths.agreement import WORDING_RULE
 from attnviz.maths.attention_rollout import HEAD_FUSIONS
 from attnviz.maths.divergence import head_map
@@ -41,7 +42,7 @@ from attnviz.ui.corpus_runs import CorpusJob, run_corpus
 from attnviz.ui.long_text import sweep_result
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
-from attnviz.ui.state import keep_default
+from attnviz.ui.state import keep_default, open_head_on_text_page
 
 HEADS, ATTRIBUTION = "Head statistics", "Attention vs attribution"
 SECTIONS = [HEADS, ATTRIBUTION]
@@ -195,6 +196,16 @@ def _rules_help(table: pd.DataFrame | None = None) -> str:
     )
 
 
+STAT_CHART, LABEL_CHART = "stats_heatmap", "stats_labels"
+
+
+def _open_clicked_head(chart: str) -> None:
+    """A click on a cell of the statistic's or the labels' map: that head on the text page."""
+    points = st.session_state[chart]["selection"]["points"]
+    if points:
+        open_head_on_text_page(layer=int(round(points[0]["y"])), head=int(round(points[0]["x"])))
+
+
 def render_stats(result: StatsResult) -> None:
     """Heatmap of a chosen statistic, the label map, the sortable table and its CSV, the head map."""
     table = result.table
@@ -209,8 +220,10 @@ def render_stats(result: StatsResult) -> None:
         format_func=lambda c: f"{c}: {columns[c]}",
     )
     c1, c2 = st.columns(2)
-    c1.plotly_chart(stat_heatmap(table, column), key="stats_heatmap", width="stretch")
-    c2.plotly_chart(label_map(table), key="stats_labels", width="stretch")
+    for col, fig, chart in ((c1, stat_heatmap(table, column), STAT_CHART), (c2, label_map(table), LABEL_CHART)):
+        on_click = partial(_open_clicked_head, chart)
+        col.plotly_chart(clickable_cells(fig), key=chart, on_select=on_click, selection_mode="points", width="stretch")
+    st.caption("Click a cell to open that head on the text page, for the current sentence.")
     st.caption(_rules_help(table))
     st.subheader("Table")
     config = {name: st.column_config.NumberColumn(name, help=text, format="%.3f") for name, text in columns.items()}
