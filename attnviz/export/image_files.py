@@ -66,6 +66,40 @@ def overlay_png(
     return save_figure(fig, fmt, paper=paper)
 
 
+def overlays_png(
+    image: Image.Image,
+    maps: list[tuple[str, np.ndarray]],
+    *,
+    opacity: float = 0.5,
+    colormap: str = "inferno",
+    n_cols: int = 4,
+    title: str = "",
+    fmt: str = "png",
+    paper: bool = False,
+) -> bytes:
+    """Small multiples: one overlay per (title, map) ``n_cols`` to a row, each map scaled to its own maximum,
+    as on the image page; one shared colour bar (0 to each map's largest) beside them. The image is
+    reduced to 256 pixels a side first, so that a vector file stays small."""
+    thumb = image.convert("RGB")
+    thumb.thumbnail((256, 256))
+    n = len(maps)
+    n_cols = max(1, min(n_cols, n))
+    n_rows = -(-n // n_cols)
+    aspect = thumb.height / thumb.width
+    fig = Figure(figsize=(2.0 * n_cols + 1.0, (2.0 * aspect + 0.35) * n_rows + (0.4 if title else 0)))
+    axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    for ax, (name, grid_map) in zip(axes, maps, strict=False):
+        ax.imshow(np.asarray(blend_overlay(thumb, grid_map, opacity=opacity, colormap=colormap)))
+        ax.set_title(name.replace("$", r"\$")[:40], fontsize=8)
+    if title:
+        fig.suptitle(title.replace("$", r"\$"), fontsize=10)
+    bar = ScalarMappable(norm=Normalize(0, 1), cmap=colormaps[colormap])
+    fig.colorbar(bar, ax=list(axes), fraction=0.03, label="share of each map's largest value")
+    return save_figure(fig, fmt, paper=paper)
+
+
 def maps_npz(maps: dict[str, np.ndarray], **metadata: str) -> bytes:
     """Named float32 maps (e.g. attention ``[layers, heads, t, t]``, rollout, Grad-CAM) and string metadata."""
     buf = io.BytesIO()

@@ -29,6 +29,7 @@ from attnviz.ui.cache import (
     scores_key,
     stored_explanation_scores,
 )
+from attnviz.ui.figure_downloads import figure_downloads
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
 
@@ -202,8 +203,6 @@ def show(scored: ScoredInput, button: str) -> None:
         f"Scored in {scored.seconds:.1f} s on the server; kept for this input (and for other visitors who score it) "
         "while the server runs."
     )
-    if "png" not in scored.files:  # made once, then bytes: a download must survive reruns
-        scored.files["png"] = removal_curves_png(scores)
     c1, c2 = st.columns(2)
     c1.download_button(
         "Table (CSV)",
@@ -214,12 +213,11 @@ def show(scored: ScoredInput, button: str) -> None:
         on_click="ignore",
         key=f"{button}_csv",
     )
-    c2.download_button(
-        "Curves (PNG)",
-        scored.files["png"],
-        file_name="attnviz-faithfulness.png",
-        mime="image/png",
-        icon=":material/image:",
-        on_click="ignore",
-        key=f"{button}_png",
+    figure_downloads(
+        lambda fmt, paper: removal_curves_png(scores, fmt=fmt, paper=paper),
+        stem="attnviz-faithfulness",
+        key=f"{button}_curves_file",
+        label="Curves",
+        container=c2,
+        keep=scored.files,  # made once per format, then bytes: a download must survive reruns
     )

@@ -12,7 +12,7 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from attnviz.export.image_files import maps_npz, overlay_png
+from attnviz.export.image_files import maps_npz, overlay_png, overlays_png
 from attnviz.figures.overlay import overlay, predictions_bar, small_multiples
 from attnviz.image.attribution import PixelMap
 from attnviz.image.extraction import ImageAttention
@@ -20,6 +20,7 @@ from attnviz.image.loading import BUNDLED_IMAGE_MODEL, ImageModel
 from attnviz.maths.agreement import WORDING_RULE, relation, spearman
 from attnviz.maths.map_scores import mass_inside, pointing_hit
 from attnviz.ui.cache import ImageRun, Picked
+from attnviz.ui.figure_downloads import figure_downloads
 from attnviz.ui.image_maps import FROM_PATCH, IMAGE_MAPS, MapChoice, heads_entry, patch_of, rollout_map
 from attnviz.ui.image_page import MAP, OVERLAY_CHART, PATCH
 from attnviz.ui.safe import md_escape
@@ -61,12 +62,22 @@ def render_main(result: ImageRun, choice: MapChoice, target: str, picked: Picked
         f"of the whole image (squeezed to {ia.image.width} x {ia.image.height} pixels)."
     )
     c1, c2 = st.columns(2)
-    c1.download_button(
-        "Overlay as PNG",
-        lambda: overlay_png(result.shown, grid_map, opacity=choice.opacity, colormap=choice.colormap),
-        file_name=f"{picked.name}-overlay.png",
-        mime="image/png",
-        icon=":material/download:",
+    title = entry.title(ia, choice)
+    figure_downloads(
+        lambda fmt, paper: overlay_png(
+            result.shown,
+            grid_map,
+            opacity=choice.opacity,
+            colormap=choice.colormap,
+            from_min=choice.from_min,
+            title=title,
+            fmt=fmt,
+            paper=paper,
+        ),
+        stem=f"{picked.name}-overlay",
+        key="overlay_figure",
+        label="Overlay",
+        container=c1,
     )
     return grid_map
 
@@ -86,6 +97,21 @@ def render_heads(result: ImageRun, choice: MapChoice) -> None:
     st.caption(f"{entry.heads_what(ia, choice).capitalize()}, one head per picture, each scaled to its own maximum.")
     fig = small_multiples(result.shown, maps, opacity=choice.opacity, colormap=choice.colormap, n_cols=len(maps))
     st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
+    figure_downloads(
+        lambda fmt, paper: overlays_png(
+            result.shown,
+            maps,
+            opacity=choice.opacity,
+            colormap=choice.colormap,
+            title=f"All heads of layer {choice.layer}",
+            fmt=fmt,
+            paper=paper,
+        ),
+        stem=f"attnviz-image-heads-L{choice.layer}",
+        key="image_heads_figure",
+        label="Heads",
+        container=st.columns(3)[0],
+    )
 
 
 def render_comparison(
@@ -108,6 +134,21 @@ def render_comparison(
     )
     fig = small_multiples(result.shown, panels, opacity=choice.opacity, colormap=choice.colormap, n_cols=len(panels))
     st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
+    figure_downloads(
+        lambda fmt, paper: overlays_png(
+            result.shown,
+            panels,
+            opacity=choice.opacity,
+            colormap=choice.colormap,
+            title="Attention beside gradient attributions",
+            fmt=fmt,
+            paper=paper,
+        ),
+        stem=f"{picked.name}-attention-and-gradients",
+        key="image_compare_figure",
+        label="Maps",
+        container=st.columns(3)[0],
+    )
     if cam is None:
         st.caption("No Grad-CAM for this model: it has no convolution grid to explain (a ViT's patches are linear).")
 

@@ -16,6 +16,7 @@ from attnviz.text.extraction import TextAttention
 from attnviz.text.loading import TextModel
 from attnviz.text.views import BLOCKS, AttentionView
 from attnviz.ui.cache import cached_view
+from attnviz.ui.figure_downloads import figure_downloads
 from attnviz.ui.safe import md_escape
 from attnviz.ui.state import HEAD, LAYER, SINGLE_HEAD, VIEW
 from attnviz.ui.text_views import KEPT as VIEW_KEPT
@@ -118,17 +119,20 @@ def render(tm: TextModel, ta: TextAttention, view: AttentionView, opts: Options)
             st.info("Nothing to show with these options (every token is hidden).")
             return
     entry.show(entry.figure(shown, picks), shown)
-    png = lambda: entry.png(shown, picks)  # noqa: E731
-    downloads(ta, shown, layer, head, png, csv=entry.csv(shown) if entry.csv else None)
+    render = lambda fmt, paper: entry.png(shown, picks, fmt=fmt, paper=paper)  # noqa: E731
+    downloads(ta, shown, layer, head, render, csv=entry.csv(shown) if entry.csv else None, name=entry.name)
 
 
-def downloads(ta: TextAttention, view: AttentionView, layer: int, head: int, png, csv=None) -> None:
+def downloads(ta: TextAttention, view: AttentionView, layer: int, head: int, render, csv=None, name: str = "") -> None:
     """Files are built only when their button is clicked (callables), not on every rerun.
 
+    ``render(fmt, paper)``: the figure's file (PNG, SVG or PDF; :mod:`attnviz.ui.figure_downloads`).
     ``csv``: (label, callable, file name) of the third button; default the chosen head as CSV.
+    ``name``: the view's name, in the figure's file name.
     """
     c1, c2, c3 = st.columns(3)
-    c1.download_button("Figure (PNG)", png, file_name="attnviz-figure.png", mime="image/png", icon=":material/image:")
+    slug = "-".join(name.lower().split()) or "figure"
+    figure_downloads(render, stem=f"attnviz-{slug}-L{layer}-H{head}", key="text_figure", container=c1)
     c2.download_button(
         "All attention (.npz)",
         lambda: attention_npz(ta),

@@ -6,8 +6,8 @@ draws that entry; adding a view is one entry here and one figure function in ``a
 An entry holds what differs between views, and nothing else:
 - ``controls``: the widgets the view adds under the layer/head/view row; it returns the
   :class:`Picks` with the options it reads filled in (layer, head and scale come filled);
-- ``figure`` / ``png``: the picture on the page and the file behind "Figure (PNG)", both from the
-  same view and picks;
+- ``figure`` / ``png``: the picture on the page and the file behind the "Figure" downloads (PNG,
+  or ``fmt="svg"`` / ``"pdf"``, ``paper=True``), both from the same view and picks;
 - ``show``: how the figure goes on the page (a clickable chart, or a plain one);
 - ``source``: for a view drawn from something other than the chosen head's matrix (rollout, the
   sink map), what it draws, which ``figure``, ``png`` and ``csv`` then take instead of the view;
@@ -69,7 +69,7 @@ class Picks:
 class TextView:
     name: str
     figure: Callable[[Any, Picks], go.Figure]  # Any: the view, or what ``source`` returned
-    png: Callable[[Any, Picks], bytes]
+    png: Callable[..., bytes]  # (view, picks, fmt="png", paper=False) -> the file
     show: Callable[[go.Figure, Any], None]
     controls: Callable[[AttentionView, Picks], Picks] = lambda view, picks: picks
     source: Callable[[TextModel, TextAttention, Picks, dict], Any] | None = None
@@ -256,33 +256,35 @@ TEXT_VIEWS: dict[str, TextView] = {
         TextView(
             SINGLE_HEAD,
             figure=lambda v, p: figures.head_matrix(v, p.layer, p.head, scale=p.scale, selected_query=p.query),
-            png=lambda v, p: png_export.head_matrix_png(v, p.layer, p.head, scale=p.scale),
+            png=lambda v, p, **f: png_export.head_matrix_png(v, p.layer, p.head, scale=p.scale, **f),
             show=_show_matrix,
         ),
         TextView(
             "All heads of a layer",
             figure=lambda v, p: figures.layer_heads(v, p.layer, scale=p.scale),
-            png=lambda v, p: png_export.layer_heads_png(v, p.layer, scale=p.scale),
+            png=lambda v, p, **f: png_export.layer_heads_png(v, p.layer, scale=p.scale, **f),
             show=partial(_show_tiles, chart=LAYER_CHART, whole_model=False),
         ),
         TextView(
             "Model overview",
             figure=lambda v, p: figures.model_overview(v, scale=p.scale),
-            png=lambda v, p: png_export.overview_png(v, scale=p.scale),
+            png=lambda v, p, **f: png_export.overview_png(v, scale=p.scale, **f),
             show=partial(_show_tiles, chart=OVERVIEW_CHART, whole_model=True),
         ),
         TextView(
             "Head lines",
             controls=_line_controls,
             figure=lambda v, p: figures.head_lines(v, p.layer, list(p.heads), threshold=p.threshold, query=p.query),
-            png=lambda v, p: png_export.head_lines_png(v, p.layer, list(p.heads), threshold=p.threshold, query=p.query),
+            png=lambda v, p, **f: png_export.head_lines_png(
+                v, p.layer, list(p.heads), threshold=p.threshold, query=p.query, **f
+            ),
             show=_show_plain,
         ),
         TextView(
             "From one token",
             controls=_query_controls,
             figure=lambda v, p: figures.token_heads(v, p.query, scale=p.scale),
-            png=lambda v, p: png_export.token_heads_png(v, p.query, scale=p.scale),
+            png=lambda v, p, **f: png_export.token_heads_png(v, p.query, scale=p.scale, **f),
             show=_show_plain,
         ),
         TextView(
@@ -290,7 +292,7 @@ TEXT_VIEWS: dict[str, TextView] = {
             controls=_rollout_controls,
             source=_rollout_source,
             figure=lambda v, p: rollout_matrix(v, scale=p.scale),
-            png=lambda v, p: rollout_png(v, scale=p.scale),
+            png=lambda v, p, **f: rollout_png(v, scale=p.scale, **f),
             show=partial(_show_plain, key=ROLLOUT_CHART),
             csv=lambda v: ("Rollout (CSV)", lambda: rollout_csv(v), "attnviz-rollout.csv"),
             every_head=True,
@@ -299,7 +301,7 @@ TEXT_VIEWS: dict[str, TextView] = {
             "Attention sinks",
             source=_sinks_source,
             figure=lambda sinks, p: figures.sink_map(sinks),
-            png=lambda sinks, p: sinks_png(sinks),
+            png=lambda sinks, p, **f: sinks_png(sinks, **f),
             show=partial(_show_plain, key=SINKS_CHART),
             csv=lambda sinks: ("Sinks (CSV)", lambda: sinks_csv(sinks), "attnviz-sinks.csv"),
             every_head=True,

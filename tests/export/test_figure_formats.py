@@ -16,7 +16,7 @@ from PIL import Image
 from attnviz.export import png
 from attnviz.export.faithfulness_files import removal_curves_png
 from attnviz.export.figure_formats import FORMATS, PAPER_MIN_FONT, check_format, make_paper_ready, save_figure
-from attnviz.export.image_files import blend_overlay, overlay_png
+from attnviz.export.image_files import blend_overlay, overlay_png, overlays_png
 from attnviz.export.matrix_files import head_statistic_png, labelled_matrix_png
 from attnviz.export.rollout_files import rollout_png
 from attnviz.export.sink_files import sinks_png
@@ -82,6 +82,10 @@ WRITERS = {
     "sinks": (lambda f, p: sinks_png(AttentionSinks(np.full((2, 3), 0.5), None, "[CLS]", "m"), fmt=f, paper=p), 1),
     "curves": (lambda f, p: removal_curves_png(scoreboard(), fmt=f, paper=p), 0),
     "overlay": (lambda f, p: overlay_png(IMAGE, GRID, title="$5 map", fmt=f, paper=p), 1),
+    "overlays": (
+        lambda f, p: overlays_png(IMAGE, [("head 0", GRID), ("$x$", GRID.T)], title="heads", fmt=f, paper=p),
+        1,
+    ),
     "matrix": (
         lambda f, p: labelled_matrix_png(
             np.array([[-1.0, -np.inf], [0.5, 2.0]]),

@@ -66,7 +66,7 @@ def assert_scored(at, button_key: str):
     assert any("maps beat random" in m.value or "no map beats random" in m.value for m in at.markdown)
     assert any(c.value.startswith("Scored in") for c in at.caption)
     labels = [d.label for d in at.get("download_button")]
-    assert "Table (CSV)" in labels and "Curves (PNG)" in labels
+    assert "Table (CSV)" in labels and {"PNG", "SVG", "PDF"} <= set(labels)
 
 
 def test_encoder_scores_on_the_button_only_and_keeps_the_result(small_and_counted):

@@ -102,7 +102,9 @@ def test_every_view_renders(at, bundled_model, view):
         z = heatmap_z(chart)
         assert z.shape == (72, ta.n_tokens)
         np.testing.assert_allclose(z, ta.weights[:, :, query, :].reshape(72, -1), atol=1e-6)
-    assert len(at.get("download_button")) == 3
+    # PNG, SVG, PDF of the figure; all attention; the CSV
+    assert [b.label for b in at.get("download_button")][:3] == ["PNG", "SVG", "PDF"]
+    assert len(at.get("download_button")) == 5
 
 
 def test_from_one_token_starts_on_the_first_word_and_follows_the_picker(at, bundled_model):
@@ -385,7 +387,7 @@ def test_rollout_fusion_discard_and_display_options(at, bundled_model):
     np.testing.assert_allclose(z, expected.weights[0, 0], atol=1e-6)
     assert z.shape == (len(ta.words) - 2, len(ta.words) - 2)
     labels = [b.label for b in at.get("download_button")]
-    assert labels[2] == "Rollout (CSV)"
+    assert labels[-1] == "Rollout (CSV)"
 
     # The options survive a visit to another view and back.
     at.radio(key="view").set_value("Single head").run()
