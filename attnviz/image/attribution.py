@@ -30,6 +30,7 @@ class PixelMap:
     pixels: np.ndarray  # float32 (H, W) at the model's input size
     delta: float | None = None  # captum's convergence delta (Integrated Gradients only)
     change: float | None = None  # f(image) - f(baseline), the score IG splits among the pixels
+    n_steps: int | None = None  # the integral's steps (Integrated Gradients only)
 
 
 def _target_index(model: ImageModel, target: int | str) -> int:
@@ -90,4 +91,5 @@ def integrated_gradients(model: ImageModel, image: Image.Image, target: int | st
         pixels=pixels,
         delta=abs(delta_value),
         change=float(attr.detach().sum()) - delta_value,
+        n_steps=n_steps,
     )

@@ -459,22 +459,22 @@ def _image_run(name: str, device: str, key: str, _data: bytes, _model: ImageMode
 
 
 def cached_gradient_maps(
-    model: ImageModel, picked: Picked, target: str, run: ImageRun
+    model: ImageModel, picked: Picked, target: str, run: ImageRun, n_steps: int = 128
 ) -> tuple[PixelMap | None, PixelMap]:
-    """(Grad-CAM or None when the model has no convolution grid, Integrated Gradients).
+    """(Grad-CAM or None when the model has no convolution grid, Integrated Gradients over ``n_steps``).
 
     The run's model-input image (``run.attention.image``) is used: the upload is not decoded a
     second time, and the model sees exactly the pixels the attention came from.
     """
-    return _gradient_maps(model.name, run_device(model), picked.key, target, run.attention.image, model)
+    return _gradient_maps(model.name, run_device(model), picked.key, target, n_steps, run.attention.image, model)
 
 
 @st.cache_data(show_spinner="Computing Grad-CAM and Integrated Gradients…", max_entries=32)
 def _gradient_maps(
-    name: str, device: str, key: str, target: str, _image: Image.Image, _model: ImageModel
+    name: str, device: str, key: str, target: str, n_steps: int, _image: Image.Image, _model: ImageModel
 ) -> tuple[PixelMap | None, PixelMap]:
     cam = gradcam(_model, _image, target) if _model.has_conv else None
-    return cam, integrated_gradients(_model, _image, target)
+    return cam, integrated_gradients(_model, _image, target, n_steps=n_steps)
 
 
 # ---------------------------------------------------------------- explanation scores

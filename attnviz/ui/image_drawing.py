@@ -18,11 +18,12 @@ from attnviz.image.attribution import PixelMap
 from attnviz.image.extraction import ImageAttention
 from attnviz.image.loading import BUNDLED_IMAGE_MODEL, ImageModel
 from attnviz.maths.agreement import WORDING_RULE, relation, spearman
+from attnviz.maths.integral_check import integral_error, integral_warning, more_steps
 from attnviz.maths.map_scores import mass_inside, pointing_hit
 from attnviz.ui.cache import ImageRun, Picked
 from attnviz.ui.figure_downloads import figure_downloads
 from attnviz.ui.image_maps import FROM_PATCH, IMAGE_MAPS, MapChoice, heads_entry, patch_of, rollout_map
-from attnviz.ui.image_page import MAP, OVERLAY_CHART, PATCH
+from attnviz.ui.image_page import IG_STEP_CHOICES, MAP, OVERLAY_CHART, PATCH, use_ig_steps
 from attnviz.ui.safe import md_escape
 
 
@@ -130,8 +131,9 @@ def render_comparison(
         "Attention says where the model looked; Grad-CAM (last convolution) and Integrated Gradients "
         f"(pixels, from a black image) say which regions raised the score of “{md_escape(target)}”. All are "
         f"summed over the same grid cells. Integrated Gradients' convergence delta: {ig.delta:.2g}, against a "
-        f"score change of {ig.change:.2g} that it splits among the pixels."
+        f"score change of {ig.change:.2g} that it splits among the pixels ({ig.n_steps} steps)."
     )
+    ig_check(ig)
     fig = small_multiples(result.shown, panels, opacity=choice.opacity, colormap=choice.colormap, n_cols=len(panels))
     st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
     figure_downloads(
@@ -195,6 +197,25 @@ def render_comparison(
         mime="application/octet-stream",
         icon=":material/download:",
     )
+
+
+def ig_check(ig: PixelMap) -> None:
+    """A warning and a "More steps" button when the integral misses by more than 5 % of the change."""
+    warning = integral_warning(integral_error(ig.delta, ig.change), ig.n_steps)
+    if warning is None:
+        return
+    st.warning(warning, icon=":material/warning:")
+    bigger = more_steps(ig.n_steps, IG_STEP_CHOICES)
+    if bigger is None:
+        st.caption(f"{ig.n_steps} steps is the most this page runs.")
+    else:
+        st.button(
+            f"More steps ({bigger})",
+            key="image_ig_more_steps",
+            icon=":material/add:",
+            on_click=use_ig_steps,
+            args=(bigger,),
+        )
 
 
 def _agreement_caption(grid: tuple[int, int]) -> str:

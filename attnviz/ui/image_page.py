@@ -36,6 +36,8 @@ TARGET, TARGET_FOR = "image_target", "image_target_for"
 MAP, LAYER, HEAD, FUSION, DISCARD = "image_map", "image_layer", "image_head", "image_fusion", "image_discard"
 OPACITY, COLORMAP, PATCH, OVERLAY_CHART = "image_opacity", "image_colormap", "image_patch", "image_overlay"
 FROM_MIN = "image_scale_from_min"
+#: Integrated Gradients' steps: the library's 128 first, more on the "More steps" button (part of the cache key).
+IG_STEPS, IG_STEP_CHOICES = "image_ig_steps", (128, 256, 512, 1024)
 MODEL, MODEL_INPUT = IMAGE_MODEL_PICKER.current, IMAGE_MODEL_PICKER.typed
 KEPT = (
     SOURCE,
@@ -194,10 +196,20 @@ def gradient_maps(
 ) -> tuple[PixelMap | None, PixelMap] | None:
     try:
         with device_notice(model, earlier=False):
-            return cached_gradient_maps(model, picked, target, result)
+            return cached_gradient_maps(model, picked, target, result, n_steps=ig_steps())
     except InputError as exc:
         show_input_error(exc)
         return None
     except Exception as exc:  # a bug: a short message here, the traceback in the server log
         show_unexpected(exc, "computing the gradient maps")
         return None
+
+
+def ig_steps() -> int:
+    """Integrated Gradients' steps for this visitor (:data:`IG_STEP_CHOICES`)."""
+    return int(st.session_state.get(IG_STEPS, IG_STEP_CHOICES[0]))
+
+
+def use_ig_steps(n_steps: int) -> None:
+    """The "More steps" button's callback: run Integrated Gradients again with ``n_steps``."""
+    st.session_state[IG_STEPS] = n_steps

@@ -285,3 +285,28 @@ def test_the_image_uploader_states_the_true_cap(at):
     cap = min(server_cap, MAX_BYTES // 2**20)
     assert uploader.proto.max_upload_size_mb == cap == 20
     assert f"Up to {cap} MB" in uploader.help
+
+
+def test_every_pair_of_maps_is_worded_by_the_one_rule(at):
+    """Each correlation gets its words (never "hardly disagree"), and the caption states the rule."""
+    from attnviz.maths.agreement import STRENGTHS
+
+    words = {w for _, w in STRENGTHS} | {"very strong"}
+    metrics = [m for m in at.metric if m.label.count(" vs ") == 1]
+    assert len(metrics) == 3  # rollout vs Grad-CAM, rollout vs IG, Grad-CAM vs IG
+    worded = [c.value for c in at.caption if any(c.value.lower().startswith(w) for w in words)]
+    assert len(worded) == 3
+    assert not any("hardly" in c.value for c in at.caption)
+    assert any("no relation; below 0.3: weak" in c.value for c in at.caption)
+
+
+def test_an_imprecise_integral_warns_and_offers_more_steps(at, monkeypatch):
+    import attnviz.maths.integral_check as check
+
+    monkeypatch.setattr(check, "MAX_SHARE", -1.0)  # every integral is "imprecise"
+    at.run()
+    assert any("with 128 steps" in w.value for w in at.warning)
+    at.button(key="image_ig_more_steps").click().run()
+    assert_clean(at)
+    assert any("with 256 steps" in w.value for w in at.warning)
+    assert any("(256 steps)" in c.value for c in at.caption)
