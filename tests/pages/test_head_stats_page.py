@@ -63,7 +63,7 @@ def test_opens_on_the_current_sentence(at, bundled_model):
     assert len(table) == 72 and list(table.columns) == ["layer", "head", *NUMBERS, "label"]
     row = table[(table["layer"] == 0) & (table["head"] == 2)].iloc[0]
     assert row["label"] == "previous token"
-    assert [b.label for b in at.get("download_button")] == ["Table (CSV)"]
+    assert [b.label for b in at.get("download_button")] == ["PNG", "SVG", "PDF", "Table (CSV)"]
 
 
 def test_statistic_picker_and_head_map(at, bundled_model):
@@ -354,3 +354,19 @@ def test_section_survives_a_visit_to_another_page(at):
     at.switch_page(PAGE).run()
     assert_clean(at)
     assert at.segmented_control(key="stats_section").value == "Attention vs attribution"
+
+
+def test_the_bundled_model_is_not_bert_base_and_the_page_says_so(at, bundled_model):
+    """The note's counts are the labels of the corpus it names (benchmarks/data/faithfulness-sentences.txt)."""
+    from pathlib import Path
+
+    from attnviz.text.corpus import corpus_head_stats
+    from attnviz.ui.stats_page import BUNDLED_PATTERNS
+
+    assert any(c.value == BUNDLED_PATTERNS for c in at.caption)
+    corpus = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "faithfulness-sentences.txt"
+    counts = corpus_head_stats(bundled_model, corpus).table["label"].value_counts().to_dict()
+    assert counts.get("[SEP]", 0) == 0
+    said = {"[CLS]": 12, "mixed": 49, "broad": 9, "previous token": 1, "next token": 1}
+    assert counts == said
+    assert "12 of its 72 heads [CLS] and none [SEP]" in BUNDLED_PATTERNS
