@@ -1,6 +1,6 @@
 """Figures of any labelled matrix, for the views that are not one attention head of a text: a step
 of the worked example (Q, K, scores, weights ...), a head statistic over layers and heads, a long
-input's pooled head. PNG by default, or SVG / PDF (:mod:`attnviz.export.figure_formats`).
+input's pooled head and its pooled layer or model. PNG by default, or SVG / PDF (:mod:`attnviz.export.figure_formats`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from attnviz.export.png import CMAP, _png, _size, label_ticks
+from attnviz.export.png import CMAP, _png, _size, grid_png, label_ticks
+from attnviz.maths.pooling import PooledMatrix, visible_bins
 
 #: Signed matrices (queries, keys, scores) are drawn on a diverging scale centred on 0.
 DIVERGING = colormaps["RdBu_r"].with_extremes(bad="#d9d9d9")
@@ -81,3 +82,38 @@ def head_statistic_png(table, column: str, *, description: str = "", unit: str =
         annotate=n_layers * n_heads <= 144,
         **options,
     )
+
+
+def _bin_labels(edges: np.ndarray, tokens: list[str]) -> list[str]:
+    """``"first–last first-token"`` for each block of tokens ``edges[i] .. edges[i+1]-1``."""
+    return [f"{a}–{b - 1} {tokens[int(a)][:12]}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def pooled_head_png(
+    pm: PooledMatrix, tokens: list[str], *, title: str, causal: bool, scale: str = "head max", **options
+) -> bytes:
+    """A long input's pooled head (:class:`~attnviz.maths.pooling.PooledMatrix` ``(bq, bk)``), as on the
+    page: one cell per block of tokens, labelled by its token range and first token; a decoder's
+    blocks that no query can see are grey. ``options``: ``fmt``, ``paper``."""
+    values = np.asarray(pm.values, dtype=float)  # (bq, bk)
+    if causal:
+        values = np.where(visible_bins(pm.query_edges, pm.key_edges), values, np.nan)
+    top = 1.0 if scale == "fixed" else max(float(np.nanmax(values)), 1e-6)
+    return labelled_matrix_png(
+        values,
+        _bin_labels(pm.query_edges, tokens),
+        _bin_labels(pm.key_edges, tokens),
+        title=title,
+        value_label=f"{pm.how} weight of each block",
+        vmin=0.0,
+        vmax=top,
+        cmap=CMAP,
+        **options,
+    )
+
+
+def pooled_heads_png(values: np.ndarray, titles: list[str], n_cols: int, suptitle: str, **options) -> bytes:
+    """Pooled heads ``(..., bq, bk)`` (a layer's, or the whole model's) as small multiples, each on its own
+    scale as on the page. ``options``: ``fmt``, ``paper``."""
+    flat = np.asarray(values, dtype=float).reshape(-1, *values.shape[-2:])  # (m, bq, bk)
+    return grid_png(flat, titles, n_cols, suptitle, scale="head max", **options)

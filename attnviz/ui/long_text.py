@@ -21,6 +21,8 @@ from functools import partial
 import streamlit as st
 
 from attnviz.export.attention_files import head_csv
+from attnviz.export.matrix_files import pooled_head_png, pooled_heads_png
+from attnviz.export.png import head_matrix_png
 from attnviz.export.pooled_files import edges_csv, pooled_csv, rollout_row_csv
 from attnviz.figures.matrix import head_matrix
 from attnviz.figures.pooled import (
@@ -43,6 +45,7 @@ from attnviz.ui.cache import (
     cached_strongest_edges,
     result_derived,
 )
+from attnviz.ui.figure_downloads import figure_downloads
 from attnviz.ui.safe import md_escape
 from attnviz.ui.state import HEAD, LAYER, SINGLE_HEAD, keep_default
 from attnviz.ui.text_views import clamp, open_clicked_head
@@ -154,6 +157,14 @@ def single_head(tm: TextModel, ta: TextAttention, layer: int, head: int, *, how:
     st.plotly_chart(
         pooled_head(ph.pooled, ph.tokens, title=title, causal=ta.causal, scale=scale), width="stretch", key="pooled"
     )
+    figure_downloads(
+        lambda fmt, paper: pooled_head_png(
+            ph.pooled, ph.tokens, title=title, causal=ta.causal, scale=scale, fmt=fmt, paper=paper
+        ),
+        stem=f"attnviz-L{layer}-H{head}-pooled",
+        key="pooled_figure",
+        container=st.columns(3)[0],
+    )
     st.download_button(
         "Pooled head (CSV)",
         pooled_csv(ph.pooled, ph.tokens, layer=layer, head=head),
@@ -192,6 +203,13 @@ def zoom(ta: TextAttention, layer: int, head: int, *, scale: str) -> None:
     )
     fig = head_matrix(view, 0, 0, scale=scale).update_layout(title=_title(ta, layer, head) + " · zoom")
     st.plotly_chart(fig, width="stretch", key="zoom")
+    figure_downloads(
+        lambda fmt, paper: head_matrix_png(view, 0, 0, scale=scale, fmt=fmt, paper=paper),
+        stem=f"attnviz-L{layer}-H{head}-q{q0}-k{k0}",
+        key="zoom_figure",
+        label="Zoom",
+        container=st.columns(3)[0],
+    )
     st.download_button(
         "Zoom window (CSV)",
         head_csv(view, 0, 0),
@@ -263,6 +281,19 @@ def layer_heads(tm: TextModel, ta: TextAttention, layer: int, *, how: str) -> No
         key=LAYER_TILES,
         on_select=partial(open_clicked_head, LAYER_TILES, None, LONG_VIEW),
         selection_mode="points",
+    )
+    figure_downloads(
+        lambda fmt, paper: pooled_heads_png(
+            values,
+            [f"head {h}" for h in range(ta.n_heads)],
+            4,
+            f"Layer {layer}: every head, {how}-pooled ({ta.model_name})",
+            fmt=fmt,
+            paper=paper,
+        ),
+        stem=f"attnviz-L{layer}-heads-pooled",
+        key="long_layer_figure",
+        container=st.columns(3)[0],
     )
 
 
@@ -370,4 +401,17 @@ def overview(tm: TextModel, ta: TextAttention, *, how: str) -> None:
         key=OVERVIEW_TILES,
         on_select=partial(open_clicked_head, OVERVIEW_TILES, ta.n_heads, LONG_VIEW),
         selection_mode="points",
+    )
+    figure_downloads(
+        lambda fmt, paper: pooled_heads_png(
+            pm.values,
+            [f"L{layer} H{head}" for layer in range(ta.n_layers) for head in range(ta.n_heads)],
+            ta.n_heads,
+            f"Every layer and head, {how}-pooled ({ta.model_name})",
+            fmt=fmt,
+            paper=paper,
+        ),
+        stem="attnviz-overview-pooled",
+        key="long_overview_figure",
+        container=st.columns(3)[0],
     )

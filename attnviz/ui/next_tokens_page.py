@@ -16,12 +16,14 @@ import streamlit as st
 from attnviz import figures
 from attnviz.errors import InputError
 from attnviz.export import attention_npz
+from attnviz.export.png import token_heads_png
 from attnviz.figures.overlay import predictions_bar
 from attnviz.text.extraction import TextAttention
 from attnviz.text.generation import MAX_NEW_TOKENS, Generation
 from attnviz.text.loading import BUNDLED_TEXT_MODELS, TextModel
 from attnviz.text.views import make_view
 from attnviz.ui.cache import cached_generation, cached_next_tokens
+from attnviz.ui.figure_downloads import figure_downloads
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
 from attnviz.ui.state import keep_default
@@ -243,7 +245,13 @@ def step_through(gen: Generation) -> None:
     view = make_view(gen, hide_first=hide_first)  # a generation is drawn like any decoder's attention
     q = query - 1 if hide_first else query
     st.plotly_chart(figures.token_heads(view, q), key="gen_step_heads", width="stretch")
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
+    figure_downloads(
+        lambda fmt, paper: token_heads_png(view, q, fmt=fmt, paper=paper),
+        stem=f"attnviz-generation-step{step + 1}",
+        key="gen_step_figure",
+        container=c3,
+    )
     c1.download_button(
         "Generated text (.txt)", gen.text.encode("utf-8"), file_name="attnviz-generation.txt", mime="text/plain",
         icon=":material/description:", on_click="ignore",

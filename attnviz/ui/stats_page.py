@@ -14,8 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from attnviz.errors import InputError
+from attnviz.export.matrix_files import head_statistic_png
 from attnviz.figures.compare import attention_vs_attribution
-from attnviz.figures.stats import clickable_cells, head_map_figure, label_map, stat_heatmap
+from attnviz.figures.stats import MASSES, UNITS, clickable_cells, head_map_figure, label_map, stat_heatmap
 from attnviz.maths.agreement import WORDING_RULE
 from attnviz.maths.attention_rollout import HEAD_FUSIONS
 from attnviz.maths.divergence import head_map
@@ -39,6 +40,7 @@ from attnviz.text.extraction import TextAttention
 from attnviz.text.loading import BUNDLED_TEXT_MODEL, TextModel
 from attnviz.ui.cache import cached_attributions, cached_divergence, cached_head_stats, cached_induction_probe
 from attnviz.ui.corpus_runs import CorpusJob, run_corpus
+from attnviz.ui.figure_downloads import figure_downloads
 from attnviz.ui.long_text import sweep_result
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
@@ -237,6 +239,22 @@ def render_stats(result: StatsResult) -> None:
     for col, fig, chart in ((c1, stat_heatmap(table, column), STAT_CHART), (c2, label_map(table), LABEL_CHART)):
         on_click = partial(_open_clicked_head, chart)
         col.plotly_chart(clickable_cells(fig), key=chart, on_select=on_click, selection_mode="points", width="stretch")
+    figure_downloads(
+        # A callable, made on the click: a corpus run's rerun can drop it, and the next draw offers it again.
+        lambda fmt, paper: head_statistic_png(
+            table,
+            column,
+            description=columns[column],
+            unit=UNITS.get(column, "of attention"),
+            vmax=1.0 if column in MASSES else None,
+            fmt=fmt,
+            paper=paper,
+        ),
+        stem=f"attnviz-{column}",
+        key="stats_figure",
+        label="Map",
+        container=c1,
+    )
     st.caption("Click a cell to open that head on the text page, for the current sentence.")
     st.caption(_rules_help(table))
     if result.model_name == BUNDLED_TEXT_MODEL:

@@ -18,6 +18,7 @@ import streamlit as st
 
 from attnviz.errors import InputError
 from attnviz.examples import DEFAULT_TEXT
+from attnviz.export.matrix_files import labelled_matrix_png
 from attnviz.export.steps_files import matrix_csv, steps_npz
 from attnviz.maths.toy_presets import (
     MAX_DIM,
@@ -35,6 +36,7 @@ from attnviz.maths.toy_presets import (
 from attnviz.text.worked_example import HeadSteps
 from attnviz.ui import state as shared
 from attnviz.ui.cache import cached_explain_head
+from attnviz.ui.figure_downloads import figure_downloads
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
 from attnviz.ui.state import show_head_on_text_page
@@ -314,6 +316,22 @@ def check_panel(steps: HeadSteps) -> None:
             file_name=f"attnviz-L{steps.layer}-H{steps.head}-{choice}.csv",
             mime="text/csv",
             icon=":material/table:",
+        )
+        figure_downloads(
+            lambda fmt, paper: labelled_matrix_png(
+                m,
+                rows,
+                cols,
+                title=f"{choice} · layer {steps.layer}, head {steps.head} · {steps.model_name}",
+                value_label=choice,
+                annotate=True,
+                fmt=fmt,
+                paper=paper,
+            ),
+            stem=f"attnviz-L{steps.layer}-H{steps.head}-{choice}",
+            key="worked_figure",
+            label=choice,
+            container=c4,
         )
 
 

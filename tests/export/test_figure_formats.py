@@ -17,9 +17,10 @@ from attnviz.export import png
 from attnviz.export.faithfulness_files import removal_curves_png
 from attnviz.export.figure_formats import FORMATS, PAPER_MIN_FONT, check_format, make_paper_ready, save_figure
 from attnviz.export.image_files import blend_overlay, overlay_png, overlays_png
-from attnviz.export.matrix_files import head_statistic_png, labelled_matrix_png
+from attnviz.export.matrix_files import head_statistic_png, labelled_matrix_png, pooled_head_png, pooled_heads_png
 from attnviz.export.rollout_files import rollout_png
 from attnviz.export.sink_files import sinks_png
+from attnviz.maths.pooling import PooledMatrix
 from attnviz.text.sinks import AttentionSinks
 from attnviz.text.views import AttentionView
 
@@ -68,6 +69,7 @@ def scoreboard():
 STATS = pd.DataFrame(
     {"layer": np.repeat(np.arange(2), 3), "head": np.tile(np.arange(3), 2), "cls_mass": np.linspace(0, 1, 6)}
 )
+POOLED = PooledMatrix(np.tril(np.full((4, 4), 0.4, dtype=np.float32)), np.arange(0, 9, 2), np.arange(0, 9, 2), "max")
 IMAGE = Image.new("RGB", (120, 80), (20, 40, 60))
 GRID = np.arange(64, dtype=float).reshape(8, 8)
 
@@ -97,6 +99,14 @@ WRITERS = {
             fmt=f,
             paper=p,
         ),
+        1,
+    ),
+    "pooled head": (
+        lambda f, p: pooled_head_png(POOLED, [f"t{i}" for i in range(8)], title="pooled", causal=True, fmt=f, paper=p),
+        1,
+    ),
+    "pooled heads": (
+        lambda f, p: pooled_heads_png(np.stack([POOLED.values] * 3), ["a", "b", "c"], 3, "layer", fmt=f, paper=p),
         1,
     ),
     "statistic": (lambda f, p: head_statistic_png(STATS, "cls_mass", unit="of attention", fmt=f, paper=p), 1),
@@ -131,7 +141,7 @@ def test_paper_ready_is_white_with_a_colour_bar_on_every_map(name):
     axes = svg_axes(write("svg", True))
     # each map's axes plus one colour bar per figure with maps (small multiples share theirs)
     assert maps == 0 or len(axes) >= 2
-    if name in ("layer heads", "overview"):
+    if name in ("layer heads", "overview", "pooled heads"):
         assert len(svg_axes(write("svg", True))) == len(svg_axes(write("svg", False))) + 1
 
 
