@@ -2,8 +2,10 @@
 
 A grid of 72 Plotly heatmaps sends megabytes and takes seconds to draw (measured here, see docs/architecture.md:
 ~15.7 MB and ~17 s for 12x12 heads of 128 tokens). Here every head becomes a tile of one
-PNG (downsampled by area averaging when the matrix is larger than the tile), and a light
-scatter layer with one invisible point per tile carries the hover text and the click.
+PNG, and a light scatter layer with one invisible point per tile carries the hover text and the
+click. A matrix larger than its tile is pooled by *max* (:func:`attnviz.maths.pooling.pool`): a
+pixel is the largest weight of the block of tokens it covers. Averaging would dilute a sharp head
+(one key per query) by the block's width, and at 346 tokens in 48 px left the thumbnails blank.
 A decoder's cells that a query cannot see are grey (:data:`attnviz.figures.matrix.NOT_VISIBLE`),
 not the colour of weight 0.
 """
@@ -19,6 +21,7 @@ from matplotlib import colormaps
 from PIL import Image
 
 from attnviz.figures.matrix import COLORSCALE, HOVER_FONT, NOT_VISIBLE
+from attnviz.maths.pooling import pool
 from attnviz.text.views import AttentionView
 
 GAP = 3  # pixels between tiles
@@ -34,17 +37,22 @@ def _palette() -> list[int]:
 
 
 def _resize(matrix: np.ndarray, size: int) -> np.ndarray:
+    """``(q, k)`` -> ``(size, size)``: max-pooled along an axis longer than ``size``, then enlarged
+    by whole pixels (nearest) so cells stay sharp."""
+    q, k = matrix.shape
+    if q > size or k > size:
+        matrix = pool(matrix.astype(np.float32), min(q, size), min(k, size), "max").values
     img = Image.fromarray(np.ascontiguousarray(matrix, dtype=np.float32), mode="F")
-    resample = Image.Resampling.BOX if max(matrix.shape) > size else Image.Resampling.NEAREST
-    return np.asarray(img.resize((size, size), resample=resample), dtype=np.float32)
+    return np.asarray(img.resize((size, size), resample=Image.Resampling.NEAREST), dtype=np.float32)
 
 
 def tile(matrix: np.ndarray, size: int, zmax: float, visible: np.ndarray | None = None) -> np.ndarray:
     """One head as a ``(size, size)`` float image in 0..1, NaN where the query cannot see the key.
 
-    Larger matrices are area-averaged (every weight still counts); smaller ones are enlarged
-    by whole pixels so cells stay sharp. ``visible`` (bool, the matrix's shape): a pixel that
-    covers mostly keys its queries cannot see is NaN (drawn grey).
+    Larger matrices are max-pooled (a pixel is the largest weight it covers, so one strong cell
+    stays as bright as it is); smaller ones are enlarged by whole pixels so cells stay sharp.
+    ``visible`` (bool, the matrix's shape): a pixel that covers no key its queries can see is NaN
+    (drawn grey).
     """
     out = np.clip(_resize(matrix, size) / zmax, 0.0, 1.0)
     if visible is not None:
@@ -152,6 +160,15 @@ def _tile_figure(
     return fig
 
 
+def pooling_note(shape: tuple[int, ...], size: int) -> str:
+    """A title's note when tiles of ``size`` px pool a ``(q, k)`` matrix: by max, and how many tokens a pixel covers."""
+    q, k = shape
+    if max(q, k) <= size:
+        return ""
+    rows, cols = -(-q // size), -(-k // size)  # ceil: the largest block a pixel covers
+    return f"<br><sup>pooled by max: each pixel is the largest weight of up to {rows} × {cols} cells</sup>"
+
+
 def _zmax_per_head(weights: np.ndarray, scale: str) -> np.ndarray:
     """(m,) colour-scale tops: all 1 for "fixed", else each head's own largest weight."""
     flat = weights.reshape(weights.shape[0], -1)
@@ -173,7 +190,7 @@ def layer_heads(
         n_cols,
         size,
         _zmax_per_head(heads, scale),
-        title=f"Layer {layer}: every head (queries down, keys across)",
+        title=f"Layer {layer}: every head (queries down, keys across)" + pooling_note(heads.shape[1:], size),
         col_titles=[f"head {h}" for h in range(min(n_cols, view.n_heads))],
         visible=view.visible,
     )
@@ -190,7 +207,7 @@ def model_overview(view: AttentionView, *, scale: str = "head max", size: int = 
         n_heads,
         size,
         _zmax_per_head(flat, scale),
-        title="Every layer and head (click a thumbnail to open it)",
+        title="Every layer and head (click a thumbnail to open it)" + pooling_note(flat.shape[1:], size),
         col_titles=[f"H{h}" for h in range(n_heads)],
         row_titles=[f"L{l}" for l in range(n_layers)],
         visible=view.visible,
