@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 
 from attnviz.export.csv_cells import text_cells
 from attnviz.export.png import CMAP, _png, _size, label_ticks, masked
+from attnviz.maths.colour_scale import colour_top
 from attnviz.text.views import AttentionView
 
 
@@ -18,10 +19,12 @@ def rollout_png(view: AttentionView, *, scale: str = "fixed", fmt: str = "png", 
     w = masked(view, view.weights[0, 0])  # (q, k)
     fig = Figure(figsize=(_size(w.shape[1]) + 1, _size(w.shape[0])))
     ax = fig.subplots()
-    top = 1.0 if scale == "fixed" else max(float(w.max()), 1e-6)
+    # The rollout's own shares set the colours, whatever ``scale`` (as on screen: attnviz.figures.rollout).
+    shares = view.weights[0, 0] if view.visible is None else view.weights[0, 0][view.visible]
+    top, words = colour_top(shares)
     im = ax.imshow(w, cmap=CMAP, vmin=0, vmax=top, aspect="auto", interpolation="nearest")
     label_ticks(ax, view.key_tokens, view.query_tokens)
-    ax.set_title(f"Attention rollout ({view.description})", fontsize=9)
+    ax.set_title(f"Attention rollout ({view.description})\ncolours {words}", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04, label="share of the last-layer state")
     return _png(fig, fmt, paper)
 
