@@ -63,8 +63,12 @@ def near_uniform_note(values, *, ratio: float = NEAR_UNIFORM) -> str | None:
     top, low = float(v.max()) / mean, float(v.min()) / mean
     if top >= ratio:
         return None
-    uniform = f"1/{v.size} = {mean:.3g}" if abs(float(v.sum()) - 1.0) < 1e-3 else f"the mean, {mean:.3g}"
+    uniform = (
+        f"1/{v.size} = {mean:.3g}"
+        if abs(float(v.sum()) - 1.0) < 1e-3
+        else f"its total spread evenly over the {v.size} cells, {mean:.3g}"
+    )
     return (
         f"Nearly uniform: the largest value, {v.max():.3g}, is {top:.1f}x uniform ({uniform}), and the smallest is "
-        f"{low:.1f}x. Coloured from 0, even the weakest cell looks strong."
+        f"{low:.1f}x."
     )

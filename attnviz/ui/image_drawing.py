@@ -18,6 +18,7 @@ from attnviz.image.attribution import PixelMap
 from attnviz.image.extraction import ImageAttention
 from attnviz.image.loading import BUNDLED_IMAGE_MODEL, ImageModel
 from attnviz.maths.agreement import WORDING_RULE, relation, spearman
+from attnviz.maths.colour_scale import near_uniform_note
 from attnviz.maths.integral_check import integral_error, integral_warning, more_steps
 from attnviz.maths.map_scores import mass_inside, pointing_hit
 from attnviz.ui.cache import ImageRun, Picked
@@ -62,6 +63,7 @@ def render_main(result: ImageRun, choice: MapChoice, target: str, picked: Picked
         f"Click a cell to see where that patch attends. The {ia.grid[0]} x {ia.grid[1]} grid is the model's view "
         f"of the whole image (squeezed to {ia.image.width} x {ia.image.height} pixels)."
     )
+    uniform_note(grid_map, choice.from_min)
     c1, c2 = st.columns(2)
     title = entry.title(ia, choice)
     figure_downloads(
@@ -81,6 +83,21 @@ def render_main(result: ImageRun, choice: MapChoice, target: str, picked: Picked
         container=c1,
     )
     return grid_map
+
+
+def uniform_note(grid_map: np.ndarray, from_min: bool) -> None:
+    """Say in numbers when the map is nearly uniform: its colours would overstate its differences."""
+    note = near_uniform_note(grid_map)
+    if note is None:
+        return
+    if from_min:
+        how = "Colours run from the smallest value to the largest, so these small differences fill the whole scale."
+    else:
+        how = (
+            "Coloured from 0, every cell looks strong; “Colours from min” (under Rollout and colour options) "
+            "shows the small differences instead."
+        )
+    st.info(f"{note} {how}", icon=":material/info:")
 
 
 def render_predictions(ia: ImageAttention, target: str) -> None:

@@ -25,7 +25,7 @@ def test_a_peaked_map_gets_no_note():
 
 def test_a_map_that_does_not_sum_to_one_says_the_mean():
     note = near_uniform_note([1.0, 1.2, 0.9, 1.1])
-    assert note is not None and "uniform (the mean, 1.05)" in note and "1.1x" in note
+    assert note is not None and "uniform (its total spread evenly over the 4 cells, 1.05)" in note and "1.1x" in note
 
 
 def test_degenerate_maps_get_no_note():

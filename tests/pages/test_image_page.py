@@ -310,3 +310,18 @@ def test_an_imprecise_integral_warns_and_offers_more_steps(at, monkeypatch):
     assert_clean(at)
     assert any("with 256 steps" in w.value for w in at.warning)
     assert any("(256 steps)" in c.value for c in at.caption)
+
+
+def test_a_nearly_uniform_map_says_so_in_numbers(at):
+    """Patch (0, 1) of the first demo image attends almost evenly in layer 0: coloured from 0, it looked strong."""
+    at.session_state[page.PATCH] = (0, 1)
+    at.radio(key=page.MAP).set_value("From a clicked patch").run()
+    at.selectbox(key=page.LAYER).set_value(0).run()
+    assert_clean(at)
+    notes = [i.value for i in at.info if i.value.startswith("Nearly uniform")]
+    assert len(notes) == 1 and "x uniform (" in notes[0] and "Colours from min" in notes[0]
+    at.toggle(key=page.FROM_MIN).set_value(True).run()
+    notes = [i.value for i in at.info if i.value.startswith("Nearly uniform")]
+    assert len(notes) == 1 and "from the smallest value" in notes[0]
+    at.radio(key=page.MAP).set_value("Class token").run()
+    assert not [i for i in at.info if i.value.startswith("Nearly uniform")]
