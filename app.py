@@ -6,6 +6,7 @@ import streamlit as st
 
 from attnviz.ui.cache import read_device
 from attnviz.ui.image_page import KEPT as IMAGE_PAGE_CHOICES
+from attnviz.ui.layout import compact_top
 from attnviz.ui.links import follow as follow_link
 from attnviz.ui.long_text import KEPT as LONG_TEXT_CHOICES
 from attnviz.ui.next_tokens_page import KEPT as NEXT_TOKENS_PAGE_CHOICES
@@ -44,5 +45,6 @@ page = st.navigation(
         st.Page("pages/next_tokens.py", title="Next tokens", icon=":material/keyboard_double_arrow_right:"),
     ]
 )
+compact_top()  # room for each page's figure on a 1280 x 720 projector
 follow_link(page.url_path)  # a shared link opens its view; the address follows the widgets
 page.run()

@@ -14,8 +14,9 @@ model = page.load_model()
 if model is None:
     st.stop()
 draw.page_caption(model)
-left, right = st.columns([3, 2])
-with right:
+# The image first (on the left: read and tabbed to first), then what the model made of it.
+image_column, map_column = st.columns([2, 3])
+with image_column:
     picked = page.pick_image()
     result = page.run(model, picked) if picked is not None else None
     if result is not None:
@@ -23,7 +24,7 @@ with right:
         draw.render_predictions(result.attention, target)
 if result is None:
     st.stop()
-with left:
+with map_column:
     choice = page.map_controls(result.attention)
     draw.render_main(result, choice, target, picked)
 draw.render_heads(result, choice)

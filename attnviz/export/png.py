@@ -194,5 +194,6 @@ def head_lines_png(
     ax.set_ylim(n - 0.5, -0.5)
     ax.set_xlim(-0.4, 1.4)
     ax.axis("off")
-    ax.set_title(f"Layer {layer}, heads {', '.join(map(str, heads))} (weight ≥ {threshold:g})", fontsize=9)
+    which = f"head {heads[0]}" if len(heads) == 1 else f"heads {', '.join(map(str, heads))}" if heads else "no head"
+    ax.set_title(f"Layer {layer}, {which} (weight ≥ {threshold:g})", fontsize=9)
     return _png(fig, fmt, paper)

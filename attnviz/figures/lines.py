@@ -111,6 +111,7 @@ def head_lines(
             text=[plot_text(t) for t in view.query_tokens],
             textposition="middle left",
             textfont=dict(color=np.where(selected, "#d62728", "#222").tolist()),
+            cliponaxis=False,  # the first and last tokens' labels are never cut at the plot's edge
             hovertemplate="query: %{text}<extra></extra>",
             showlegend=False,
         )
@@ -122,6 +123,7 @@ def head_lines(
             mode="text",
             text=[plot_text(t) for t in view.key_tokens],
             textposition="middle right",
+            cliponaxis=False,
             hovertemplate="key: %{text}<extra></extra>",
             showlegend=False,
         )

@@ -151,12 +151,20 @@ def _layout(fig: go.Figure, title: str, rows: list[str], cols: list[str]) -> Non
     # Numeric axes labelled by ticktext: repeated tokens keep their own rows, and a click's x/y
     # are the column and row numbers.
     xstep, ystep = -(-len(cols) // MAX_TICKS), -(-len(rows) // (2 * MAX_TICKS))
+    shown = cols[::xstep]
+    # Side by side, labels need about 7 px a character and a gap. Past the plot's width (a chart wider
+    # than 1000 px stretches to the page: about 800 px on a 1280-pixel screen) they ran together
+    # ("108120132"), so they stand upright instead.
+    plot_px = min(fig.layout.width or 800, 800) - 7 * max((len(t) for t in rows), default=2) - 40
+    upright = len(shown) * (7 * max((len(t) for t in shown), default=0) + 8) > plot_px
     fig.update_xaxes(
         tickmode="array",
         tickvals=list(range(0, len(cols), xstep)),
-        ticktext=cols[::xstep],
+        ticktext=shown,
         side="top",
         range=[-0.5, len(cols) - 0.5],
+        tickangle=-90 if upright else None,
+        automargin=upright,
     )
     fig.update_yaxes(
         tickmode="array",

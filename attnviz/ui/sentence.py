@@ -40,22 +40,26 @@ def sentence_inputs(causal: bool = False) -> tuple[str, str | None]:
     setting is kept for when an encoder is picked again).
     """
     st.session_state.setdefault(TEXT, DEFAULT_TEXT)
-    st.selectbox(
+    # One row (the sentence; beside it the examples and pair mode), so that the figure below starts
+    # within a projector's 720 pixels.
+    box, side = st.columns([2, 1], vertical_alignment="bottom")
+    side.selectbox(
         "Examples",
         list(TEXT_EXAMPLES),
         index=None,
         key="example",
         placeholder="Pick an example sentence…",
         on_change=_apply_example,
+        label_visibility="collapsed",
     )
-    text = st.text_area(
+    text = box.text_area(
         "Sentence",
         key=TEXT,
         height=80,
         help="Any text up to the model's limit (512 tokens for the bundled models); longer text is cut. "
         "Press Ctrl+Enter to apply.",
     )
-    pair_on = st.toggle(
+    pair_on = side.toggle(
         "Second sentence (pair mode)",
         key=PAIR_ON,
         disabled=causal,

@@ -129,8 +129,8 @@ def _show_plain(fig: go.Figure, view: AttentionView, key: str | None = None) -> 
 
 def _show_matrix(fig: go.Figure, view: AttentionView) -> None:
     if figures.is_clickable(view):
-        st.caption("Hover a cell for the exact weight; click a cell to choose its query token for “From one token”.")
         st.plotly_chart(fig, key=MATRIX_CHART, on_select=_on_matrix_click, selection_mode="points", width="stretch")
+        st.caption("Hover a cell for the exact weight; click a cell to choose its query token for “From one token”.")
     else:
         st.caption(
             "Large input: choose the query token from the list under “From one token” (clicking cells is "

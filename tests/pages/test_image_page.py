@@ -12,7 +12,8 @@ import attnviz
 from attnviz.image import generated_shapes
 from attnviz.ui import image_drawing
 from attnviz.ui import image_page as page
-from tests.pages.apptest_helpers import assert_clean, charts, decode, figure, start_clean
+from attnviz.ui.image_page import OVERLAY_CHART
+from tests.pages.apptest_helpers import assert_clean, chart, charts, decode, figure, start_clean
 
 PAGE = "pages/image.py"
 
@@ -23,7 +24,7 @@ def at():
 
 
 def _overlay(at) -> dict:
-    return figure(charts(at)[0])
+    return figure(chart(at, OVERLAY_CHART))
 
 
 def _overlay_z(at) -> np.ndarray:
@@ -34,13 +35,13 @@ def _overlay_z(at) -> np.ndarray:
 def test_demo_image_shows_overlay_predictions_heads_and_gradients(at):
     assert at.title[0].value == "Image attention"
     figs = [figure(c) for c in charts(at)]
-    assert len(figs) == 4  # overlay, predictions, heads of a layer, attention vs gradients
+    assert len(figs) == 4  # predictions (the image's column comes first), overlay, heads of a layer, vs gradients
     # The overlay is the class token's attention in the last layer, mean of heads, over the demo image.
     model = attnviz.load_image_model(device="cpu")
     ia = attnviz.image_attention(model, generated_shapes.demo_samples()[0].image)
     np.testing.assert_allclose(_overlay_z(at), ia.cls_attention(ia.n_layers - 1), rtol=1e-5, atol=1e-7)
     # Predictions bar: probabilities of the top 5, best first (drawn bottom-up).
-    bars = figs[1]["data"][0]
+    bars = figs[0]["data"][0]
     assert list(reversed(bars["y"])) == [label for label, _ in ia.predictions[:5]]
     # Small multiples: one map per head plus their mean.
     assert sum(t.get("type") == "heatmap" for t in figs[2]["data"]) == ia.n_heads + 1
