@@ -10,10 +10,13 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from attnviz.export.png import CMAP, _png, _size, grid_png, label_ticks
+from attnviz.figures.matrix import MAX_ROW_LABELS
 from attnviz.maths.pooling import PooledMatrix, visible_bins
 
 #: Signed matrices (queries, keys, scores) are drawn on a diverging scale centred on 0.
 DIVERGING = colormaps["RdBu_r"].with_extremes(bad="#d9d9d9")
+#: Inches per tick label (12 pt): room for a label at the paper font size (8 pt) and a gap.
+LABEL_INCHES = 0.17
 #: Head statistics, as on screen (Plotly's Viridis).
 STATISTIC = colormaps["viridis"].with_extremes(bad="#d9d9d9")
 
@@ -49,7 +52,10 @@ def labelled_matrix_png(
     vmin = low if vmin is None else vmin
     vmax = max(high, vmin + 1e-9) if vmax is None else vmax
     rows, cols = m.shape
-    fig = Figure(figsize=(min(30.0, 0.5 * _size(cols) + 2.5), min(30.0, 0.45 * _size(rows) + 1.2)))
+    # At least 0.17 in (12 pt) per labelled row or column: labels at the paper font size never touch.
+    width = max(0.5 * _size(cols), LABEL_INCHES * min(cols, MAX_ROW_LABELS)) + 2.5
+    height = max(0.45 * _size(rows), LABEL_INCHES * min(rows, MAX_ROW_LABELS)) + 1.2
+    fig = Figure(figsize=(min(30.0, width), min(30.0, height)))
     ax = fig.subplots()
     im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
     label_ticks(ax, [str(c) for c in col_labels], [str(r) for r in row_labels])

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -190,3 +191,40 @@ def test_unknown_formats_are_refused():
     assert check_format("PDF") == "pdf" and FORMATS == ("png", "svg", "pdf")
     with pytest.raises(ValueError, match="png, svg, pdf"):
         png.head_matrix_png(view_of(), 0, 0, fmt="jpg")
+
+
+def _captured(monkeypatch, module) -> list[Figure]:
+    figures = []
+    original = module._png
+    monkeypatch.setattr(module, "_png", lambda fig, *a: figures.append(fig) or original(fig, *a))
+    return figures
+
+
+def _overlapping_ticks(fig: Figure) -> list[str]:
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    out = []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = [t for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
+            boxes = [t.get_window_extent(renderer) for t in labels]
+            out += [labels[i].get_text() for i in range(len(boxes) - 1) if boxes[i].overlaps(boxes[i + 1])]
+    return out
+
+
+@pytest.mark.parametrize("n", [12, 40, 64, 65, 200])
+@pytest.mark.parametrize("paper", [False, True])
+def test_tick_labels_never_overlap(monkeypatch, n, paper):
+    """Long token labels, at every length, plain and at the paper font size."""
+    import attnviz.export.matrix_files as matrix_files
+
+    figures = _captured(monkeypatch, png)
+    v = view_of(n)
+    tokens = [f"token{i:03d}-{'w' * 9}" for i in range(n)]  # as long as a label gets (16 characters)
+    v = AttentionView(tokens, tokens, v.weights, v.query_positions, v.key_positions, "tokens")
+    png.head_matrix_png(v, 0, 0, paper=paper)
+    png.token_heads_png(v, 0, paper=paper)
+    monkeypatch.setattr(matrix_files, "_png", png._png)
+    labelled_matrix_png(np.ones((n, n)), v.query_tokens, v.key_tokens, title="m", value_label="v", paper=paper)
+    assert len(figures) == 3
+    for fig in figures:
+        assert _overlapping_ticks(fig) == []
