@@ -189,7 +189,7 @@ def pooled_layer(
         _zmax_per_head(shown.values, scale),
         title=f"{plot_text(model_name, 60)} · layer {layer}: every head<br>"
         f"<span style='font-size:12px'>{caption}</span>",
-        col_titles=[f"head {h}" for h in range(min(n_cols, n_heads))],
+        tile_titles=[f"head {h}" for h in range(n_heads)],
         visible=visible,
     )
     fig.update_layout(margin=dict(t=70))

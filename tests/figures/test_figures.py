@@ -176,8 +176,9 @@ def test_layer_heads_mosaic(rng):
     assert len(images) == 1
     image = decode_png(images[0].source)
     size, gap, n_cols = 128, 3, 4
+    row_gap = round(0.14 * size)  # room for every tile's "head h" above it
     n_rows = -(-n_heads // n_cols)
-    assert image.size == (n_cols * size + (n_cols - 1) * gap, n_rows * size + (n_rows - 1) * gap)
+    assert image.size == (n_cols * size + (n_cols - 1) * gap, n_rows * size + (n_rows - 1) * row_gap)
     points = [t for t in fig.data if isinstance(t, go.Scatter)]
     assert len(points) == 1 and len(points[0].x) == n_heads
     assert list(points[0].hovertext) == [f"layer 1 · head {h}" for h in range(n_heads)]
@@ -186,7 +187,7 @@ def test_layer_heads_mosaic(rng):
     for h in range(n_heads):
         r, c = divmod(h, n_cols)
         assert points[0].x[h] == pytest.approx(c * (size + gap) + size / 2)
-        assert points[0].y[h] == pytest.approx(r * (size + gap) + size / 2)
+        assert points[0].y[h] == pytest.approx(r * (size + row_gap) + size / 2)
 
 
 def test_model_overview_mosaic_and_tile_colours(rng):

@@ -26,3 +26,15 @@ def test_head_lines_never_cut_the_first_or_last_token(tiny_model):
     fig = figures.head_lines(make_view(ta, block="A→B"), 0, [0, 1])
     texts = [t for t in fig.data if t.mode == "text"]
     assert len(texts) == 2 and all(t.cliponaxis is False for t in texts)
+
+
+def test_every_head_of_a_layer_is_labelled(tiny_model):
+    ta = text_attention(tiny_model, "The cat sat on the mat.")
+    view = make_view(ta)
+    fig = figures.layer_heads(view, 0, n_cols=2)
+    texts = [a.text for a in fig.layout.annotations]
+    assert texts == [f"head {h}" for h in range(view.n_heads)]
+    # each title sits just above its tile, and the hover points sit on the tiles
+    points = next(t for t in fig.data if t.type == "scatter")
+    for a, y in zip(fig.layout.annotations, points.y, strict=True):
+        assert a.y < y and a.yanchor == "bottom"
