@@ -110,7 +110,7 @@ def image_page(page, url: str, out: Path) -> None:
     wait_idle(page)
     whole_page(page, out / "image-page.png")
     # Click a grid cell (row 2, column 5 of 8) of the overlay: where does that patch attend?
-    box = page.locator(".js-plotly-plot").first.locator(".nsewdrag").first.bounding_box()
+    box = page.locator(".st-key-image_overlay .js-plotly-plot").locator(".nsewdrag").first.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 5.5 / 8, box["y"] + box["height"] * 2.5 / 8)
     wait_idle(page)
     page.wait_for_timeout(1500)

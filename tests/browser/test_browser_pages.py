@@ -144,7 +144,7 @@ def test_image_page_upload_and_patch_click(live_app, page, page_events):
     wait_for_title(page, "Class token, layer 1, mean of heads")
     assert page.locator("[data-testid=stFileChipName]").first.inner_text() == "my triangle.png"
     # The overlay draws the image (a layout image) with the map on top.
-    overlay = page.locator(".js-plotly-plot").first
+    overlay = page.locator(".st-key-image_overlay .js-plotly-plot")
     assert overlay.locator("image").count() >= 1
     # Predictions: five bars, the triangle's the longest.
     wait_for(page, "() => [...document.querySelectorAll('.js-plotly-plot')].some((g) => g.querySelector('.bars'))")
@@ -157,7 +157,7 @@ def test_image_page_upload_and_patch_click(live_app, page, page_events):
     assert "triangle (" in page.get_by_role("combobox", name="Class to explain").input_value()
 
     # Click the patch in row 2, column 5 of the 8 x 8 grid: the page says which patch it shows.
-    click_grid_cell(page, 0, 2, 5, 8, 8)
+    click_grid_cell(page, 1, 2, 5, 8, 8)  # chart 1: the image's column, with the predictions, comes first
     wait_for_title(page, "From patch (2, 5), layer 1, mean of heads")
     assert page.get_by_role("radio", name="From a clicked patch").is_checked()
     wait_for_text(page, "Where patch (2, 5) attends")
