@@ -72,18 +72,18 @@ def overlays_png(
     *,
     opacity: float = 0.5,
     colormap: str = "inferno",
-    n_cols: int = 4,
+    n_cols: int | None = None,
     title: str = "",
     fmt: str = "png",
     paper: bool = False,
 ) -> bytes:
-    """Small multiples: one overlay per (title, map) ``n_cols`` to a row, each map scaled to its own maximum,
-    as on the image page; one shared colour bar (0 to each map's largest) beside them. The image is
-    reduced to 256 pixels a side first, so that a vector file stays small."""
+    """Small multiples: one overlay per (title, map), ``n_cols`` to a row (default: one row of up to 6), each
+    map scaled to its own maximum as on the image page; one shared colour bar (0 to each map's largest)
+    beside them. The image is reduced to 256 pixels a side first, so that a vector file stays small."""
     thumb = image.convert("RGB")
     thumb.thumbnail((256, 256))
     n = len(maps)
-    n_cols = max(1, min(n_cols, n))
+    n_cols = max(1, min(n_cols or 6, n))
     n_rows = -(-n // n_cols)
     aspect = thumb.height / thumb.width
     fig = Figure(figsize=(2.0 * n_cols + 1.0, (2.0 * aspect + 0.35) * n_rows + (0.4 if title else 0)))

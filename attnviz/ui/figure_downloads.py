@@ -54,22 +54,21 @@ def figure_downloads(
         width="stretch",
     )
     paper = box.toggle("Paper-ready", key=f"{key}_paper", help=PAPER_HELP)
-    columns = box.columns(len(FORMATS))
+    row = box.container(horizontal=True, wrap=True)  # side by side; they wrap in a narrow popover, never cut
     suffix = "-paper" if paper else ""
-    for column, fmt in zip(columns, FORMATS, strict=True):
+    for fmt in FORMATS:
         if keep is None:
             data, extra = (lambda fmt=fmt: render(fmt, paper)), {}
         else:
             if (fmt, paper) not in keep:
                 keep[(fmt, paper)] = render(fmt, paper)
             data, extra = keep[(fmt, paper)], {"on_click": "ignore"}
-        column.download_button(
+        row.download_button(
             fmt.upper(),
             data,
             file_name=f"{stem}{suffix}.{fmt}",
             mime=MIME_TYPES[fmt],
             key=f"{key}_{fmt}",
             help=FORMAT_HELP[fmt],
-            width="stretch",
             **extra,
         )
