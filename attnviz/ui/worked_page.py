@@ -330,7 +330,7 @@ def check_panel(steps: HeadSteps) -> None:
             ),
             stem=f"attnviz-L{steps.layer}-H{steps.head}-{choice}",
             key="worked_figure",
-            label=choice,
+            label=f"{choice} figure",
             container=c4,
         )
 
