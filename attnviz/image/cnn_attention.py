@@ -123,16 +123,27 @@ class CnnAttention(nn.Module):
         """The layer Grad-CAM explains: the stem's last convolution stage (after its ReLU)."""
         return self.stem[-1]
 
-    def forward(self, images: torch.Tensor, return_attention: bool = False):
-        """images (B, 3, S, S) in [0, 1] -> logits (B, K) [, attention (B, L, H, T, T)]."""
+    def forward(self, images: torch.Tensor, return_attention: bool = False, return_features: bool = False):
+        """images (B, 3, S, S) in [0, 1] -> logits (B, K) [, attention (B, L, H, T, T)] [, features].
+
+        ``features`` (with ``return_features``) are what the domain check
+        (:mod:`attnviz.image.domain_check`) measures: ``"class_token"``, the normalised class token
+        the head reads (B, D), and ``"stem"``, the mean and standard deviation of each channel of
+        the stem's last stage over the grid (B, 2D).
+        """
         x = self.stem((images - self.mean) / self.std)  # (B, D, G, G)
+        stem = torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)  # (B, 2D)
         x = x.flatten(2).transpose(1, 2)  # (B, G·G, D), cells row by row
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.positions  # (B, T, D)
         attention = []
         for block in self.blocks:
             x, weights = block(x)
             attention.append(weights)
-        logits = self.head(self.norm(x[:, 0]))
+        token = self.norm(x[:, 0])  # (B, D)
+        logits = self.head(token)
+        out = (logits,)
         if return_attention:
-            return logits, torch.stack(attention, dim=1)
-        return logits
+            out += (torch.stack(attention, dim=1),)
+        if return_features:
+            out += ({"class_token": token, "stem": stem},)
+        return out[0] if len(out) == 1 else out

@@ -13,7 +13,9 @@ import torch
 from PIL import Image
 
 from attnviz.device import falls_back_to_cpu
+from attnviz.image.domain_check import domain_verdict, png_bits_per_pixel
 from attnviz.image.loading import ImageModel
+from attnviz.maths.domain_scores import BITS
 from attnviz.results import AttentionResult
 
 
@@ -24,6 +26,10 @@ class ImageAttention(AttentionResult):
     grid: tuple[int, int]  # (rows, cols)
     image: Image.Image  # the RGB image as the model saw it (its input size)
     model_name: str
+    #: True when the model's domain check (attnviz.image.domain_check) finds the image unlike its
+    #: training images; ``domain_note`` says so in words (also when it is like them, or not checked).
+    out_of_domain: bool = False
+    domain_note: str = ""
 
     @property
     def row_labels(self) -> list[str]:
@@ -52,18 +58,27 @@ def image_attention(model: ImageModel, image: Image.Image) -> ImageAttention:
     """Classify ``image`` and return the attention of every layer and head."""
     x = model.pixels(image)  # (1, 3, H, W)
     with model.lock, torch.inference_mode():
-        logits, attention = model.forward(x)  # (1, K), (1, L, heads, T, T)
+        logits, attention, features = model.forward_with_features(x)  # (1, K), (1, L, heads, T, T), dict | None
+    h, w = model.input_size
+    seen = image.convert("RGB").resize((w, h), Image.Resampling.BILINEAR)  # as model.pixels resizes it
+    if features is None:
+        out_of_domain, note = domain_verdict(None, model.card, {}, None)
+    else:
+        features = {k: v.double().cpu().numpy() for k, v in features.items()}
+        features[BITS] = png_bits_per_pixel(np.asarray(seen)[None])
+        out_of_domain, note = domain_verdict(model.domain, model.card, features, logits.double().cpu().numpy())
     probs = torch.softmax(logits[0].float(), dim=-1).cpu().numpy()
     weights = attention[0].float().cpu().numpy()
     rows, cols = model.grid
     if weights.shape[-1] != 1 + rows * cols:
         raise RuntimeError(f"{model.name}: {weights.shape[-1]} tokens, expected class token + {rows}x{cols} grid")
     order = np.argsort(-probs, kind="stable")
-    h, w = model.input_size
     return ImageAttention(
         predictions=[(model.classes[i], float(probs[i])) for i in order],
         weights=np.ascontiguousarray(weights, dtype=np.float32),
         grid=(rows, cols),
-        image=image.convert("RGB").resize((w, h), Image.Resampling.BILINEAR),
+        image=seen,
         model_name=model.name,
+        out_of_domain=out_of_domain,
+        domain_note=note,
     )

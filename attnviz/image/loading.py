@@ -26,7 +26,9 @@ from attnviz.device import SharedModel, pick_device
 from attnviz.errors import ModelLoadError
 from attnviz.image import model_files
 from attnviz.image.cnn_attention import CnnAttention, CnnAttentionConfig
+from attnviz.image.domain_check import load_domain_check
 from attnviz.image.model_files import CARD_FILE, WEIGHTS_FILE
+from attnviz.maths.domain_scores import DomainCheck
 from attnviz.model_budget import check_size, check_transformers_model
 from attnviz.model_source import (
     BUNDLED,
@@ -64,6 +66,8 @@ class ImageModel(SharedModel):
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)  # applied here for ViTs; inside the bundled model
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     card: dict = field(default_factory=dict, repr=False)
+    #: The calibrated domain check (:mod:`attnviz.image.domain_check`) of a model trained by attnviz; None otherwise.
+    domain: DomainCheck | None = field(default=None, repr=False)
 
     @property
     def n_layers(self) -> int:
@@ -96,6 +100,12 @@ class ImageModel(SharedModel):
             return self.model(x, return_attention=True)
         out = self.model(pixel_values=x, output_attentions=True)
         return out.logits, torch.stack(out.attentions, dim=1)
+
+    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict | None]:
+        """:meth:`forward` plus the domain check's features (None when the model has no check)."""
+        if self.domain is None:
+            return (*self.forward(x), None)
+        return self.model(x, return_attention=True, return_features=True)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> logits (B, K); the function captum differentiates."""
@@ -207,6 +217,7 @@ def _load_cnn_attention(folder: Path, label: str, device: torch.device, bundled:
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
         raise ModelLoadError(f"{what} in {folder} could not be read ({type(exc).__name__}: {exc}). {hint}") from exc
     model.eval().to(device)
+    domain = load_domain_check(folder, card, hint)
     return ImageModel(
         name=label,
         kind="cnn-attention",
@@ -216,6 +227,7 @@ def _load_cnn_attention(folder: Path, label: str, device: torch.device, bundled:
         grid=(config.grid, config.grid),
         device=device,
         card=card,
+        domain=domain,
     )
 
 

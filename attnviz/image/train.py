@@ -32,11 +32,13 @@ from attnviz.device import pick_device
 from attnviz.errors import InputError
 from attnviz.image import generated_shapes
 from attnviz.image.cnn_attention import CnnAttention, CnnAttentionConfig
+from attnviz.image.domain_check import fit_domain_check, save_domain_check
 from attnviz.image.model_files import BUNDLED_DIR, CARD_FILE, WEIGHTS_FILE
 from attnviz.weight_files import sha256_of
 
 #: Generated data: train, validation and test sets come from different seeds, never overlapping.
 TRAIN_SEED, VAL_SEED, TEST_SEED = 1, 2, 3
+DOMAIN_FIT_IMAGES = 5000
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 
 
@@ -217,14 +219,23 @@ def train(
         },
         "metrics": metrics,
     }
-    card = save(model, card, Path(out_dir))
+    # The domain check: fitted on (up to 5,000 of) the training images, calibrated on the held-out ones.
+    fit_n = min(len(train_x), DOMAIN_FIT_IMAGES)
+    check = fit_domain_check(model, train_x[:fit_n], train_y[:fit_n], val_x)
+    card = save(model, card, Path(out_dir), domain=(check, fit_n, len(val_x)))
     log(f"saved to {out_dir}: test accuracy {metrics['test_accuracy']:.3f}, {train_seconds / 60:.1f} min training")
     return card
 
 
-def save(model: CnnAttention, card: dict, out_dir: Path) -> dict:
-    """Write the weights and the card (with the weights' SHA-256 added); returns that card."""
+def save(model: CnnAttention, card: dict, out_dir: Path, domain: tuple | None = None) -> dict:
+    """Write the weights and the card (with the weights' SHA-256 added); returns that card.
+
+    ``domain``: (DomainCheck, images fitted on, images calibrated on), written beside the weights.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
+    if domain is not None:
+        check, fit_n, cal_n = domain
+        card = {**card, "domain_check": save_domain_check(check, out_dir, fit_images=fit_n, calibration_images=cal_n)}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt"})
     # The loader checks this hash: a damaged or swapped weight file is refused, not half-used.

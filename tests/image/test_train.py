@@ -62,6 +62,9 @@ def test_smoke_training_on_generated_shapes(run):
     model = attnviz.load_image_model(str(out), device="cpu")
     ia = attnviz.image_attention(model, generated_shapes.shape_sample(0, 0).image)
     assert ia.weights.shape == (2, 4, 65, 65)
+    # Every trained model carries its domain check, calibrated on its 24 validation images.
+    assert saved["domain_check"]["calibration_images"] == 24 and (out / saved["domain_check"]["file"]).is_file()
+    assert model.domain is not None and ia.domain_note
 
 
 def test_the_cards_accuracies_are_the_saved_models_on_its_validation_and_test_images(run):
