@@ -21,6 +21,7 @@ with image_column:
     result = page.run(model, picked) if picked is not None else None
     if result is not None:
         target = page.choose_target(result.attention, picked)
+        draw.render_domain_note(result.attention)
         draw.render_predictions(result.attention, target)
 if result is None:
     st.stop()

@@ -100,6 +100,14 @@ def uniform_note(grid_map: np.ndarray, from_min: bool) -> None:
     st.info(f"{note} {how}", icon=":material/info:")
 
 
+def render_domain_note(ia: ImageAttention) -> None:
+    """Above the predictions: a warning when the domain check finds the image unlike the training data."""
+    if ia.out_of_domain:
+        st.warning(md_escape(ia.domain_note), icon=":material/warning:")
+    elif ia.domain_note:
+        st.caption(md_escape(ia.domain_note))
+
+
 def render_predictions(ia: ImageAttention, target: str) -> None:
     st.plotly_chart(
         predictions_bar(ia.predictions, k=5, chosen=target), width="stretch", config={"displayModeBar": False}

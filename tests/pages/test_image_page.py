@@ -100,6 +100,14 @@ def test_upload_a_photo(at):
     assert_clean(at)
     assert len(charts(at)) == 4
     assert not at.dataframe  # no mask for an upload, so no pointing game
+    # One flat colour is nothing like the generated shapes: the page says so above the predictions.
+    (warning,) = [w.value for w in at.warning if "unlike anything the model was trained on" in w.value]
+    assert "Try a demo image" in warning
+
+
+def test_a_demo_image_is_like_the_training_images(at):
+    assert not [w for w in at.warning if "unlike anything" in w.value]
+    assert any(c.value.startswith("Like the training images") for c in at.caption)
 
 
 @pytest.mark.parametrize(
