@@ -159,7 +159,7 @@ def faithfulness(page, url: str, out: Path) -> None:
         wait_idle(page)
         main = page.get_by_test_id("stMainBlockContainer").bounding_box()  # the page's column, not the sidebar
         top = heading.bounding_box()["y"] - 16
-        bottom = page.get_by_role("button", name="Curves (PNG)").bounding_box()
+        bottom = page.get_by_role("button", name="Curves: PNG, SVG, PDF").bounding_box()
         clip = {"x": main["x"], "y": top, "width": main["width"], "height": bottom["y"] + bottom["height"] + 16 - top}
         page.screenshot(path=out / f"{name}.png", clip=clip)
         page.set_viewport_size(VIEWPORT)
