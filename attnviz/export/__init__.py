@@ -1,4 +1,5 @@
-"""Files for programs, spreadsheets and slides: every NPZ, CSV and PNG writer, text and image.
+"""Files for programs, spreadsheets, slides and papers: every NPZ and CSV writer and every figure (PNG, SVG,
+PDF; :mod:`attnviz.export.figure_formats`), text and image.
 
 ``attnviz.export.attention_npz(ta)`` and ``attnviz.export.head_csv(view, layer, head)`` are the
 public names; the writers live in ``attention_files`` (text attention), ``png`` (matplotlib
