@@ -17,9 +17,10 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from attnviz.export.figure_formats import save_figure
+from attnviz.export.figure_formats import PNG_DPI, save_figure
 from attnviz.figures.lines import head_color, segments
 from attnviz.figures.matrix import COLORSCALE, MAX_ROW_LABELS, NOT_VISIBLE
+from attnviz.maths.pooling import pool
 from attnviz.text.views import AttentionView
 
 #: The on-screen colour scale; masked cells (keys a decoder's query cannot see) are grey.
@@ -100,6 +101,27 @@ def head_matrix_png(
     return _png(fig, fmt, paper)
 
 
+#: A small multiple's side in inches (at PNG_DPI, its side in pixels).
+TILE_INCHES = 1.6
+
+
+def max_pooled(matrix: np.ndarray, pixels: int) -> np.ndarray:
+    """``matrix`` ``(q, k)`` (masked or not) max-pooled to at most ``pixels`` a side, as the on-screen
+    mosaics are (:mod:`attnviz.figures.mosaic`): drawn smaller than its cells, an image is sampled, and
+    a sharp head's one strong key per query would mostly fall between the samples. A pooled cell is
+    masked only when it covers no visible cell."""
+    q, k = matrix.shape
+    if max(q, k) <= pixels:
+        return matrix
+    bins = (min(q, pixels), min(k, pixels))
+    hidden = np.ma.getmaskarray(matrix)
+    values = pool(np.where(hidden, 0.0, np.ma.getdata(matrix)).astype(np.float32), *bins, "max").values
+    if not hidden.any():
+        return values
+    seen = pool((~hidden).astype(np.float32), *bins, "max").values > 0
+    return np.ma.masked_array(values, mask=~seen)
+
+
 def grid_png(
     matrices: np.ndarray,
     titles: list[str],
@@ -113,13 +135,14 @@ def grid_png(
     """Small multiples of ``matrices`` ``(m, q, k)`` without tick labels."""
     m = matrices.shape[0]
     n_rows = -(-m // n_cols)
-    fig = Figure(figsize=(1.6 * n_cols, 1.6 * n_rows + 0.6))
+    fig = Figure(figsize=(TILE_INCHES * n_cols, TILE_INCHES * n_rows + 0.6))
     axes = np.atleast_1d(fig.subplots(n_rows, n_cols)).ravel()
     for ax in axes:
         ax.axis("off")
     for i in range(m):
         top = 1.0 if scale == "fixed" else max(float(matrices[i].max()), 1e-6)
-        axes[i].imshow(matrices[i], cmap=CMAP, vmin=0, vmax=top, interpolation="nearest")
+        shown = max_pooled(matrices[i], int(TILE_INCHES * PNG_DPI) // 2)  # the axes get under the tile's whole side
+        axes[i].imshow(shown, cmap=CMAP, vmin=0, vmax=top, interpolation="nearest")
         axes[i].set_title(titles[i], fontsize=6)
     fig.suptitle(suptitle, fontsize=10)
     if paper:
