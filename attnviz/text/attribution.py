@@ -15,7 +15,9 @@ Which scalar is explained depends on what the model has:
 * a plain encoder (the bundled all-MiniLM-L6-v2): with two sentences, the cosine similarity
   of the mean-pooled last-layer states of sentence A's and sentence B's tokens (one joint
   pass, the same input the attention views show); with one sentence, the norm of the
-  mean-pooled state;
+  mean-pooled state; or, asked for with ``target="whole text"``, the cosine similarity of the
+  mean-pooled state to the full input's (1 at the input: which tokens make the embedding point
+  where it points, whatever its size);
 * a decoder language model (the bundled SmolLM2): the log-probability of its next token after
   the text, through captum's LLM attribution (:mod:`attnviz.text.next_token_attribution`).
 
@@ -47,6 +49,8 @@ from attnviz.errors import InputError
 from attnviz.text.extraction import encode, is_blank
 from attnviz.text.loading import TextModel
 
+#: What a plain encoder's attributions may explain (module docstring).
+ENCODER_TARGETS = ("similarity", "norm", "whole text")
 #: Interpolation steps of the integral (captum's default).
 N_STEPS = 50
 #: Attention cells (steps x layers x heads x n x n) per internal batch: bounds the memory of
@@ -63,8 +67,9 @@ class TokenAttributions:
         scores: float64 ``[n]``; positive: the token pushes the output up from the baseline.
             Special tokens are 0 (they are the same in the baseline).
         special, segment: as in :class:`~attnviz.TextAttention`, ``[n]``.
-        kind: which output was explained: ``"class"``, ``"masked token"``, ``"similarity"``, ``"norm"``
-            or ``"next token"`` (a decoder: :func:`~attnviz.text.next_token_attribution.next_token_attributions`).
+        kind: which output was explained: ``"class"``, ``"masked token"``, ``"similarity"``, ``"norm"``,
+            ``"whole text"`` or ``"next token"`` (a decoder:
+            :func:`~attnviz.text.next_token_attribution.next_token_attributions`).
         target: that output in words, e.g. ``"logit of class 1 (POSITIVE), the predicted class"``.
         value: the output at the input.
         baseline_values: the output at the baseline, one per run (two for ``"similarity"``:
@@ -173,7 +178,7 @@ class _Objective:
         elif self.kind == "masked-lm":
             self._setup_mask(tm, ids, inputs, target)
         else:
-            self._setup_encoder(segment.to(ids.device), target, text_pair)
+            self._setup_encoder(segment.to(ids.device), target, text_pair, inputs)
 
     def _logits(self, inputs: dict) -> torch.Tensor:
         with torch.no_grad():
@@ -220,23 +225,27 @@ class _Objective:
         self.label = "masked token"
         self.description = f"logit of {token!r} at the [MASK] (token {self.position}); {which}"
 
-    def _setup_encoder(self, segment: torch.Tensor, target, text_pair: str | None) -> None:
+    def _setup_encoder(self, segment: torch.Tensor, target, text_pair: str | None, inputs: dict) -> None:
         if target is None:
             target = "similarity" if text_pair is not None else "norm"
-        if target not in ("similarity", "norm"):
+        if target not in ENCODER_TARGETS:
             raise InputError(
                 f"A plain encoder has no classes or [MASK]: target must be 'similarity' (two sentences), "
-                f"'norm' or None, not {target!r}."
+                f"'norm', 'whole text' or None, not {target!r}."
             )
         if target == "similarity" and text_pair is None:
             raise InputError("target 'similarity' compares two sentences: give text_pair too.")
         self.label = target
         self.first, self.second = segment == 0, segment == 1
-        self.description = (
-            "cosine similarity of the two sentences' mean-pooled embeddings"
-            if target == "similarity"
-            else "norm of the sentence's mean-pooled embedding"
-        )
+        self.description = {
+            "similarity": "cosine similarity of the two sentences' mean-pooled embeddings",
+            "norm": "norm of the sentence's mean-pooled embedding",
+            "whole text": "cosine similarity of the mean-pooled embedding to the full input's",
+        }[target]
+        if target == "whole text":
+            with torch.no_grad():
+                hidden = self.model(**inputs).last_hidden_state  # (1, n, d)
+            self.reference = _mean_pool(hidden, torch.ones_like(self.first))  # (1, d): the full input's
 
     def __call__(self, input_ids, token_type_ids, attention_mask) -> torch.Tensor:
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -251,7 +260,10 @@ class _Objective:
         if self.label == "similarity":
             a, b = _mean_pool(hidden, self.first), _mean_pool(hidden, self.second)
             return torch.nn.functional.cosine_similarity(a, b, dim=-1)
-        return _mean_pool(hidden, torch.ones_like(self.first)).norm(dim=-1)
+        pooled = _mean_pool(hidden, torch.ones_like(self.first))  # (B, d)
+        if self.label == "whole text":
+            return torch.nn.functional.cosine_similarity(pooled, self.reference, dim=-1)
+        return pooled.norm(dim=-1)
 
 
 def _runs(kind: str, fixed: np.ndarray, segment: np.ndarray) -> list[np.ndarray]:
@@ -287,7 +299,7 @@ def token_attributions(
         text, text_pair: the input, tokenized and cut exactly as :func:`attnviz.text_attention` does.
         target: None picks the output by the model's head (module docstring). Otherwise a
             class index (classifier), a token or token id (masked LM), ``"similarity"`` /
-            ``"norm"`` (plain encoder), or a next token as text or id (decoder).
+            ``"norm"`` / ``"whole text"`` (plain encoder), or a next token as text or id (decoder).
         n_steps: interpolation steps; more steps, smaller convergence delta, longer run.
 
     Returns:

@@ -347,28 +347,27 @@ def attribution_options(causal: bool = False) -> tuple[int, str, float, str | No
 #: A plain encoder (the bundled all-MiniLM-L6-v2) has no classes or [MASK]: what its attributions explain.
 ENCODER_TARGETS = {
     "similarity": "Similarity of the two sentences (cosine of their mean-pooled embeddings)",
-    "norm": "Size of the sentence embedding (norm of the mean-pooled last layer)",
+    "norm": "Size of the text's embedding (norm of the mean-pooled last layer)",
+    "whole text": "Likeness to the whole text (cosine of the pooled embedding with the full input's)",
 }
 ENCODER_TARGET = "attr_encoder_target"
 
 
 def encoder_target(is_pair: bool) -> str:
-    """The output a plain encoder's attributions explain: chosen with two sentences, the norm with one."""
-    if not is_pair:
-        st.caption(
-            "Explained: the size of the sentence embedding (the norm of the mean-pooled last layer). Give a second "
-            "sentence to explain how similar the two are instead."
-        )
-        return "norm"
-    keep_default(ENCODER_TARGET, "similarity")
+    """The output a plain encoder's attributions explain (:data:`ENCODER_TARGETS`; similarity needs two sentences)."""
+    options = list(ENCODER_TARGETS) if is_pair else ["norm", "whole text"]
+    if st.session_state.get(ENCODER_TARGET) not in options:  # e.g. "similarity" kept after pair mode went off
+        st.session_state[ENCODER_TARGET] = options[0]
     return st.radio(
         "Explain",
-        list(ENCODER_TARGETS),
+        options,
         format_func=ENCODER_TARGETS.get,
         key=ENCODER_TARGET,
         horizontal=True,
         help="The encoder has no classes to explain. Similarity: how much each token makes its sentence like the "
-        "other one (each sentence blanked in turn). Size: how much each token adds to the pooled embedding.",
+        "other one (each sentence blanked in turn). Size: how much each token adds to the pooled embedding's "
+        "length. Likeness to the whole text: how much each token makes the embedding point where the full "
+        "input's points, whatever its length (1 at the input).",
     )
 
 

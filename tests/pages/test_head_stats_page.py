@@ -306,12 +306,15 @@ def test_the_encoders_target_is_chosen_with_two_sentences(at):
     at.text_area(key="text_input").input("A man is playing a guitar.").run()
     at.segmented_control(key="stats_section").set_value("Attention vs attribution").run()
     at.select_slider(key="attr_steps").set_value(16).run()
-    assert not [r for r in at.radio if r.key == "attr_encoder_target"]  # one sentence: only the norm
-    assert any("size of the sentence embedding" in c.value for c in at.caption)
+    assert len(at.radio(key="attr_encoder_target").options) == 2  # similarity needs two sentences
+    assert at.radio(key="attr_encoder_target").value == "norm"
+    at.radio(key="attr_encoder_target").set_value("whole text").run()
+    assert_clean(at)
+    assert any("embedding to the full input" in m.value for m in at.markdown)
     at.toggle(key="pair_mode").set_value(True).run()
     at.text_area(key="text_pair_input").input("Someone plays an instrument.").run()
     assert_clean(at)
-    assert at.radio(key="attr_encoder_target").value == "similarity"
+    at.radio(key="attr_encoder_target").set_value("similarity").run()
     assert any("cosine similarity of the two sentences" in m.value for m in at.markdown)
     at.radio(key="attr_encoder_target").set_value("norm").run()
     assert_clean(at)

@@ -51,6 +51,22 @@ def test_tiny_pair_explains_the_similarity_one_sentence_at_a_time(tiny_model):
     assert norm.kind == "norm" and len(norm.deltas) == 1
 
 
+@pytest.mark.parametrize("args", [(SENTENCE,), PAIR], ids=["single", "pair"])
+def test_tiny_likeness_to_the_whole_text(tiny_model, args):
+    """The cosine of the pooled embedding with the full input's: 1 at the input, one run with every word blanked."""
+    a = token_attributions(tiny_model, *args, target="whole text", n_steps=20)
+    assert a.kind == "whole text" and "to the full input's" in a.target
+    assert a.value == pytest.approx(1.0, abs=1e-5)
+    assert len(a.baseline_values) == len(a.deltas) == 1 and a.baseline_values[0] < 1.0
+    assert np.isfinite(a.scores).all() and (a.scores[a.special] == 0).all()
+    check_completeness(a)
+
+
+def test_an_unknown_encoder_target_names_the_three(tiny_model):
+    with pytest.raises(InputError, match="'whole text'"):
+        token_attributions(tiny_model, SENTENCE, target="meaning", n_steps=4)
+
+
 @pytest.mark.bundled
 @pytest.mark.parametrize("args", [(SENTENCE,), PAIR], ids=["single", "pair"])
 def test_bundled_model(bundled_model, args):
