@@ -12,7 +12,7 @@ ones, seeds 1 and 2 of ``attnviz.image.train``) is scored on images it has never
 - **detection**: the sample photographs scikit-learn ships (whole and 20 random crops each),
   greyscale scan-like phantoms, uniform and Gaussian noise, and flat colours
   (``attnviz.image.unfamiliar_images``): the share flagged, and which score flagged them;
-- **time**: the check's own cost per image (the image's PNG size and the five scores, on features the
+- **time**: the check's own cost per image (the image's PNG size and the six scores, on features the
   page's forward pass returns anyway; target at most 5 ms), and a whole ``image_attention`` call with it, one thread.
 
 Writes ``benchmarks/results-domain-check.md``. Figures only; nothing is asserted.
@@ -71,7 +71,7 @@ def main() -> int:
         rows.append(f"| {name} | {len(images)} | **{union.mean():.1%}** | {each} |")
         print(rows[-1], flush=True)
 
-    # The check's own cost: one image's PNG size and the five scores of its features.
+    # The check's own cost: one image's PNG size and the six scores of its features.
     feats, logits = features_of(im.model, fresh[:1])
     reps = 500
     began = time.perf_counter()
@@ -100,7 +100,7 @@ def main() -> int:
         "|---|---:|---:|" + "---:|" * len(check.thresholds),
         *rows,
         "",
-        f"Time: the check itself (the PNG size, the five scores) {check_ms:.2f} ms per image (target ≤ 5 ms); "
+        f"Time: the check itself (the PNG size, the six scores) {check_ms:.2f} ms per image (target ≤ 5 ms); "
         "a whole `image_attention` call "
         f"(resize, forward pass with attention and features, the check, the result) {call_ms:.1f} ms.",
         "",

@@ -129,8 +129,11 @@ class CnnAttention(nn.Module):
         ``features`` (with ``return_features``) are what the domain check
         (:mod:`attnviz.image.domain_check`) measures: ``"class_token"``, the normalised class token
         the head reads (B, D), and ``"stem"``, the mean and standard deviation of each channel of
-        the stem's last stage over the grid (B, 2D).
+        the stem's last stage over the grid (B, 2D), and ``"thumbnail"``, the image averaged to 4 x 4
+        cells (B, 48).
         """
+        # The image's colours and layout at 4 x 4 cells: the domain check's view of the raw input.
+        thumbnail = nn.functional.adaptive_avg_pool2d(images, 4).flatten(1) if return_features else None  # (B, 48)
         x = self.stem((images - self.mean) / self.std)  # (B, D, G, G)
         stem = torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)  # (B, 2D)
         x = x.flatten(2).transpose(1, 2)  # (B, G·G, D), cells row by row
@@ -145,5 +148,5 @@ class CnnAttention(nn.Module):
         if return_attention:
             out += (torch.stack(attention, dim=1),)
         if return_features:
-            out += ({"class_token": token, "stem": stem},)
+            out += ({"class_token": token, "stem": stem, "thumbnail": thumbnail},)
         return out[0] if len(out) == 1 else out

@@ -39,10 +39,11 @@ DOMAIN_FILE = "domain_check.safetensors"
 #: 5 %, because a quantile of 2,000 images is itself uncertain (fresh images measured 3.x %: see
 #: ``benchmarks/results-domain-check.md``).
 FALSE_ALARM = 0.03
-FEATURES = ("class_token", "stem")
+FEATURES = ("class_token", "stem", "thumbnail")
 METHOD = (
-    "out of domain when any of five scores passes its threshold: the Mahalanobis distance (Lee et al. 2018) "
-    "of the class token and of the last convolution's channel statistics to the nearest class, the energy "
+    "out of domain when any of six scores passes its threshold: the Mahalanobis distance (Lee et al. 2018) "
+    "of the class token, of the last convolution's channel statistics and of a 4 x 4 colour thumbnail to the "
+    "nearest class, the energy "
     "-logsumexp(logits) (Liu et al. 2020), and the PNG bits per pixel, too few or too many (input complexity, "
     "Serrà et al. 2020); thresholds calibrated on held-out training-domain images"
 )
@@ -146,7 +147,8 @@ def load_domain_check(folder: Path, card: dict, hint: str = "") -> DomainCheck |
             meta = f.metadata() or {}
         arrays = load_file(str(path))
         thresholds = {str(k): float(v) for k, v in json.loads(meta["thresholds"]).items()}
-        gaussians = {name: ClassGaussians(arrays[f"{name}.means"], arrays[f"{name}.precision"]) for name in FEATURES}
+        names = sorted({key.rsplit(".", 1)[0] for key in arrays})  # the features this check was fitted on
+        gaussians = {name: ClassGaussians(arrays[f"{name}.means"], arrays[f"{name}.precision"]) for name in names}
         return DomainCheck(gaussians, thresholds, float(meta["false_alarm"]), float(meta["calibration_rate"]))
     except (OSError, KeyError, ValueError, TypeError, SafetensorError) as exc:
         raise ModelLoadError(
@@ -176,6 +178,7 @@ def domain_verdict(check: DomainCheck | None, card: dict, features: dict, logits
     words = {
         "class_token": "Its class-token features are further from every class",
         "stem": "Its convolution statistics are further from every class",
+        "thumbnail": "Its colours and layout (at 4 x 4 cells) are further from every class",
         "energy": "The model's energy (how unsure it is of every class) is higher",
         "too simple": "It is simpler (fewer PNG bits per pixel)",
         "too complex": "It is busier (more PNG bits per pixel)",
