@@ -118,47 +118,19 @@ def _tile_figure(
             showlegend=False,
         )
     )
-    annotations = []
-    for c, text in enumerate(col_titles or []):
-        annotations.append(
-            dict(
-                x=c * (size + GAP) + size / 2,
-                y=-4,
-                text=text,
-                showarrow=False,
-                yanchor="bottom",
-                xref="x",
-                yref="y",
-                font=dict(size=11),
-            )
-        )
-    for r, text in enumerate(row_titles or []):
-        annotations.append(
-            dict(
-                x=-4,
-                y=r * (size + row_gap) + size / 2,
-                text=text,
-                showarrow=False,
-                xanchor="right",
-                xref="x",
-                yref="y",
-                font=dict(size=11),
-            )
-        )
+
+    def label(x: float, y: float, text: str, **anchor) -> dict:
+        return dict(x=x, y=y, text=text, showarrow=False, xref="x", yref="y", font=dict(size=11), **anchor)
+
+    annotations = [
+        label(c * (size + GAP) + size / 2, -4, text, yanchor="bottom") for c, text in enumerate(col_titles or [])
+    ]
+    annotations += [
+        label(-4, r * (size + row_gap) + size / 2, text, xanchor="right") for r, text in enumerate(row_titles or [])
+    ]
     for i, text in enumerate(tile_titles or []):
         r, c = divmod(i, n_cols)
-        annotations.append(
-            dict(
-                x=c * (size + GAP) + size / 2,
-                y=r * (size + row_gap) - 1,
-                text=text,
-                showarrow=False,
-                yanchor="bottom",
-                xref="x",
-                yref="y",
-                font=dict(size=11),
-            )
-        )
+        annotations.append(label(c * (size + GAP) + size / 2, r * (size + row_gap) - 1, text, yanchor="bottom"))
     # Sized for a ~900 px wide plot; the image keeps its aspect ratio (scaleanchor below). A tall
     # mosaic (a decoder's 30 layers) may grow to 1,400 px so that its thumbnails stay readable.
     shown_height = min(max(900.0, 40.0 * (height // (size + GAP) + 1)), 1400.0, 900.0 * height / width)

@@ -121,21 +121,28 @@ def render_heads(result: ImageRun, choice: MapChoice) -> None:
     maps.append(("mean of heads", entry.grid_map(ia, choice, None)))
     st.subheader(f"All heads of layer {choice.layer}")
     st.caption(f"{entry.heads_what(ia, choice).capitalize()}, one head per picture, each scaled to its own maximum.")
+    _draw_row(
+        result,
+        choice,
+        maps,
+        f"All heads of layer {choice.layer}",
+        f"attnviz-image-heads-L{choice.layer}",
+        "Heads",
+        "image_heads_figure",
+    )
+
+
+def _draw_row(result: ImageRun, choice: MapChoice, maps: list, title: str, stem: str, label: str, key: str) -> None:
+    """A row of maps over the image, and its figure downloads (the same maps, drawn by matplotlib)."""
     fig = small_multiples(result.shown, maps, opacity=choice.opacity, colormap=choice.colormap, n_cols=len(maps))
     st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
     figure_downloads(
         lambda fmt, paper: overlays_png(
-            result.shown,
-            maps,
-            opacity=choice.opacity,
-            colormap=choice.colormap,
-            title=f"All heads of layer {choice.layer}",
-            fmt=fmt,
-            paper=paper,
+            result.shown, maps, opacity=choice.opacity, colormap=choice.colormap, title=title, fmt=fmt, paper=paper
         ),
-        stem=f"attnviz-image-heads-L{choice.layer}",
-        key="image_heads_figure",
-        label="Heads",
+        stem=stem,
+        key=key,
+        label=label,
         container=st.columns(3)[0],
     )
 
@@ -159,22 +166,14 @@ def render_comparison(
         f"score change of {ig.change:.2g} that it splits among the pixels ({ig.n_steps} steps)."
     )
     ig_check(ig)
-    fig = small_multiples(result.shown, panels, opacity=choice.opacity, colormap=choice.colormap, n_cols=len(panels))
-    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
-    figure_downloads(
-        lambda fmt, paper: overlays_png(
-            result.shown,
-            panels,
-            opacity=choice.opacity,
-            colormap=choice.colormap,
-            title="Attention beside gradient attributions",
-            fmt=fmt,
-            paper=paper,
-        ),
-        stem=f"{picked.name}-attention-and-gradients",
-        key="image_compare_figure",
-        label="Maps",
-        container=st.columns(3)[0],
+    _draw_row(
+        result,
+        choice,
+        panels,
+        "Attention beside gradient attributions",
+        f"{picked.name}-attention-and-gradients",
+        "Maps",
+        "image_compare_figure",
     )
     if cam is None:
         st.caption("No Grad-CAM for this model: it has no convolution grid to explain (a ViT's patches are linear).")
