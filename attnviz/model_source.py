@@ -70,6 +70,18 @@ HUB_PROBE_TIMEOUT = 3.0
 _PROBE_TTL = 60.0
 _probe_lock = threading.Lock()
 _probe_cache: dict[str, tuple[float, bool]] = {}
+#: Folders this process wrote itself (a visitor's model trained in the app), by resolved path: they load
+#: whatever the policy says about typed folders, since no visitor chose the path.
+_app_folders: set[str] = set()
+_app_folders_lock = threading.Lock()
+
+
+def register_app_folder(folder: str | os.PathLike) -> str:
+    """Let the model folder ``folder``, written by this process, load under any policy; returns its name."""
+    name = str(Path(folder).resolve())
+    with _app_folders_lock:
+        _app_folders.add(name)
+    return name
 
 
 @dataclass(frozen=True)
@@ -154,6 +166,10 @@ def resolve_model_source(
     label = "" if name is None else str(name).strip()
     if not label or label == bundled:
         return ModelSource(BUNDLED, bundled)
+    with _app_folders_lock:
+        app_folder = label in _app_folders
+    if app_folder:  # exact resolved paths only: nothing about other folders is learnt from this
+        return ModelSource(FOLDER, label, path=Path(label))
     fallback = f"The bundled model {bundled!r} is always available."
     policy = Policy.from_env() if policy is None else policy
     if policy.problem:

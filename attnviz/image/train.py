@@ -9,6 +9,14 @@ thread count: same weights.
     python -m attnviz.image.train                          # the bundled model (~16 min on 2 idle CPU cores)
     python -m attnviz.image.train --steps 40 --out /tmp/m  # a smoke run
     python -m attnviz.image.train --data my_photos/ --out my-model/
+    python -m attnviz.train --data my_photos/ --out my-model/ --size 128 --time-budget 120
+
+``--size`` (64, 128 or 224) picks the input size, each with its own grid and strides
+(:data:`SIZE_CONFIGS`); ``--time-budget`` stops training when that many seconds are spent (the
+learning rate then decays over the time instead of the steps). :func:`train` also takes a
+``progress`` callback (steps, loss, held-out accuracy) and a ``stop`` event, honoured between
+steps: a stopped run still saves a usable model, and its card says that it was stopped. The
+image page's "Train on your own images" panel (``attnviz.ui.image_training``) runs this same function.
 """
 
 from __future__ import annotations
@@ -18,8 +26,10 @@ import json
 import math
 import platform
 import sys
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +50,43 @@ from attnviz.weight_files import sha256_of
 TRAIN_SEED, VAL_SEED, TEST_SEED = 1, 2, 3
 DOMAIN_FIT_IMAGES = 5000
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
+#: Input sizes and the grid and stem strides of each (image_size = grid x product of strides). 64 is the
+#: bundled model's; 128 adds a stride to keep 8 x 8 cells; 224 has 14 x 14 cells (197 tokens, still cheap on CPU).
+SIZE_CONFIGS: dict[int, dict] = {
+    64: {"grid": 8, "stem_strides": (2, 2, 1, 2)},
+    128: {"grid": 8, "stem_strides": (2, 2, 2, 2)},
+    224: {"grid": 14, "stem_strides": (2, 2, 2, 2)},
+}
+SIZES = tuple(SIZE_CONFIGS)
+#: Why a run ended before its steps: the visitor's Stop, or the time budget.
+STOPPED_BY_STOP, STOPPED_BY_TIME = "stopped", "time budget spent"
+
+
+def size_config(size: int, n_classes: int) -> CnnAttentionConfig:
+    """The model's config for input ``size`` (one of :data:`SIZES`)."""
+    if size not in SIZE_CONFIGS:
+        raise InputError(f"Input size {size} is not offered: choose one of {', '.join(map(str, SIZES))}.")
+    return CnnAttentionConfig(n_classes=n_classes, image_size=size, **SIZE_CONFIGS[size])
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """What a running training reports: steps done, the last step's loss, the latest held-out accuracy."""
+
+    step: int
+    steps: int  # the most steps the run may take
+    loss: float
+    held_out_accuracy: float | None  # None until first measured
+    seconds: float  # training time so far
+    time_budget: float | None
+
+    @property
+    def fraction(self) -> float:
+        """Share of the run done: steps or time, whichever is further along."""
+        done = self.step / max(1, self.steps)
+        if self.time_budget:
+            done = max(done, self.seconds / self.time_budget)
+        return min(1.0, done)
 
 
 # ------------------------------------------------------------------------ data
@@ -60,8 +107,12 @@ def _generated(n: int, seed: int, size: int, desc: str) -> tuple[np.ndarray, np.
     return images, labels
 
 
-def folder_dataset(folder: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Images from ``folder/<class>/*``, resized to ``size`` x ``size``; classes sorted by name."""
+def folder_dataset(folder: Path, size: int, min_per_class: int = 1) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Images from ``folder/<class>/*``, resized to ``size`` x ``size``; classes sorted by name.
+
+    A class with fewer than ``min_per_class`` readable images is an InputError (files that do not
+    decode are skipped and do not count).
+    """
     from attnviz.image.decoding import open_image  # PIL checks for every file
 
     folder = Path(folder)
@@ -75,6 +126,7 @@ def folder_dataset(folder: Path, size: int) -> tuple[np.ndarray, np.ndarray, lis
         files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise InputError(f"Class folder {name!r} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+        readable = 0
         for path in files:
             try:
                 image = open_image(path)
@@ -83,6 +135,13 @@ def folder_dataset(folder: Path, size: int) -> tuple[np.ndarray, np.ndarray, lis
                 continue
             images.append(np.asarray(image.resize((size, size)), dtype=np.uint8))
             labels.append(index)
+            readable += 1
+        if readable < min_per_class:
+            raise InputError(
+                f"Class {name!r} has {readable} readable image(s) ({len(files) - readable} file(s) named like images "
+                f"did not open as images); every class needs at least {min_per_class}. Add images, or replace the "
+                "broken ones."
+            )
     if skipped:
         print(f"skipped {skipped} file(s) that are not readable images", file=sys.stderr)
     return np.stack(images), np.array(labels, dtype=np.int64), classes
@@ -130,11 +189,25 @@ def train(
     augment: str | None = None,
     device: torch.device | None = None,
     log: Callable[[str], None] = print,
+    size: int = 64,
+    time_budget: float | None = None,
+    progress: Callable[[TrainProgress], None] | None = None,
+    stop: threading.Event | None = None,
+    eval_every: int = 25,
+    min_per_class: int = 1,
+    name: str | None = None,
 ) -> dict:
-    """Train, evaluate and save; returns the model card (also written next to the weights)."""
+    """Train, evaluate and save; returns the model card (also written next to the weights).
+
+    ``size``: the input size (:data:`SIZES`). ``time_budget``: seconds of training, after which the
+    run stops (the learning rate decays over whichever of steps and time runs out first).
+    ``progress`` is called after every step with a :class:`TrainProgress` (held-out accuracy measured
+    every ``eval_every`` steps). ``stop``: when set, the run stops before its next step. A run ended
+    either way saves its model all the same, and the card's ``training.stopped`` says why.
+    ``min_per_class``: the fewest readable images a class of ``data_dir`` may have. ``name``: the card's name.
+    """
     torch.manual_seed(seed)
-    config = CnnAttentionConfig()
-    size = config.image_size
+    config = size_config(size, len(generated_shapes.CLASSES))
     started = time.perf_counter()
     if data_dir is None:
         classes = list(generated_shapes.CLASSES)
@@ -144,7 +217,7 @@ def train(
         augment = augment or "dihedral"
         data = f"generated shapes: {n_train} train, {n_val} validation, {n_test} test images"
     else:
-        images, labels, classes = folder_dataset(data_dir, size)
+        images, labels, classes = folder_dataset(data_dir, size, min_per_class=min_per_class)
         order = np.random.default_rng(seed).permutation(len(labels))
         n_hold = max(1, len(order) // 10)
         val_idx, train_idx = order[:n_hold], order[n_hold:]
@@ -152,7 +225,7 @@ def train(
         test_x, test_y = val_x, val_y  # a user's folder has no separate test set
         augment = augment or "hflip"
         data = f"{data_dir}: {len(train_idx)} train, {len(val_idx)} validation images (10% held out)"
-    config = CnnAttentionConfig(n_classes=len(classes))
+    config = size_config(size, len(classes))
     data_seconds = time.perf_counter() - started
 
     device = device or pick_device()
@@ -161,19 +234,33 @@ def train(
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1 or "positions" in n]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}], lr=lr)
     warmup = max(1, steps // 20)
-    # Linear warm-up, then cosine decay to zero: a fixed schedule, so a run is reproducible.
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
-    )
+    train_started = time.perf_counter()
+    if time_budget is None:
+        # Linear warm-up, then cosine decay to zero: a fixed schedule, so a run is reproducible.
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
+        )
+    else:
+        # The same shape over the run's share done, steps or time, whichever is further: warm-up over its
+        # first 5 %, cosine decay to zero at its end, however fast this machine is.
+        def _factor(s: int) -> float:
+            done = min(1.0, max(s / steps, (time.perf_counter() - train_started) / time_budget))
+            return min(1.0, max((s + 1) / warmup, done / 0.05)) * 0.5 * (1 + math.cos(math.pi * done))
+
+        schedule = torch.optim.lr_scheduler.LambdaLR(opt, _factor)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
     train_t, train_lab = _to_tensor(train_x), torch.from_numpy(train_y)
     val_t, val_lab = _to_tensor(val_x), torch.from_numpy(val_y)
     gen = torch.Generator().manual_seed(seed)
 
     model.train()
-    bar = tqdm(range(steps), desc="training", unit="step", mininterval=1.0)
+    bar = tqdm(range(steps), desc="training", unit="step", mininterval=1.0, disable=progress is not None)
     train_started = time.perf_counter()
+    stopped, done, held_out = None, 0, None
     for step in bar:
+        if stop is not None and stop.is_set():
+            stopped = STOPPED_BY_STOP
+            break
         idx = torch.randint(len(train_t), (batch,), generator=gen)
         x = _augment(train_t[idx], augment, gen).to(device)
         loss = loss_fn(model(x), train_lab[idx].to(device))
@@ -182,11 +269,22 @@ def train(
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         schedule.step()
+        done = step + 1
         if step % 50 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
         if (step + 1) % 1000 == 0 and step + 1 < steps:
             log(f"step {step + 1}: validation accuracy {accuracy(model, val_t, val_lab):.3f}")
             model.train()
+        spent = time.perf_counter() - train_started
+        out_of_time = time_budget is not None and spent >= time_budget
+        if progress is not None:
+            if done % eval_every == 0 or done == steps or out_of_time or done == 1:
+                held_out = accuracy(model, val_t, val_lab)
+                model.train()
+            progress(TrainProgress(done, steps, loss.item(), held_out, spent, time_budget))
+        if out_of_time and done < steps:
+            stopped = STOPPED_BY_TIME
+            break
     train_seconds = time.perf_counter() - train_started
 
     model.eval()
@@ -195,7 +293,7 @@ def train(
         "test_accuracy": round(accuracy(model, _to_tensor(test_x), torch.from_numpy(test_y)), 4),
     }
     card = {
-        "name": "shapes-cnn-attention" if data_dir is None else Path(out_dir).name,
+        "name": name or ("shapes-cnn-attention" if data_dir is None else Path(out_dir).name),
         "architecture": "CnnAttention (attnviz.image.cnn_attention)",
         "classes": classes,
         "input_size": [config.image_size, config.image_size],
@@ -205,7 +303,7 @@ def train(
         "data": data,
         "training": {
             "seed": seed,
-            "steps": steps,
+            "steps": done,
             "batch": batch,
             "learning_rate": lr,
             "augment": augment,
@@ -219,6 +317,9 @@ def train(
         },
         "metrics": metrics,
     }
+    if time_budget is not None or stop is not None:
+        # Only runs that can end early say how they ended (the bundled model's card stays as it was).
+        card["training"] |= {"max_steps": steps, "time_budget_seconds": time_budget, "stopped": stopped}
     # The domain check: fitted on (up to 5,000 of) the training images, calibrated on the held-out ones.
     fit_n = min(len(train_x), DOMAIN_FIT_IMAGES)
     check = fit_domain_check(model, train_x[:fit_n], train_y[:fit_n], val_x)
@@ -256,6 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--augment", choices=["dihedral", "hflip", "none"])
+    parser.add_argument("--size", type=int, choices=SIZES, default=64, help="input size in pixels (default 64)")
+    parser.add_argument(
+        "--time-budget", type=float, metavar="SECONDS", help="stop training after this many seconds (and save)"
+    )
     parser.add_argument(
         "--threads", type=int, help="CPU threads (default: PyTorch's choice); 1 is faster on a busy machine"
     )
@@ -276,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             lr=args.lr,
             augment=args.augment,
+            size=args.size,
+            time_budget=args.time_budget,
         )
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
