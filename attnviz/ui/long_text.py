@@ -21,6 +21,7 @@ from functools import partial
 import streamlit as st
 
 from attnviz.export.attention_files import head_csv
+from attnviz.export.long_files import strongest_keys_png, strongest_pairs_png
 from attnviz.export.matrix_files import pooled_head_png, pooled_heads_png
 from attnviz.export.png import head_matrix_png
 from attnviz.export.pooled_files import edges_csv, pooled_csv, rollout_row_csv
@@ -233,6 +234,14 @@ def from_one_token(ta: TextAttention, layer: int, head: int) -> None:
     best = long_views.strongest_from(ta, layer, head, int(query), int(k))
     fig = strongest_keys_figure(ta.tokens, int(query), *best, title=_title(ta, layer, head))
     st.plotly_chart(fig, width="stretch", key="from_token")
+    figure_downloads(
+        lambda fmt, paper: strongest_keys_png(
+            ta.tokens, int(query), *best, title=_title(ta, layer, head), fmt=fmt, paper=paper
+        ),
+        stem=f"attnviz-L{layer}-H{head}-from-{int(query)}",
+        key="from_token_figure",
+        container=st.columns(3)[0],
+    )
 
 
 def strongest_pairs(tm: TextModel, ta: TextAttention, layer: int, head: int) -> None:
@@ -251,6 +260,14 @@ def strongest_pairs(tm: TextModel, ta: TextAttention, layer: int, head: int) -> 
     fields = (edges.queries, edges.keys, edges.weights)
     fig = strongest_edges_figure(ta.tokens, *fields, edges.rest_mass, edges.rest_count, title=_title(ta, layer, head))
     st.plotly_chart(fig, width="stretch", key="pairs")
+    figure_downloads(
+        lambda fmt, paper: strongest_pairs_png(
+            ta.tokens, *fields, edges.rest_mass, edges.rest_count, title=_title(ta, layer, head), fmt=fmt, paper=paper
+        ),
+        stem=f"attnviz-L{layer}-H{head}-pairs",
+        key="pairs_figure",
+        container=st.columns(3)[0],
+    )
     st.download_button(
         "These pairs (CSV)",
         edges_csv(ta.tokens, *fields, layer=layer, head=head),
@@ -376,8 +393,17 @@ def rollout(tm: TextModel, ta: TextAttention) -> None:
     if row is None:
         return
     title = f"Rollout from token {query} ({fusion} over heads{', relative to uniform' if causal else ''})"
-    fig = strongest_keys_figure(ta.tokens, query, *strongest_keys(row, 30), title=title)
+    best = strongest_keys(row, 30)
+    fig = strongest_keys_figure(ta.tokens, query, *best, title=title)
     st.plotly_chart(fig, width="stretch", key="long_rollout")
+    figure_downloads(
+        lambda fmt, paper: strongest_keys_png(
+            ta.tokens, query, *best, title=title, value_label="share", fmt=fmt, paper=paper
+        ),
+        stem=f"attnviz-rollout-from-{query}",
+        key="long_rollout_figure",
+        container=st.columns(3)[0],
+    )
     st.download_button(
         "Rollout row (CSV)",
         rollout_row_csv(ta.tokens, row, query=query),

@@ -67,3 +67,10 @@ def test_a_long_inputs_views_offer_figures(bundled_decoder):
     assert_clean(at)
     assert "long_layer_figure_paper" in {t.key for t in at.toggle}
     assert labels(at)[:3] == ["PNG", "SVG", "PDF"]
+    # The ranked views: one token's strongest keys and a head's strongest pairs (the rollout row's figure is the
+    # same writer: tests/export/test_long_view_figures.py).
+    for view, key in ((long_text.FROM_TOKEN, "from_token_figure"), (long_text.PAIRS, "pairs_figure")):
+        at.radio(key=long_text.LONG_VIEW).set_value(view).run()
+        assert_clean(at)
+        assert f"{key}_paper" in {t.key for t in at.toggle}
+        assert labels(at)[:3] == ["PNG", "SVG", "PDF"]
