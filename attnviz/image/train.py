@@ -196,6 +196,7 @@ def train(
     eval_every: int = 25,
     min_per_class: int = 1,
     name: str | None = None,
+    data_name: str | None = None,
 ) -> dict:
     """Train, evaluate and save; returns the model card (also written next to the weights).
 
@@ -204,7 +205,8 @@ def train(
     ``progress`` is called after every step with a :class:`TrainProgress` (held-out accuracy measured
     every ``eval_every`` steps). ``stop``: when set, the run stops before its next step. A run ended
     either way saves its model all the same, and the card's ``training.stopped`` says why.
-    ``min_per_class``: the fewest readable images a class of ``data_dir`` may have. ``name``: the card's name.
+    ``min_per_class``: the fewest readable images a class of ``data_dir`` may have. ``name``: the card's name;
+    ``data_name``: what its ``data`` calls ``data_dir`` (an upload's name rather than a temporary folder).
     """
     torch.manual_seed(seed)
     config = size_config(size, len(generated_shapes.CLASSES))
@@ -224,7 +226,7 @@ def train(
         train_x, train_y, val_x, val_y = images[train_idx], labels[train_idx], images[val_idx], labels[val_idx]
         test_x, test_y = val_x, val_y  # a user's folder has no separate test set
         augment = augment or "hflip"
-        data = f"{data_dir}: {len(train_idx)} train, {len(val_idx)} validation images (10% held out)"
+        data = f"{data_name or data_dir}: {len(train_idx)} train, {len(val_idx)} validation images (10% held out)"
     config = size_config(size, len(classes))
     data_seconds = time.perf_counter() - started
 

@@ -12,6 +12,9 @@ directory is read and refused when it:
 - holds another archive (``.zip``, ``.tar``, ``.gz``, ...): unpacking it would be a second bomb;
 - leaves fewer than two classes, or a class with fewer than :data:`MIN_IMAGES_PER_CLASS` images.
 
+:func:`train_from_zip` is what the image page's "Train on your own images" panel runs: unpack,
+train with the app's settings (:mod:`attnviz.image.train`), remove the unpacked images.
+
 Non-image files (by extension), hidden files and macOS's ``__MACOSX`` folder are skipped and
 counted. While extracting, the bytes actually written are counted too (declared sizes can lie),
 and the whole folder is removed on any refusal. Every refusal is an
@@ -25,8 +28,10 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -41,6 +46,9 @@ MAX_UNPACKED_BYTES = 200 * 2**20
 MIN_CLASSES = 2
 MIN_IMAGES_PER_CLASS = 5
 _CHUNK = 1 << 16
+#: The app's training settings: a small batch (CPU), steps bounded by the time budget rather than a count.
+APP_BATCH = 32
+APP_MAX_STEPS = 100_000
 _HOW = (
     "Make one folder per class with the images inside (cats/1.png, dogs/2.jpg, ...), select the folders and "
     "compress them into one .zip."
@@ -244,3 +252,50 @@ def _extract(archive: zipfile.ZipFile, planned: list, folder: Path, max_bytes: i
                 "damaged or uses an unsupported compression. Make the .zip again (standard 'deflate' compression)."
             ) from exc
     return written
+
+
+def train_from_zip(
+    data: bytes | str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    size: int = 64,
+    time_budget: float | None = 60.0,
+    steps: int = APP_MAX_STEPS,
+    progress: Callable | None = None,
+    stop: threading.Event | None = None,
+    name: str = "The upload",
+    model_name: str | None = None,
+    parent: str | os.PathLike | None = None,
+    seed: int = 0,
+    log: Callable[[str], None] = lambda message: None,
+    **limits,
+) -> tuple[dict, TrainingFolder]:
+    """Unpack ``data`` (a .zip of class folders), train a model on it and save it in ``out_dir``.
+
+    The app's settings: batch :data:`APP_BATCH`, at least :data:`MIN_IMAGES_PER_CLASS` readable images per
+    class, 10 % held out; ``progress``, ``stop``, ``size`` and ``time_budget`` as in
+    :func:`attnviz.image.train.train`. ``limits``: ``max_files``, ``max_bytes`` of :func:`unpack_training_zip`.
+    Returns (the model card, the unpacked archive's summary; its folder is already removed).
+
+    Raises:
+        InputError: the archive is refused, or a class has too few images that open.
+    """
+    from attnviz.image.train import train  # torch and the model only when training
+
+    with unpack_training_zip(data, parent, name=name, **limits) as unpacked:
+        card = train(
+            Path(out_dir),
+            data_dir=unpacked.folder,
+            data_name=name,
+            name=model_name,
+            size=size,
+            time_budget=time_budget,
+            steps=steps,
+            batch=APP_BATCH,
+            progress=progress,
+            stop=stop,
+            min_per_class=MIN_IMAGES_PER_CLASS,
+            seed=seed,
+            log=log,
+        )
+    return card, unpacked

@@ -191,3 +191,13 @@ def test_damaged_member(parent):
     data[i : i + 20] = b"\xff" * 20  # inside the first member's compressed bytes
     message = refused(bytes(data), parent)
     assert "damaged" in message or "not a .zip" in message
+
+
+def test_train_from_zip_trains_on_the_unpacked_classes_and_removes_them(parent, tmp_path):
+    card, unpacked = training_archive.train_from_zip(
+        make_zip(classes(6)), tmp_path / "model", steps=2, time_budget=None, parent=parent, name="pets.zip"
+    )
+    assert card["classes"] == ["cats", "dogs"] and card["data"].startswith("pets.zip: ")
+    assert card["training"]["steps"] == 2 and unpacked.images == {"cats": 6, "dogs": 6}
+    assert list(parent.iterdir()) == []  # the unpacked images are gone, the model stays
+    assert (tmp_path / "model" / "model.safetensors").is_file()
