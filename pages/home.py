@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from attnviz.ui.home_page import loaded_models, runtime_summary
+from attnviz.ui.home_page import home_facts
 from attnviz.ui.router import require_router
 
 require_router()
@@ -36,8 +36,5 @@ st.page_link(
     icon=":material/keyboard_double_arrow_right:",
 )
 
-st.subheader("Where it runs")
-st.markdown(runtime_summary())
-st.subheader("Models")
-st.dataframe(loaded_models(), hide_index=True, width="stretch")
+home_facts()  # where it runs, and the models: never waiting for what loads in the background
 st.caption("attnviz is also a Python library: `import attnviz` (see the README).")

@@ -12,6 +12,9 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# No background thread loading the bundled models behind a test's monkeypatches, in AppTest or in an app
+# the browser tests start (they inherit this); tests/ui/test_warm_start.py switches it on where it tests it.
+os.environ["ATTNVIZ_WARM_START"] = "0"
 
 import tempfile  # noqa: E402
 

@@ -1,22 +1,55 @@
-"""Facts the home page shows: device and models."""
+"""Facts the home page shows: device and models, never waiting for what loads in the background.
+
+Imports nothing heavy at module level: on the first visit after a server start the home page
+draws while the warm start (:mod:`attnviz.ui.warm_start`) is still importing PyTorch.
+"""
 
 from __future__ import annotations
 
-import pandas as pd
-import streamlit as st
-import torch
+from typing import TYPE_CHECKING
 
-from attnviz.device import DEVICE_ENV, device_label
+import streamlit as st
+
 from attnviz.errors import ModelLoadError
-from attnviz.image.loading import BUNDLED_IMAGE_MODEL
-from attnviz.text.loading import BUNDLED_TEXT_MODELS
-from attnviz.ui.cache import configured_device, image_model, text_model
-from attnviz.ui.notices import show_notice
+from attnviz.ui import warm_start
 from attnviz.ui.safe import log, log_model_error, md_escape, message_markdown
-from attnviz.ui.widgets import current_image_model_name, current_text_model_name
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: A bundled model's status while the warm start has not loaded it yet.
+LOADING = "loading in the background"
+#: Seconds between two looks at the warm start while the home page follows it.
+REFRESH_S = 1.0
+
+
+def home_facts() -> None:
+    """The sections "Where it runs" and "Models". While the warm start imports the app's modules they are a line
+    that says so, redrawn every ``REFRESH_S`` seconds (a fragment); once the imports are done the
+    page reruns and draws them."""
+    if warm_start.importing():
+        st.fragment(_while_importing, run_every=REFRESH_S)()
+    else:
+        st.subheader("Where it runs")
+        st.markdown(runtime_summary())
+        st.subheader("Models")
+        models_table()
+
+
+def _while_importing() -> None:
+    ws = warm_start.current()
+    if ws is None or not warm_start.importing():
+        st.rerun()  # a full run draws the facts, without this timer
+    st.subheader("Where it runs")
+    st.caption(ws.summary() or "")
 
 
 def runtime_summary() -> str:
+    import torch
+
+    from attnviz.device import DEVICE_ENV, device_label
+    from attnviz.ui.cache import configured_device
+
     device = torch.device(configured_device())
     return (
         f"Models run on the **{md_escape(device_label(device))}** (`{device}`), chosen as CUDA, then Apple MPS, "
@@ -24,25 +57,72 @@ def runtime_summary() -> str:
     )
 
 
-def loaded_models() -> pd.DataFrame:
-    """The text and image models this session uses (loaded now if needed, so the table tells the truth).
+def models_table() -> None:
+    """The table of :func:`loaded_models`, which never waits for a bundled model that is loading in
+    the background: while one is, the table is redrawn every ``REFRESH_S`` seconds on its own (a
+    fragment), and once all are loaded the page reruns once, which stops the timer."""
+    ws = warm_start.current()
+    if ws is not None and not ws.finished():
+        st.fragment(_refreshed_table, run_every=REFRESH_S)()
+    else:
+        _table()
 
-    A model that cannot be loaded never stops the page: its row says "unavailable" and why, a
-    warning above the table names it, and the server log gets the details.
+
+def _refreshed_table() -> None:
+    ws = warm_start.current()
+    if ws is None or ws.finished():
+        st.rerun()  # a full run draws the table without the timer
+    _table()
+
+
+def _table() -> None:
+    ws = warm_start.current()
+    line = ws.summary() if ws is not None else None
+    if line:
+        st.caption(line)
+    st.dataframe(loaded_models(), hide_index=True, width="stretch")
+
+
+def loaded_models() -> pd.DataFrame:
+    """The text and image models this session uses, so that the table tells the truth.
+
+    A bundled model that the warm start loads is never waited for: its row says it is loading in the
+    background until it is ready. Any other model (one the visitor picked, or every model when warm
+    starts are off) is loaded now if needed. A model that cannot be loaded never stops the page: its
+    row says "unavailable" and why, a warning above the table names it, and the server log gets the
+    details.
     """
+    import pandas as pd
+
+    from attnviz.text.loading import BUNDLED_TEXT_MODELS
+    from attnviz.ui.cache import text_model
+    from attnviz.ui.widgets import current_text_model_name
+
     name = current_text_model_name()
     row = {"kind": "text", "model": name, "bundled": name in BUNDLED_TEXT_MODELS}
     tm, problem = _load("text", name, text_model)
     if tm is None:
-        rows = [{**row, "layers": None, "heads": None, "max tokens": None, "status": f"unavailable: {problem}"}]
+        rows = [{**row, "layers": None, "heads": None, "max tokens": None, "status": _why(problem)}]
     else:
         rows = [{**row, "layers": tm.n_layers, "heads": tm.n_heads, "max tokens": tm.max_tokens, "status": _status(tm)}]
     rows.append(_image_row())
     return pd.DataFrame(rows)
 
 
+def _why(problem: str | None) -> str:
+    return LOADING if problem is None else f"unavailable: {problem}"
+
+
 def _load(kind: str, name: str, loader):
-    """(model, None), or (None, why) with a warning on the page and a record in the log."""
+    """(model, None); (None, None) while the warm start is loading it; or (None, why) with a warning
+    on the page and a record in the log. A model the warm start could not load is asked for again
+    here (a failure is not cached), so that the row says why now."""
+    from attnviz.ui.cache import configured_device
+
+    ws = warm_start.current()
+    progress = ws.progress(kind, name) if ws is not None and ws.device == configured_device() else None
+    if progress is not None and progress.state in ("waiting", "loading"):
+        return None, None
     try:
         return loader(name, configured_device()), None
     except ModelLoadError as exc:
@@ -56,11 +136,15 @@ def _load(kind: str, name: str, loader):
 
 
 def _image_row() -> dict:
+    from attnviz.image.loading import BUNDLED_IMAGE_MODEL
+    from attnviz.ui.cache import image_model
+    from attnviz.ui.widgets import current_image_model_name
+
     name = current_image_model_name()
     row = {"kind": "image", "model": name, "bundled": name == BUNDLED_IMAGE_MODEL, "max tokens": None}
     im, problem = _load("image", name, image_model)
     if im is None:
-        return {**row, "layers": None, "heads": None, "status": f"unavailable: {problem}"}
+        return {**row, "layers": None, "heads": None, "status": _why(problem)}
     grid = f"{im.grid[0]}x{im.grid[1]} grid + class token"
     return {
         **row,
@@ -73,5 +157,7 @@ def _image_row() -> dict:
 
 def _status(model) -> str:
     """Where a loaded model runs now; after a GPU out-of-memory it is the CPU, and its notice shows."""
+    from attnviz.ui.notices import show_notice
+
     show_notice(model)
     return f"loaded, runs on {model.device}"

@@ -1,0 +1,164 @@
+"""Warm starts (attnviz.ui.warm_start): the bundled models load once, in the background, through the
+app's own cached loaders; a page that asks meanwhile gets the same object; the home page never waits.
+
+The models are fakes (counted, and held back on an event) behind the real ``st.cache_resource``
+loaders of ``attnviz.ui.cache``: what is tested is who loads what, how often, and who waits.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from attnviz.image.loading import BUNDLED_IMAGE_MODEL
+from attnviz.text.bundled_decoder import BUNDLED_DECODER
+from attnviz.text.loading import BUNDLED_TEXT_MODEL
+from attnviz.ui import cache, warm_start
+from tests.pages.apptest_helpers import assert_clean, start
+
+DEVICE = "warm-start-test"  # a device no other test uses: these cache keys are this file's own
+
+
+class Loads:
+    """Fake ``load_text_model`` / ``load_image_model``: each call counted; the encoder's held back
+    until ``release`` is set."""
+
+    def __init__(self):
+        self.calls: list[str] = []
+        self.lock = threading.Lock()
+        self.encoder_started = threading.Event()
+        self.release = threading.Event()
+
+    def text(self, name, device):
+        with self.lock:
+            self.calls.append(name)
+        if name == BUNDLED_TEXT_MODEL:
+            self.encoder_started.set()
+            assert self.release.wait(30)
+        return object()
+
+    def image(self, name, device):
+        with self.lock:
+            self.calls.append(name)
+        return object()
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    fake = Loads()
+    monkeypatch.setattr(cache, "load_text_model", lambda name, device: fake.text(name, device))
+    monkeypatch.setattr(cache, "load_image_model", lambda name, device: fake.image(name, device))
+    yield fake
+    fake.release.set()
+    for name in (BUNDLED_TEXT_MODEL, BUNDLED_DECODER):
+        cache.text_model.clear(name, DEVICE)
+    cache.image_model.clear(BUNDLED_IMAGE_MODEL, DEVICE)
+
+
+def test_each_bundled_model_loads_once_and_a_page_asking_meanwhile_gets_the_same_object(loads):
+    ws = warm_start.WarmStart(
+        lambda: {"text": cache.text_model, "image": cache.image_model}, lambda: DEVICE, modules=()
+    )
+    ws.start()
+    assert loads.encoder_started.wait(30)
+    assert ws.progress("text", BUNDLED_TEXT_MODEL).state == "loading"
+    assert ws.progress("image", BUNDLED_IMAGE_MODEL).state == "waiting"
+
+    # A page asks for the encoder while the warm start loads it: it waits, it does not load a second one.
+    got = []
+    page = threading.Thread(target=lambda: got.append(cache.text_model(BUNDLED_TEXT_MODEL, DEVICE)))
+    page.start()
+    page.join(0.5)
+    assert page.is_alive(), "the page must wait for the model being loaded, not load its own"
+    assert loads.calls == [BUNDLED_TEXT_MODEL]
+
+    loads.release.set()
+    page.join(30)
+    assert ws.join(30)
+    encoder = ws.progress("text", BUNDLED_TEXT_MODEL).model
+    assert got == [encoder] and encoder is not None
+    # In the order the pages need them, each once; later pages find them in the cache.
+    assert loads.calls == [BUNDLED_TEXT_MODEL, BUNDLED_IMAGE_MODEL, BUNDLED_DECODER]
+    assert cache.text_model(BUNDLED_TEXT_MODEL, DEVICE) is encoder
+    assert cache.text_model(BUNDLED_DECODER, DEVICE) is ws.progress("text", BUNDLED_DECODER).model
+    assert cache.image_model(BUNDLED_IMAGE_MODEL, DEVICE) is ws.progress("image", BUNDLED_IMAGE_MODEL).model
+    assert len(loads.calls) == 3
+    assert [p.state for _, p in ws.states()] == ["ready"] * 3
+    assert ws.summary() is None and ws.finished()
+
+
+def test_a_model_that_fails_is_reported_and_the_rest_still_load(loads):
+    from attnviz.errors import ModelLoadError
+
+    def image(name, device):
+        raise ModelLoadError("The bundled image model's weights are damaged: reinstall attnviz.")
+
+    loads.release.set()
+    ws = warm_start.WarmStart(lambda: {"text": cache.text_model, "image": image}, lambda: DEVICE, modules=()).start()
+    assert ws.join(30)
+    failed = ws.progress("image", BUNDLED_IMAGE_MODEL)
+    assert failed.state == "failed" and "damaged" in failed.problem
+    assert ws.progress("text", BUNDLED_DECODER).state == "ready"
+    assert loads.calls == [BUNDLED_TEXT_MODEL, BUNDLED_DECODER]
+
+
+def test_the_router_starts_it_once_per_process_and_the_switch_turns_it_off(monkeypatch):
+    fake = Loads()
+    fake.release.set()
+    monkeypatch.setattr(warm_start, "_current", None)
+    monkeypatch.setattr(warm_start, "_app_loaders", lambda: {"text": fake.text, "image": fake.image})
+    monkeypatch.setattr(warm_start, "_prepare_decoder", lambda name, say: None)
+    monkeypatch.setenv(warm_start.WARM_START_ENV, "0")
+    assert warm_start.start() is None and warm_start.current() is None
+    assert not warm_start.light_home_run("")
+
+    monkeypatch.setenv(warm_start.WARM_START_ENV, "1")
+    first = warm_start.start()
+    assert warm_start.start() is first and warm_start.current() is first
+    assert first.join(60)
+    assert fake.calls == [BUNDLED_TEXT_MODEL, BUNDLED_IMAGE_MODEL, BUNDLED_DECODER]
+    assert first.device == cache.configured_device()
+
+
+def _no_model(*args):
+    raise AssertionError(f"the home page asked for a model: {args}")
+
+
+@pytest.fixture
+def warm_home(monkeypatch):
+    """The app with warm starts on, and every model loader of the home page refusing to be called."""
+    monkeypatch.setenv(warm_start.WARM_START_ENV, "1")
+    monkeypatch.setattr(cache, "text_model", _no_model)
+    monkeypatch.setattr(cache, "image_model", _no_model)
+
+
+def test_the_home_page_draws_while_the_app_is_still_importing(warm_home, monkeypatch):
+    ws = warm_start.WarmStart(dict, lambda: "cpu")  # never started: still "importing"
+    monkeypatch.setattr(warm_start, "_current", ws)
+    at = start()
+    assert_clean(at)
+    assert [t.value for t in at.title] == ["attnviz"]
+    assert len(at.get("page_link")) == 5
+    assert not at.dataframe
+    assert any(c.value.startswith("Starting: importing PyTorch") for c in at.caption)
+
+
+def test_the_home_page_lists_models_loading_in_the_background_without_waiting(warm_home, monkeypatch):
+    fake = Loads()
+    ws = warm_start.WarmStart(
+        lambda: {"text": fake.text, "image": fake.image}, warm_start._configured_device, modules=()
+    ).start()
+    monkeypatch.setattr(warm_start, "_current", ws)
+    try:
+        assert fake.encoder_started.wait(30)
+        at = start()
+        assert_clean(at)
+        table = at.dataframe[0].value
+        assert table["model"].tolist() == [BUNDLED_TEXT_MODEL, BUNDLED_IMAGE_MODEL]
+        assert table["status"].tolist() == ["loading in the background"] * 2
+        assert any("text encoder loading" in c.value and "image model waiting" in c.value for c in at.caption)
+        assert fake.calls == [BUNDLED_TEXT_MODEL]  # the warm start's own load, nothing from the page
+    finally:
+        fake.release.set()
+        assert ws.join(30)
