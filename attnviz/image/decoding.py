@@ -29,8 +29,11 @@ from attnviz.image import medical_images as medical
 #: Pillow decoders tried, in this order (the JPEG one also opens phone photos as "MPO").
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
 #: DICOM (.dcm) is read with pydicom, not Pillow (attnviz.image.medical_images).
-EXTENSIONS = ("png", "jpg", "jpeg", "webp", "bmp", "gif", "dcm")
-FORMAT_HINT = "PNG, JPEG, WebP, BMP, GIF or DICOM"
+#: TIFF only with more than 8 bits of grey (a scan's 16-bit or float values), read through a window.
+EXTENSIONS = ("png", "jpg", "jpeg", "webp", "bmp", "gif", "dcm", "tif", "tiff")
+FORMAT_HINT = "PNG, JPEG, WebP, BMP, GIF, DICOM or 16-bit grey TIFF"
+#: A TIFF file's first four bytes (little- and big-endian).
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
 #: Larger images are refused from their header alone (a 12 MP phone photo is far below).
 MAX_PIXELS = 40_000_000
 #: Files larger than this are refused before reading them whole.
@@ -166,7 +169,8 @@ def open_image(data: ImageSource, max_side: int | None = None) -> Image.Image:
     Converts CMYK, 16-bit, palette, grey and transparent images (see :func:`as_rgb`); takes the
     first frame of an animation. A DICOM file is shown through its own window (WindowCenter and
     WindowWidth, else its values' 0.5th..99.5th percentiles; attnviz.image.medical_images offers
-    any other window). ``max_side`` shrinks large images while decoding (JPEG decodes
+    any other window), and so is a TIFF of more than 8 bits of grey (through its percentiles; other
+    TIFFs are refused). ``max_side`` shrinks large images while decoding (JPEG decodes
     at a reduced scale directly, other formats are box-reduced before they are converted), which
     keeps a 4000x3000 photo fast and a 40 MP 16-bit file near the memory of its own frame.
     Raises ``InputError`` for empty, non-image, truncated or oversized files: over
@@ -178,6 +182,10 @@ def open_image(data: ImageSource, max_side: int | None = None) -> Image.Image:
         raise InputError(f"The file is empty (0 bytes): upload a {FORMAT_HINT} image.")
     if medical.is_dicom(raw):  # shown through the file's own window (medical_images.read_dicom)
         return as_rgb(medical.windowed_image(medical.read_dicom(raw)), max_side)
+    if raw[:4] in TIFF_MAGIC:  # 16-bit, 32-bit or float grey: through its percentile window; other TIFFs refused
+        grey = medical.read_high_grey(raw)
+        if grey is not None:
+            return as_rgb(medical.windowed_image(grey), max_side)
     declared = budget.webp_size(raw)
     if declared is not None:  # Pillow's WebP decoder allocates its canvases in Image.open itself
         _check_size(declared)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -134,6 +134,8 @@ class GreyInfo:
     unit: str  # "HU" for CT, else ""
     inverted: bool  # MONOCHROME1: the smallest value is shown white
     frames: int  # a multi-frame DICOM's frame count; the first frame is read
+    bits: int = 0  # bits stored a pixel (DICOM BitsStored; 16 or 32 for PNG/TIFF); 0 when unknown
+    rescale: tuple[float, float] = (1.0, 0.0)  # (slope, intercept): value = stored x slope + intercept
 
 
 @dataclass(frozen=True)
@@ -278,7 +280,7 @@ def read_high_grey(raw: bytes) -> GreyImage | None:
     kind = f"{bits}-bit {'float ' if im.mode == 'F' else ''}{im.format}"
     value_range, integer = _value_range(values)
     window = percentile_window(values)
-    info = GreyInfo(kind, im.size, value_range, integer, window, (), "", False, 1)
+    info = GreyInfo(kind, im.size, value_range, integer, window, (), "", False, 1, bits)
     return GreyImage(values, info)
 
 
@@ -382,6 +384,7 @@ def _dicom_image(ds, max_pixels: int) -> GreyImage:
         file_windows: tuple[Window, ...] = ()
         window = Window.from_range(0.0, top) if top > 0 else Window(0.5, 1.0)
         unit, inverted = "", False
+        slope, intercept = 1.0, 0.0
     else:
         slope = _number(ds.get("RescaleSlope"), 1.0)
         intercept = _number(ds.get("RescaleIntercept"), 0.0)
@@ -399,7 +402,9 @@ def _dicom_image(ds, max_pixels: int) -> GreyImage:
         inverted = photometric == "MONOCHROME1"
     value_range, integer = _value_range(values)
     kind = "DICOM" + (f" ({frames} frames: the first)" if frames > 1 else "")
+    stored_bits = int(ds.get("BitsStored", bits) or bits)
     info = GreyInfo(kind, (cols, rows), value_range, integer, window, file_windows, unit, inverted, frames)
+    info = replace(info, bits=stored_bits, rescale=(slope, intercept))
     return GreyImage(values, info)
 
 

@@ -54,6 +54,7 @@ from attnviz.image.attribution import PixelMap, gradcam, integrated_gradients
 from attnviz.image.decoding import open_image
 from attnviz.image.extraction import ImageAttention, image_attention
 from attnviz.image.loading import ImageModel, load_image_model
+from attnviz.image.medical_images import GreyInfo, Window, read_grey, windowed_png
 from attnviz.maths.divergence import head_divergence
 from attnviz.maths.head_statistics import head_stats
 from attnviz.maths.pooling import PooledMatrix
@@ -450,6 +451,20 @@ def cached_demo_images() -> list[Picked]:
 def cached_image_run(model: ImageModel, picked: Picked) -> ImageRun:
     """The forward pass of ``picked``, keyed on its SHA-256; the bytes are never hashed."""
     return _image_run(model.name, run_device(model), picked.key, picked.data, model)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_grey_info(key: str, _raw: bytes) -> GreyInfo | None:
+    """An upload's high-bit grey header and default window (a DICOM, a 16-bit PNG or TIFF), or None for an
+    ordinary image; keyed by the upload's SHA-256. Small: the values are not kept."""
+    grey = read_grey(_raw)
+    return None if grey is None else grey.info
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_windowed_png(key: str, centre: float, width: float, _raw: bytes) -> bytes:
+    """The upload (SHA-256 ``key``) through the window (``centre``, ``width``), as 8-bit PNG bytes."""
+    return windowed_png(_raw, Window(centre, width))
 
 
 @st.cache_data(show_spinner="Running the image model…", max_entries=16)

@@ -17,6 +17,7 @@ from attnviz.image.decoding import EXTENSIONS, FORMAT_HINT, MAX_BYTES
 from attnviz.image.extraction import ImageAttention
 from attnviz.image.loading import ImageModel
 from attnviz.maths.attention_rollout import HEAD_FUSIONS
+from attnviz.ui import image_window
 from attnviz.ui.cache import (
     ImageRun,
     Picked,
@@ -107,12 +108,13 @@ def pick_image() -> Picked | None:
         key=UPLOAD,
         max_upload_size=cap,
         help=f"Up to {cap} MB. Large photos are fine: they are shrunk before the model sees them (the model's "
-        "input is 64 x 64).",
+        "input is 64 x 64). A DICOM or a 16-bit grey PNG/TIFF gets a window slider.",
     )
     if upload is None:
         st.info("Upload an image, or switch to a demo image.")
         return None
-    return Picked(upload.getvalue(), _upload_key(upload), upload.name, None)
+    windowed = image_window.windowed_upload(upload.getvalue(), _upload_key(upload))  # a scan: its window
+    return None if windowed is None else Picked(*windowed, upload.name, None)
 
 
 def run(model: ImageModel, picked: Picked) -> ImageRun | None:

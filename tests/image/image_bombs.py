@@ -61,7 +61,7 @@ def uniform_webp(width: int, height: int, rgba: tuple[int, int, int, int] = (10,
 
 
 def float_tiff(width: int, height: int, value: float = 0.25) -> bytes:
-    """A deflated float ("F" mode) TIFF: a format the app does not accept, refused before decoding."""
+    """A deflated float ("F" mode) TIFF of one value (read through a window: attnviz.image.medical_images)."""
     buf = io.BytesIO()
     Image.new("F", (width, height), value).save(buf, "TIFF", compression="tiff_adobe_deflate")
     return buf.getvalue()

@@ -247,9 +247,16 @@ def test_a_frame_over_the_decode_budget_is_refused(monkeypatch):
         open_image(_save(_rgb(40, 30), "PNG"))  # 40 x 30 x 4 bytes = 4,800 bytes
 
 
-def test_a_float_tiff_is_refused_as_a_format_the_app_does_not_read():
-    with pytest.raises(InputError, match="PNG, JPEG"):
-        open_image(bombs.float_tiff(64, 64))
+def test_a_float_tiff_is_read_through_its_window_and_an_8_bit_tiff_is_refused():
+    """TIFF is read only for more than 8 bits of grey (scans): a flat float TIFF comes through its
+    percentile window (a flat image: every value at the threshold, black); an 8-bit TIFF is refused."""
+    rgb = open_image(bombs.float_tiff(64, 30))
+    assert rgb.mode == "RGB" and rgb.size == (64, 30)
+    assert np.asarray(rgb).max() == 0
+    buf = io.BytesIO()
+    Image.new("L", (8, 8), 7).save(buf, "TIFF")
+    with pytest.raises(InputError, match="PNG, JPEG.*16-bit grey TIFF"):
+        open_image(buf.getvalue())
 
 
 def _expected_grey(values: np.ndarray, offset: float, top: float) -> np.ndarray:
