@@ -147,18 +147,50 @@ def folder_dataset(folder: Path, size: int, min_per_class: int = 1) -> tuple[np.
     return np.stack(images), np.array(labels, dtype=np.int64), classes
 
 
-def _augment(x: torch.Tensor, mode: str, gen: torch.Generator) -> torch.Tensor:
-    """Label-preserving flips: 'dihedral' (shapes look the same rotated by 90° or mirrored)."""
-    if mode == "none":
-        return x
-    if torch.rand((), generator=gen) < 0.5:
-        x = x.flip(3)
-    if mode == "dihedral":
+def _augment(x: torch.Tensor, mode: str, gen: torch.Generator, shift: int = 0) -> torch.Tensor:
+    """Label-preserving flips: 'dihedral' (shapes look the same rotated by 90° or mirrored), 'hflip'
+    (mirrored left to right), 'none'; then, when ``shift`` > 0, each image moved by up to ``shift``
+    pixels each way (edges repeated), so that a small set does not teach where things sit."""
+    if mode != "none":
         if torch.rand((), generator=gen) < 0.5:
-            x = x.flip(2)
-        if torch.rand((), generator=gen) < 0.5:
-            x = x.transpose(2, 3)
+            x = x.flip(3)
+        if mode == "dihedral":
+            if torch.rand((), generator=gen) < 0.5:
+                x = x.flip(2)
+            if torch.rand((), generator=gen) < 0.5:
+                x = x.transpose(2, 3)
+    if shift > 0:
+        n, _, h, w = x.shape
+        padded = nn.functional.pad(x, (shift, shift, shift, shift), mode="replicate")
+        dy = torch.randint(0, 2 * shift + 1, (n,), generator=gen)
+        dx = torch.randint(0, 2 * shift + 1, (n,), generator=gen)
+        rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None].expand(n, x.shape[1], h, w + 2 * shift)
+        x = padded.gather(2, rows)
+        cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :].expand(n, x.shape[1], h, w)
+        x = x.gather(3, cols)
     return x.contiguous(memory_format=torch.channels_last)
+
+
+def held_out_split(labels: np.ndarray, seed: int, share: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """(held-out indices, training indices): ``share`` of each class, at least one image of each, drawn
+    at random with ``seed``. Every class is measured, however few images it has."""
+    rng = np.random.default_rng(seed)
+    held, kept = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n = max(1, round(share * len(members)))
+        held.append(members[:n])
+        kept.append(members[n:])
+    return rng.permutation(np.concatenate(held)), rng.permutation(np.concatenate(kept))
+
+
+@torch.no_grad()
+def _held_out_score(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) on the held-out images; the model is left in eval mode."""
+    model.eval()
+    device = next(model.parameters()).device
+    logits = torch.cat([model(images[i : i + 500].to(device)).cpu() for i in range(0, len(images), 500)])
+    return float((logits.argmax(1) == labels).float().mean()), float(nn.functional.cross_entropy(logits, labels))
 
 
 # ------------------------------------------------------------------------ training
@@ -217,16 +249,19 @@ def train(
         val_x, val_y = _generated(n_val, VAL_SEED + 100 * seed, size, "generating validation")
         test_x, test_y = _generated(n_test, TEST_SEED + 100 * seed, size, "generating test")
         augment = augment or "dihedral"
+        shift = 0
         data = f"generated shapes: {n_train} train, {n_val} validation, {n_test} test images"
     else:
         images, labels, classes = folder_dataset(data_dir, size, min_per_class=min_per_class)
-        order = np.random.default_rng(seed).permutation(len(labels))
-        n_hold = max(1, len(order) // 10)
-        val_idx, train_idx = order[:n_hold], order[n_hold:]
+        val_idx, train_idx = held_out_split(labels, seed)
         train_x, train_y, val_x, val_y = images[train_idx], labels[train_idx], images[val_idx], labels[val_idx]
         test_x, test_y = val_x, val_y  # a user's folder has no separate test set
         augment = augment or "hflip"
-        data = f"{data_name or data_dir}: {len(train_idx)} train, {len(val_idx)} validation images (10% held out)"
+        shift = size // 8  # a user's few images: moved about as well as flipped
+        data = (
+            f"{data_name or data_dir}: {len(train_idx)} train, {len(val_idx)} validation images "
+            "(10% of each class held out)"
+        )
     config = size_config(size, len(classes))
     data_seconds = time.perf_counter() - started
 
@@ -259,12 +294,16 @@ def train(
     bar = tqdm(range(steps), desc="training", unit="step", mininterval=1.0, disable=progress is not None)
     train_started = time.perf_counter()
     stopped, done, held_out = None, 0, None
+    # A user's folder: the weights of the best held-out score so far are kept (accuracy, then loss), and saved
+    # in the end; a few images are memorised long before a time budget is spent, and later steps can get worse.
+    keep_best = data_dir is not None
+    best: tuple[tuple[float, float], int, dict] | None = None
     for step in bar:
         if stop is not None and stop.is_set():
             stopped = STOPPED_BY_STOP
             break
         idx = torch.randint(len(train_t), (batch,), generator=gen)
-        x = _augment(train_t[idx], augment, gen).to(device)
+        x = _augment(train_t[idx], augment, gen, shift).to(device)
         loss = loss_fn(model(x), train_lab[idx].to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -279,16 +318,23 @@ def train(
             model.train()
         spent = time.perf_counter() - train_started
         out_of_time = time_budget is not None and spent >= time_budget
+        stopping = out_of_time or (stop is not None and stop.is_set())
+        if (progress is not None or keep_best) and (done % eval_every == 0 or done == steps or stopping or done == 1):
+            held_out, held_loss = _held_out_score(model, val_t, val_lab)
+            if keep_best and (best is None or (held_out, -held_loss) > best[0]):
+                best = ((held_out, -held_loss), done, {k: v.detach().clone() for k, v in model.state_dict().items()})
+            model.train()
         if progress is not None:
-            if done % eval_every == 0 or done == steps or out_of_time or done == 1:
-                held_out = accuracy(model, val_t, val_lab)
-                model.train()
             progress(TrainProgress(done, steps, loss.item(), held_out, spent, time_budget))
         if out_of_time and done < steps:
             stopped = STOPPED_BY_TIME
             break
     train_seconds = time.perf_counter() - train_started
 
+    kept_step = done
+    if best is not None:
+        model.load_state_dict(best[2])
+        kept_step = best[1]
     model.eval()
     metrics = {
         "validation_accuracy": round(accuracy(model, val_t, val_lab), 4),
@@ -309,6 +355,7 @@ def train(
             "batch": batch,
             "learning_rate": lr,
             "augment": augment,
+            "shift_pixels": shift,
             "device": str(device),
             "threads": torch.get_num_threads(),
             "data_seconds": round(data_seconds, 1),
@@ -322,6 +369,8 @@ def train(
     if time_budget is not None or stop is not None:
         # Only runs that can end early say how they ended (the bundled model's card stays as it was).
         card["training"] |= {"max_steps": steps, "time_budget_seconds": time_budget, "stopped": stopped}
+    if keep_best:
+        card["training"]["kept_step"] = kept_step  # the step whose weights were saved: the best held-out score
     # The domain check: fitted on (up to 5,000 of) the training images, calibrated on the held-out ones.
     fit_n = min(len(train_x), DOMAIN_FIT_IMAGES)
     check = fit_domain_check(model, train_x[:fit_n], train_y[:fit_n], val_x)

@@ -267,6 +267,7 @@ def train_from_zip(
     model_name: str | None = None,
     parent: str | os.PathLike | None = None,
     seed: int = 0,
+    augment: str | None = None,
     log: Callable[[str], None] = lambda message: None,
     **limits,
 ) -> tuple[dict, TrainingFolder]:
@@ -274,7 +275,9 @@ def train_from_zip(
 
     The app's settings: batch :data:`APP_BATCH`, at least :data:`MIN_IMAGES_PER_CLASS` readable images per
     class, 10 % held out; ``progress``, ``stop``, ``size`` and ``time_budget`` as in
-    :func:`attnviz.image.train.train`. ``limits``: ``max_files``, ``max_bytes`` of :func:`unpack_training_zip`.
+    :func:`attnviz.image.train.train`. ``augment``: ``"dihedral"`` when the classes look the same rotated by
+    90° or mirrored (shapes, cells, textures), default ``"hflip"`` (mirrored left to right only).
+    ``limits``: ``max_files``, ``max_bytes`` of :func:`unpack_training_zip`.
     Returns (the model card, the unpacked archive's summary; its folder is already removed).
 
     Raises:
@@ -296,6 +299,7 @@ def train_from_zip(
             stop=stop,
             min_per_class=MIN_IMAGES_PER_CLASS,
             seed=seed,
+            augment=augment,
             log=log,
         )
     return card, unpacked
