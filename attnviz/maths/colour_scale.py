@@ -69,6 +69,6 @@ def near_uniform_note(values, *, ratio: float = NEAR_UNIFORM) -> str | None:
         else f"its total spread evenly over the {v.size} cells, {mean:.3g}"
     )
     return (
-        f"Nearly uniform: the largest value, {v.max():.3g}, is {top:.1f}x uniform ({uniform}), and the smallest is "
-        f"{low:.1f}x."
+        f"Nearly uniform: the largest value, {v.max():.3g}, is {top:.1f}x uniform ({uniform}), and the smallest, "
+        f"{v.min():.3g}, is {low:.1f}x."
     )

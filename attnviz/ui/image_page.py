@@ -173,6 +173,12 @@ def map_controls(ia: ImageAttention) -> MapChoice:
     head = c3.selectbox("Head", heads, key=HEAD, disabled=every_head)
     keep_default(OPACITY, 0.55)
     opacity = c4.slider("Opacity", 0.0, 1.0, step=0.05, key=OPACITY)
+    from_min = c4.toggle(  # in view, not in the options panel: a nearly uniform map's note points here
+        "Colours from min",
+        key=FROM_MIN,
+        help="Off: colours run from 0 to the largest value. On: from the smallest, which shows small "
+        "differences in nearly uniform maps (e.g. where a patch attends in a late layer).",
+    )
     fusion, discard = "mean", 0.0
     with st.expander("Rollout and colour options", expanded=every_head):
         d1, d2, d3 = st.columns(3)
@@ -182,12 +188,6 @@ def map_controls(ia: ImageAttention) -> MapChoice:
             "Discard lowest", 0.0, 0.95, step=0.05, key=DISCARD, help="Share of each layer's weakest weights dropped."
         )
         colormap = d3.selectbox("Colour map", list(COLORMAPS), key=COLORMAP)
-        from_min = d3.toggle(
-            "Colours from min",
-            key=FROM_MIN,
-            help="Off: colours run from 0 to the largest value. On: from the smallest, which shows small "
-            "differences in nearly uniform maps (e.g. where a patch attends in a late layer).",
-        )
     head_index = None if head == MEAN_OF_HEADS else int(head)
     patch = st.session_state.get(PATCH)
     return MapChoice(kind, layer, head_index, fusion, discard, opacity, colormap, from_min, patch)

@@ -14,7 +14,7 @@ def test_the_issue_map_is_called_nearly_uniform_in_numbers():
     note = near_uniform_note(v.reshape(8, 8))
     assert note is not None
     assert f"the largest value, {v.max():.3g}, is 1.3x uniform (1/64 = 0.0156)" in note
-    assert f"the smallest is {v.min() * 64:.1f}x" in note
+    assert f"the smallest, {v.min():.3g}, is {v.min() * 64:.1f}x" in note
 
 
 def test_a_peaked_map_gets_no_note():
@@ -26,6 +26,7 @@ def test_a_peaked_map_gets_no_note():
 def test_a_map_that_does_not_sum_to_one_says_the_mean():
     note = near_uniform_note([1.0, 1.2, 0.9, 1.1])
     assert note is not None and "uniform (its total spread evenly over the 4 cells, 1.05)" in note and "1.1x" in note
+    assert "the largest value, 1.2, is 1.1x" in note and "the smallest, 0.9, is 0.9x" in note
 
 
 def test_degenerate_maps_get_no_note():

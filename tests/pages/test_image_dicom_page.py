@@ -168,3 +168,24 @@ def test_a_16_bit_png_gets_a_percentile_window_and_an_8_bit_png_none():
     at.file_uploader(key=page.UPLOAD).upload("plain.png", plain.getvalue(), "image/png").run()
     assert_clean(at)
     assert not [s for s in at.slider if s.key == image_window.WINDOW]
+
+
+def test_colours_from_min_is_in_view_and_a_nearly_uniform_map_says_its_numbers():
+    """Issue 18: a map spanning about 0-0.02 where uniform is 1/64 was painted fully orange, and the switch
+    that shows its differences sat in a collapsed panel. Patch (0, 1) of the first demo in layer 0 is such a map."""
+    at = start_clean(PAGE)
+    assert at.toggle(key=page.FROM_MIN).value is False
+    for panel in at.expander:
+        assert not [t for t in panel.toggle if t.key == page.FROM_MIN], "the switch must not be in a panel"
+    at.session_state[page.PATCH] = (0, 1)
+    at.radio(key=page.MAP).set_value("From a clicked patch").run()
+    at.selectbox(key=page.LAYER).set_value(0).run()
+    assert_clean(at)
+    z = overlay_z(at)
+    (note,) = [i.value for i in at.info if i.value.startswith("Nearly uniform")]
+    uniform = float(z.astype(np.float64).sum()) / 64  # the map's total (0.98: the rest is on the class token)
+    assert z.max() < 2 * uniform
+    assert f"the largest value, {z.max():.3g}, is {z.max() / uniform:.1f}x uniform (" in note
+    assert f"spread evenly over the 64 cells, {uniform:.3g})" in note
+    assert f"the smallest, {z.min():.3g}, is {z.min() / uniform:.1f}x" in note
+    assert "under Opacity, above the map" in note
