@@ -29,7 +29,7 @@ CASES = {
     "webp-rgba": ("40 MP uniform lossless WebP with alpha", "file"),
     "rgba-png": ("40 MP uniform 8-bit RGBA PNG", "file"),
     "palette-png": ("40 MP palette PNG with a transparent colour", "file"),
-    "float-tiff": ("40 MP float (F) TIFF, a format the app refuses", "file"),
+    "float-tiff": ("40 MP float (F) TIFF, read through its percentile window", "file"),
     "mode-I;16": ("40 MP I;16 image in memory, converted", "memory"),
     "mode-I": ("40 MP I (32-bit) image in memory, converted", "memory"),
     "mode-F": ("40 MP F (float) image in memory, converted", "memory"),

@@ -239,11 +239,19 @@ def percentile_window(values: np.ndarray) -> Window:
 def _value_range(values: np.ndarray) -> tuple[tuple[float, float], bool]:
     if np.issubdtype(values.dtype, np.integer):
         return (float(values.min()), float(values.max())), True
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
+    # A strip of rows at a time: a 40 MP float image's finite copy and its rounding took 400 MB at once.
+    flat = values.reshape(values.shape[0], -1)
+    rows = max(1, STRIP_PIXELS // max(1, flat.shape[1]))
+    lo, hi, integer = math.inf, -math.inf, True
+    for top in range(0, flat.shape[0], rows):
+        strip = flat[top : top + rows]
+        finite = strip[np.isfinite(strip)]
+        if finite.size:
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+            integer = integer and bool(np.all(finite == np.round(finite)))
+    if lo > hi:  # no finite value
         return (0.0, 0.0), True
-    lo, hi = float(finite.min()), float(finite.max())
-    return (lo, hi), bool(np.all(finite == np.round(finite)))
+    return (lo, hi), integer
 
 
 # ---------------------------------------------------------------- 16-bit PNG and TIFF
