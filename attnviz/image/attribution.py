@@ -31,6 +31,9 @@ class PixelMap:
     delta: float | None = None  # captum's convergence delta (Integrated Gradients only)
     change: float | None = None  # f(image) - f(baseline), the score IG splits among the pixels
     n_steps: int | None = None  # the integral's steps (Integrated Gradients only)
+    layer: str | None = None  # the convolution layer explained (Grad-CAM only)
+    #: Grad-CAM at the layer's own resolution (its output grid), as captum's LayerGradCam returns it.
+    layer_map: np.ndarray | None = None
 
 
 def _target_index(model: ImageModel, target: int | str) -> int:
@@ -44,28 +47,58 @@ def _target_index(model: ImageModel, target: int | str) -> int:
 
 
 def _pool(pixels: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """(H, W) -> (rows, cols) by summing each cell's pixels (H, W divisible by the grid)."""
+    """(H, W) -> (rows, cols) by summing each cell's pixels; pixel (y, x) lies in cell
+    (y * rows // H, x * cols // W) when H, W are not multiples of the grid."""
     rows, cols = grid
     h, w = pixels.shape
-    return pixels.reshape(rows, h // rows, cols, w // cols).sum(axis=(1, 3))
+    if h % rows == 0 and w % cols == 0:
+        return pixels.reshape(rows, h // rows, cols, w // cols).sum(axis=(1, 3))
+    cell = (np.arange(h)[:, None] * rows // h) * cols + np.arange(w)[None, :] * cols // w
+    sums = np.bincount(cell.ravel(), weights=pixels.ravel().astype(np.float64), minlength=rows * cols)
+    return sums.reshape(rows, cols).astype(pixels.dtype)
+
+
+def conv_layer(model: ImageModel, layer: str | None) -> str:
+    """The convolution layer Grad-CAM explains: ``layer`` (one of ``model.family.conv_layers``), or the last."""
+    if not model.has_conv:
+        family = model.family
+        why = family.absent_reason("Grad-CAM") if family is not None else None
+        because = f": {why}" if why else ""
+        raise InputError(f"{model.name} offers no Grad-CAM{because}. Use the attention maps or Integrated Gradients.")
+    layers = model.family.conv_layers
+    if layer is None:
+        return layers[-1]
+    if layer not in layers:
+        shown = ", ".join(layers[:8]) + (f" and {len(layers) - 8} more" if len(layers) > 8 else "")
+        raise InputError(f"{layer!r} is not a convolution layer of {model.name}; choose one of {shown}.")
+    return layer
 
 
 @falls_back_to_cpu("computing Grad-CAM")
-def gradcam(model: ImageModel, image: Image.Image, target: int | str) -> PixelMap:
-    """Grad-CAM on the last convolution (``model.model.last_conv``), ReLU applied, for ``target``."""
-    if not model.has_conv:
-        raise InputError(f"{model.name} has no convolution grid to explain with Grad-CAM; use the attention maps.")
+def gradcam(model: ImageModel, image: Image.Image, target: int | str, layer: str | None = None) -> PixelMap:
+    """Grad-CAM of ``target``'s logit on a convolution layer, ReLU applied.
+
+    ``layer``: a module name of ``model.family.conv_layers`` (for ``model.model.get_submodule``);
+    None: the last one (the bundled model's ``last_conv``). ``layer_map`` is captum's map at the
+    layer's own grid; ``grid`` is that map when the layer's grid is the model's, else the map
+    upsampled to the input and summed over the model's grid cells (comparable with attention).
+    """
+    name = conv_layer(model, layer)
     index = _target_index(model, target)
     x = model.pixels(image)  # (1, 3, H, W)
     with model.lock, torch.enable_grad():
-        cam = LayerGradCam(model.logits, model.model.last_conv)
+        cam = LayerGradCam(model.logits, model.model.get_submodule(name))
         attr = cam.attribute(x, target=index, relu_attributions=True)  # (1, 1, rows, cols)
         up = LayerAttribution.interpolate(attr, model.input_size, interpolate_mode="bilinear")  # (1, 1, H, W)
+    layer_map = attr[0, 0].detach().float().cpu().numpy().clip(min=0)
+    pixels = up[0, 0].detach().float().cpu().numpy().clip(min=0)
     return PixelMap(
         method="Grad-CAM",
         target=model.classes[index],
-        grid=attr[0, 0].detach().float().cpu().numpy().clip(min=0),
-        pixels=up[0, 0].detach().float().cpu().numpy().clip(min=0),
+        grid=layer_map if layer_map.shape == tuple(model.grid) else _pool(pixels, model.grid),
+        pixels=pixels,
+        layer=name,
+        layer_map=layer_map,
     )
 
 

@@ -21,11 +21,12 @@ IG's per-cell scores add up to the change the curves span.
 Maps (:data:`IMAGE_METHODS`), each a score per cell:
 
 * ``class-token attention (last layer)``: the class token's last-layer attention, mean over heads;
-* ``rollout``: :func:`attnviz.rollout`'s class-token row;
-* ``Grad-CAM``: :func:`attnviz.image.attribution.gradcam` on the last convolution (the bundled
-  family only; a ViT's row is left out with a note);
+* ``rollout``: :func:`attnviz.rollout`'s class-token row (both over the grid cells, after the special
+  tokens; left out with a note for a model without attention maps, a CNN or Swin);
+* ``Grad-CAM``: :func:`attnviz.image.attribution.gradcam` on the last convolution (models with
+  convolution layers; a ViT's or Swin's row is left out with a note saying why);
 * ``integrated gradients``: captum's ``IntegratedGradients`` of the class probability from the blurred
-  image (:data:`IG_STEPS` steps), summed over each cell's pixels and channels, signed;
+  image (``ig_steps``, :data:`IG_STEPS` by default), summed over each cell's pixels and channels, signed;
 * ``occlusion``: captum's ``FeatureAblation`` with one cell at a time, removed as above;
 * ``random``: mean and sd over ``random_orders`` orders; ``centre``: the nearer the image centre,
   the more important.
@@ -49,6 +50,7 @@ from attnviz.maths.attention_rollout import rollout
 from attnviz.maths.curve_runs import Progress, run_curves
 from attnviz.maths.deletion_curves import MaskScores, centre_nearness, check_settings, chosen_methods, fractions
 from attnviz.maths.explanation_table import RANDOM, ExplanationScores, assemble
+from attnviz.maths.integral_check import check_steps
 
 ATTENTION = "class-token attention (last layer)"
 ROLLOUT = "rollout"
@@ -93,6 +95,7 @@ def score_image_explanations(
     random_orders: int = 20,
     seed: int = 0,
     progress=None,
+    ig_steps: int = IG_STEPS,
 ) -> ExplanationScores:
     """Deletion and insertion scores of every map of ``image`` (module docstring).
 
@@ -101,19 +104,31 @@ def score_image_explanations(
         image: a PIL image (``attnviz.open_image``).
         target: the class explained, an index or a name; None: the predicted class.
         methods: None for all of :data:`IMAGE_METHODS`, or a list of them.
-        steps, random_orders, seed, progress: as :func:`attnviz.score_explanations`.
+        steps, random_orders, seed, progress, ig_steps: as :func:`attnviz.score_explanations`.
 
     Raises:
         InputError: not an image, an unknown class or method.
     """
     check_settings(steps, random_orders, seed)
+    ig_steps = check_steps(ig_steps)
+    delta = float("nan")
     wanted = chosen_methods(methods, IMAGE_METHODS)
     if not isinstance(image, Image.Image):
         raise InputError(f"score_explanations needs a PIL image for an image model, not {type(image).__name__}.")
     notes: list[str] = []
+    family = model.family
     if GRADCAM in wanted and not model.has_conv:
         wanted.remove(GRADCAM)
-        notes.append(f"Grad-CAM is left out: {model.name} has no convolution grid to explain.")
+        why = family.absent_reason("Grad-CAM") if family is not None else None
+        notes.append(f"Grad-CAM is left out: {why or f'{model.name} has no convolution grid to explain'}.")
+    if not model.has_attention:
+        dropped = [m for m in (ATTENTION, ROLLOUT) if m in wanted]
+        for method in dropped:
+            wanted.remove(method)
+        if dropped:
+            why = family.absent_reason("Class token") if family is not None else None
+            notes.append(f"{' and '.join(dropped).capitalize()} left out: {why or 'the model has no attention'}.")
+    specials = len(family.special_tokens) if family is not None else 1
     rows, cols = model.grid
     m = rows * cols
     cell = torch.as_tensor(_cell_of_pixel(model.input_size, model.grid).ravel())  # (H*W,)
@@ -145,24 +160,24 @@ def score_image_explanations(
 
         cache = MaskScores(m, batch=BATCH, progress=lambda k: prog.step(phase[0], k))
         full, removed_score = cache.scores(np.array([np.zeros(m, bool), np.ones(m, bool)]), compute)
-        weights = attention[0].double().cpu().numpy()  # (L, heads, T, T)
+        weights = attention[0].double().cpu().numpy() if attention is not None else None  # (L, heads, T, T)
         importance, spent = {}, {}
         for method in wanted:
             began = time.perf_counter()
             if method == ATTENTION:
-                importance[method] = weights[-1, :, 0, 1:].mean(axis=0)
+                importance[method] = weights[-1, :, 0, specials:].mean(axis=0)
             elif method == ROLLOUT:
-                importance[method] = rollout(weights)[0, 1:].astype(np.float64)
+                importance[method] = rollout(weights)[0, specials:].astype(np.float64)
             elif method == GRADCAM:
                 phase[0] = GRADCAM
                 importance[method] = gradcam(model, image, index).grid.astype(np.float64).ravel()
                 prog.step(phase[0])
             elif method == IG:
                 phase[0] = IG
-                importance[method], delta = _integrated_gradients(probability, x, base, cell.numpy(), m)
+                importance[method], delta = _integrated_gradients(probability, x, base, cell.numpy(), m, ig_steps)
                 change = float(full - removed_score)
                 share = f" ({abs(delta) / abs(change):.0%} of the change it explains)" if change else ""
-                notes.append(f"Integrated gradients: {IG_STEPS} steps, convergence delta {delta:.3g}{share}.")
+                notes.append(f"Integrated gradients: {ig_steps} steps, convergence delta {delta:.3g}{share}.")
                 prog.step(phase[0])
             elif method == CENTRE:
                 importance[method] = centre_nearness(model.grid)
@@ -210,6 +225,8 @@ def score_image_explanations(
         steps=steps,
         random_orders=random_orders if RANDOM in wanted else 0,
         seed=seed,
+        ig_steps=ig_steps if IG in wanted else None,
+        ig_delta=delta,
     )
 
 
@@ -226,7 +243,7 @@ def _occlusion(cache: MaskScores, compute, m: int) -> np.ndarray:
     return attribution[0].double().numpy()
 
 
-def _integrated_gradients(probability, x, base, cell: np.ndarray, m: int) -> tuple[np.ndarray, float]:
+def _integrated_gradients(probability, x, base, cell: np.ndarray, m: int, ig_steps: int) -> tuple[np.ndarray, float]:
     """Signed IG of the class probability from ``base`` (the blurred image), summed over each cell's pixels
     and channels: ``[m]``, and the convergence delta."""
     from captum.attr import IntegratedGradients
@@ -234,7 +251,7 @@ def _integrated_gradients(probability, x, base, cell: np.ndarray, m: int) -> tup
     with torch.inference_mode(False), torch.enable_grad():
         ig = IntegratedGradients(probability)
         attr, delta = ig.attribute(
-            x, baselines=base, n_steps=IG_STEPS, internal_batch_size=BATCH, return_convergence_delta=True
+            x, baselines=base, n_steps=ig_steps, internal_batch_size=BATCH, return_convergence_delta=True
         )
     per_pixel = attr[0].detach().double().sum(dim=0).cpu().numpy().ravel()  # (H*W,)
     return np.bincount(cell, weights=per_pixel, minlength=m), float(delta.detach().reshape(-1)[0])

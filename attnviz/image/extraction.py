@@ -1,7 +1,10 @@
 """One forward pass of an image model: predictions and every layer's and head's attention.
 
-Tokens: 0 is the class token, then the grid cells row by row (cell (r, c) is token
-``1 + r * cols + c``), for both the bundled CNN-attention model and ViTs.
+Tokens: the special tokens first (``ImageAttention.special_tokens``: the class token; a DeiT's
+distillation token after it; a DINOv2's registers), then the grid cells row by row (cell (r, c) is
+token ``s + r * cols + c`` with ``s`` special tokens), for both the bundled CNN-attention model and
+ViTs. A model without attention maps (a CNN, Swin: :mod:`attnviz.image.model_families`) gets
+predictions and an empty ``weights`` of shape ``(0, 0, 0, 0)``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from PIL import Image
 from attnviz.device import falls_back_to_cpu
 from attnviz.image.domain_check import domain_verdict, png_bits_per_pixel
 from attnviz.image.loading import ImageModel
+from attnviz.image.model_families import ModelFamily
 from attnviz.maths.domain_scores import BITS
 from attnviz.results import AttentionResult
 
@@ -22,7 +26,7 @@ from attnviz.results import AttentionResult
 @dataclass(frozen=True)
 class ImageAttention(AttentionResult):
     predictions: list[tuple[str, float]]  # (label, probability), best first, every class
-    weights: np.ndarray  # float32 (layers, heads, T, T), T = 1 + rows * cols; rows sum to 1
+    weights: np.ndarray  # float32 (layers, heads, T, T), T = specials + rows * cols; rows sum to 1
     grid: tuple[int, int]  # (rows, cols)
     image: Image.Image  # the RGB image as the model saw it (its input size)
     model_name: str
@@ -30,12 +34,22 @@ class ImageAttention(AttentionResult):
     #: training images; ``domain_note`` says so in words (also when it is like them, or not checked).
     out_of_domain: bool = False
     domain_note: str = ""
+    #: Labels of the tokens before the grid cells; () when the model has no attention maps.
+    special_tokens: tuple[str, ...] = ("[CLS]",)
+    #: Which maps the model supports and why the others are absent (None: not known).
+    family: ModelFamily | None = None
+
+    @property
+    def has_attention(self) -> bool:
+        return self.weights.shape[0] > 0
 
     @property
     def row_labels(self) -> list[str]:
-        """The class token, then the grid cells row by row, as "cell (row, col)"."""
+        """The special tokens, then the grid cells row by row, as "cell (row, col)"."""
+        if not self.has_attention:
+            return []
         rows, cols = self.grid
-        return ["[CLS]", *(f"cell ({r}, {c})" for r in range(rows) for c in range(cols))]
+        return [*self.special_tokens, *(f"cell ({r}, {c})" for r in range(rows) for c in range(cols))]
 
     @property
     def column_labels(self) -> list[str]:
@@ -43,19 +57,22 @@ class ImageAttention(AttentionResult):
 
     def cls_attention(self, layer: int, head: int | None = None) -> np.ndarray:
         """The class token's attention to each grid cell: (rows, cols); ``head=None`` averages heads."""
-        rows = self.weights[layer, :, 0, 1:] if head is None else self.weights[layer, head, 0, 1:][None]
+        s = len(self.special_tokens)
+        rows = self.weights[layer, :, 0, s:] if head is None else self.weights[layer, head, 0, s:][None]
         return rows.mean(axis=0).reshape(self.grid)
 
     def cell_attention(self, layer: int, head: int | None, row: int, col: int) -> np.ndarray:
         """Where grid cell (row, col) attends: (rows, cols); ``head=None`` averages heads."""
-        query = 1 + row * self.grid[1] + col
-        rows = self.weights[layer, :, query, 1:] if head is None else self.weights[layer, head, query, 1:][None]
+        s = len(self.special_tokens)
+        query = s + row * self.grid[1] + col
+        rows = self.weights[layer, :, query, s:] if head is None else self.weights[layer, head, query, s:][None]
         return rows.mean(axis=0).reshape(self.grid)
 
 
 @falls_back_to_cpu("computing image attention")
 def image_attention(model: ImageModel, image: Image.Image) -> ImageAttention:
-    """Classify ``image`` and return the attention of every layer and head."""
+    """Classify ``image`` and return the attention of every layer and head (none for a model without
+    attention maps: ``weights`` is then empty, ``family`` says why)."""
     x = model.pixels(image)  # (1, 3, H, W)
     with model.lock, torch.inference_mode():
         logits, attention, features = model.forward_with_features(x)  # (1, K), (1, L, heads, T, T), dict | None
@@ -68,10 +85,17 @@ def image_attention(model: ImageModel, image: Image.Image) -> ImageAttention:
         features[BITS] = png_bits_per_pixel(np.asarray(seen)[None])
         out_of_domain, note = domain_verdict(model.domain, model.card, features, logits.double().cpu().numpy())
     probs = torch.softmax(logits[0].float(), dim=-1).cpu().numpy()
-    weights = attention[0].float().cpu().numpy()
     rows, cols = model.grid
-    if weights.shape[-1] != 1 + rows * cols:
-        raise RuntimeError(f"{model.name}: {weights.shape[-1]} tokens, expected class token + {rows}x{cols} grid")
+    specials = model.family.special_tokens if model.family is not None else ("[CLS]",)
+    if attention is None:
+        weights, specials = np.zeros((0, 0, 0, 0), dtype=np.float32), ()
+    else:
+        weights = attention[0].float().cpu().numpy()
+        if weights.shape[-1] != len(specials) + rows * cols:
+            raise RuntimeError(
+                f"{model.name}: {weights.shape[-1]} tokens, expected {len(specials)} special token(s) + "
+                f"{rows}x{cols} grid"
+            )
     order = np.argsort(-probs, kind="stable")
     return ImageAttention(
         predictions=[(model.classes[i], float(probs[i])) for i in order],
@@ -81,4 +105,6 @@ def image_attention(model: ImageModel, image: Image.Image) -> ImageAttention:
         model_name=model.name,
         out_of_domain=out_of_domain,
         domain_note=note,
+        special_tokens=tuple(specials),
+        family=model.family,
     )

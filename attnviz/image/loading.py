@@ -3,8 +3,11 @@
 No name loads the bundled model: the CNN-attention classifier of ``attnviz.image.cnn_attention``,
 trained by ``python -m attnviz.image.train`` on generated shapes, from ``assets/image-model/``. A
 folder written by that script (``model.safetensors`` + ``model_card.json``) loads the same way.
-Any other name is a Hugging Face ViT-style classifier (a hub id or a local folder with
-``config.json``), loaded with eager attention so its weights come back.
+Any other name is a Hugging Face image classifier (a hub id or a local folder with
+``config.json``: ResNet, ConvNeXt, EfficientNet, RegNet, ViT, DeiT, BEiT, Swin, ...), loaded with
+eager attention so its weights come back, safetensors only and without remote code. Its
+:class:`~attnviz.image.model_families.ModelFamily` (which maps it supports, its convolution layers)
+is found at load time by one forward pass on a grey image.
 """
 
 from __future__ import annotations
@@ -21,12 +24,20 @@ from safetensors.torch import load_file
 # At module level: transformers resolves these names lazily, which is not safe from two script
 # threads at once (see attnviz.text.loading).
 from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
+from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
 
 from attnviz.device import SharedModel, pick_device
 from attnviz.errors import ModelLoadError
 from attnviz.image import model_files
 from attnviz.image.cnn_attention import CnnAttention, CnnAttentionConfig
 from attnviz.image.domain_check import load_domain_check
+from attnviz.image.model_families import (
+    SQUARE_ATTENTION,
+    ModelFamily,
+    convolution_layers,
+    describe,
+    special_tokens,
+)
 from attnviz.image.model_files import CARD_FILE, WEIGHTS_FILE
 from attnviz.maths.domain_scores import DomainCheck
 from attnviz.model_budget import check_size, check_transformers_model
@@ -44,6 +55,8 @@ from attnviz.weight_files import check_weight_files, folder_weight_files, safete
 
 #: Name shown for the bundled model, and accepted by ``load_image_model``.
 BUNDLED_IMAGE_MODEL = "shapes-cnn-attention"
+#: Model types transformers builds with AutoModelForImageClassification.
+IMAGE_CLASSIFIERS = frozenset(MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES)
 
 
 @dataclass(eq=False)
@@ -51,7 +64,10 @@ class ImageModel(SharedModel):
     """A loaded classifier, how it wants its input, and where it runs.
 
     ``kind`` is ``"cnn-attention"`` (the bundled family: class token + conv grid, Grad-CAM on
-    ``model.last_conv``) or ``"vit"`` (a Hugging Face ViT: class token + patch grid).
+    ``model.last_conv`` by default) or, for a Hugging Face classifier, its family's kind (``"cnn"``,
+    ``"vit"``, ``"swin"``). ``family`` says
+    which maps it supports (:mod:`attnviz.image.model_families`); ``grid`` is the attention's patch grid,
+    or for a model without attention the output grid of its last convolution layer.
 
     One object is shared by every session of the app: see :class:`attnviz.device.SharedModel`.
     """
@@ -68,21 +84,30 @@ class ImageModel(SharedModel):
     card: dict = field(default_factory=dict, repr=False)
     #: The calibrated domain check (:mod:`attnviz.image.domain_check`) of a model trained by attnviz; None otherwise.
     domain: DomainCheck | None = field(default=None, repr=False)
+    #: Which maps the model supports and why the others are absent; set by the loader.
+    family: ModelFamily | None = field(default=None, repr=False)
 
     @property
     def n_layers(self) -> int:
-        return len(self.model.blocks) if self.kind == "cnn-attention" else int(self.model.config.num_hidden_layers)
+        if self.kind == "cnn-attention":
+            return len(self.model.blocks)
+        return int(self.model.config.num_hidden_layers) if self.has_attention else 0
 
     @property
     def n_heads(self) -> int:
         if self.kind == "cnn-attention":
             return self.model.config.heads
-        return int(self.model.config.num_attention_heads)
+        return int(self.model.config.num_attention_heads) if self.has_attention else 0
+
+    @property
+    def has_attention(self) -> bool:
+        """The attention is one matrix over the special tokens and the grid (its maps can be drawn)."""
+        return self.family is None or self.family.has_attention
 
     @property
     def has_conv(self) -> bool:
-        """Grad-CAM needs a convolution with a spatial grid; only the bundled family has one."""
-        return self.kind == "cnn-attention"
+        """Grad-CAM is offered: the model has convolution layers whose output is a grid."""
+        return self.family is not None and self.family.has_gradcam
 
     def pixels(self, image: Image.Image) -> torch.Tensor:
         """An RGB image -> (1, 3, H, W) float on the model's device, as the model expects it."""
@@ -94,10 +119,12 @@ class ImageModel(SharedModel):
         std = torch.tensor(self.std).view(1, 3, 1, 1)
         return ((x - mean) / std).to(self.device)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 3, H, W) -> logits (B, K), attention (B, L, heads, T, T)."""
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, 3, H, W) -> logits (B, K), attention (B, L, heads, T, T) or None without attention maps."""
         if self.kind == "cnn-attention":
             return self.model(x, return_attention=True)
+        if not self.has_attention:
+            return self.model(pixel_values=x).logits, None
         out = self.model(pixel_values=x, output_attentions=True)
         return out.logits, torch.stack(out.attentions, dim=1)
 
@@ -134,7 +161,7 @@ def load_image_model(name: str | None = None, device: torch.device | str | None 
         return _load_cnn_attention(bundled_image_dir(), BUNDLED_IMAGE_MODEL, device, bundled=True)
     if source.kind == FOLDER and _is_file_or_dir(source.path / CARD_FILE):
         return _load_cnn_attention(source.path, source.name, device)
-    return _load_vit(source, device)
+    return _load_hf(source, device)
 
 
 def _is_file_or_dir(path: Path) -> bool:
@@ -218,6 +245,9 @@ def _load_cnn_attention(folder: Path, label: str, device: torch.device, bundled:
         raise ModelLoadError(f"{what} in {folder} could not be read ({type(exc).__name__}: {exc}). {hint}") from exc
     model.eval().to(device)
     domain = load_domain_check(folder, card, hint)
+    stages = tuple(f"stem.{i}" for i in range(len(model.stem)))  # conv + norm + ReLU; the last is last_conv
+    size = config.image_size
+    convs = convolution_layers(model, lambda: model(torch.zeros(1, 3, size, size, device=device)), stages)
     return ImageModel(
         name=label,
         kind="cnn-attention",
@@ -228,6 +258,7 @@ def _load_cnn_attention(folder: Path, label: str, device: torch.device, bundled:
         device=device,
         card=card,
         domain=domain,
+        family=describe("cnn-attention", convs, ("[CLS]",), attention_ok=True),
     )
 
 
@@ -252,7 +283,8 @@ def _check_cnn_size(config: CnnAttentionConfig, label: str, hint: str) -> None:
     )
 
 
-def _load_vit(source: ModelSource, device: torch.device) -> ImageModel:
+def _load_hf(source: ModelSource, device: torch.device) -> ImageModel:
+    """A Hugging Face image classifier: safetensors only, no remote code, its family found by one pass."""
     name, location, extra = source.name, source.location, source.hub_kwargs
     try:
         config = AutoConfig.from_pretrained(location, trust_remote_code=False, **extra)
@@ -266,10 +298,11 @@ def _load_vit(source: ModelSource, device: torch.device) -> ImageModel:
             f"`python -m attnviz.image.train`) nor a readable config.json (a Hugging Face model). "
             f"Use the bundled model ({BUNDLED_IMAGE_MODEL})."
         ) from exc
-    if config.model_type not in ("vit", "deit"):
+    if config.model_type not in IMAGE_CLASSIFIERS:
         raise ModelLoadError(
-            f"{name!r} is a {config.model_type!r} model; attnviz reads attention from ViT-style classifiers "
-            f"(vit, deit) with a class token and a patch grid. Use the bundled model ({BUNDLED_IMAGE_MODEL})."
+            f"{name!r} is a {config.model_type!r} model, which transformers does not load as an image classifier "
+            f"(AutoModelForImageClassification): use an image classifier such as ResNet, ConvNeXt, EfficientNet, "
+            f"RegNet, ViT, DeiT, BEiT or Swin, or the bundled model ({BUNDLED_IMAGE_MODEL})."
         )
     fallback = f"Use the bundled model ({BUNDLED_IMAGE_MODEL})."
     check_weight_files(source, config, fallback)
@@ -288,23 +321,77 @@ def _load_vit(source: ModelSource, device: torch.device) -> ImageModel:
             raise labels from exc
         raise weights_error(source, exc, BUNDLED_IMAGE_MODEL) from exc
     model.eval().to(device)
-    size = config.image_size if isinstance(config.image_size, int) else config.image_size[0]
-    patch = config.patch_size if isinstance(config.patch_size, int) else config.patch_size[0]
-    mean, std = _vit_normalisation(location, extra)
+    processor = _processor(location, extra)
+    size = _input_size(config, processor)
+    mean, std = _normalisation(processor)
+    family, grid = _hf_family(name, model, config, size, device)
     classifier = getattr(model, "classifier", None)
     n_outputs = classifier.out_features if isinstance(classifier, torch.nn.Linear) else int(config.num_labels)
     classes = class_names(config, n_outputs)
     return ImageModel(
         name=name,
-        kind="vit",
+        kind=family.kind,
         model=model,
         classes=classes,
         input_size=(size, size),
-        grid=(size // patch, size // patch),
+        grid=grid,
         device=device,
         mean=mean,
         std=std,
+        family=family,
     )
+
+
+def _first_int(value) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], int):
+        return int(value[0])
+    return None
+
+
+def _input_size(config, processor) -> int:
+    """The square input side: the image processor's size (what the model was trained with), else the
+    config's ``image_size``, else 224."""
+    for attr in ("crop_size", "size"):
+        spec = getattr(processor, attr, None)
+        for key in ("height", "shortest_edge", "width"):
+            value = spec.get(key) if isinstance(spec, dict) else getattr(spec, key, None)
+            if isinstance(value, int) and value > 0:
+                return value
+    if (size := _first_int(getattr(config, "image_size", None))) is not None and size > 0:
+        return size
+    return 224
+
+
+def _hf_family(name: str, model, config, size: int, device: torch.device) -> tuple[ModelFamily, tuple[int, int]]:
+    """The model's family (one pass on a grey image) and its grid: the patch grid of a model whose attention
+    attnviz draws, else the output grid of the last convolution layer (the Grad-CAM default)."""
+    x = torch.zeros(1, 3, size, size, device=device)
+    convs = convolution_layers(model, lambda: model(pixel_values=x))
+    specials = special_tokens(config.model_type, config)
+    patch_grid = None
+    if config.model_type in SQUARE_ATTENTION:
+        patch = _first_int(getattr(config, "patch_size", None)) or 16
+        rows = size // patch
+        with torch.inference_mode():
+            attentions = model(pixel_values=x, output_attentions=True).attentions
+        expected = len(specials) + rows * rows
+        shapes = {tuple(a.shape[-2:]) for a in attentions or ()}
+        if shapes != {(expected, expected)}:
+            raise ModelLoadError(
+                f"{name!r}: its attention has shape {sorted(shapes)}, but {len(specials)} special token(s) "
+                f"({', '.join(specials)}) and a {rows} x {rows} patch grid make {expected} tokens; attnviz cannot "
+                f"tell which token is which. Use the bundled model ({BUNDLED_IMAGE_MODEL})."
+            )
+        patch_grid = (rows, rows)
+    family = describe(config.model_type, convs, specials, attention_ok=patch_grid is not None)
+    if patch_grid is not None:
+        return family, patch_grid
+    if family.has_gradcam:
+        return family, family.conv_grids[-1]
+    grids = [g for _, g in convs]
+    return family, grids[0] if grids else (max(1, size // 16),) * 2
 
 
 def class_names(config, n_outputs: int) -> tuple[str, ...]:
@@ -354,10 +441,17 @@ def _labels_mismatch(source: ModelSource, config, exc: BaseException, fallback: 
     )
 
 
-def _vit_normalisation(name: str, extra: dict | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def _processor(name: str, extra: dict | None = None):
+    """The model's image processor, or None when it ships none (or it cannot be read)."""
+    try:
+        return AutoImageProcessor.from_pretrained(name, trust_remote_code=False, **(extra or {}))
+    except (OSError, ValueError, AttributeError, TypeError, KeyError):
+        return None
+
+
+def _normalisation(processor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The processor's mean and std when the model ships one, else ViT's default (0.5, 0.5)."""
     try:
-        proc = AutoImageProcessor.from_pretrained(name, trust_remote_code=False, **(extra or {}))
-        return tuple(proc.image_mean), tuple(proc.image_std)
-    except (OSError, ValueError, AttributeError, TypeError):
+        return tuple(float(v) for v in processor.image_mean), tuple(float(v) for v in processor.image_std)
+    except (AttributeError, TypeError, ValueError):
         return (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)

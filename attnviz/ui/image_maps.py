@@ -53,7 +53,8 @@ def patch_of(ia: ImageAttention, choice: MapChoice) -> tuple[int, int]:
 
 def rollout_map(ia: ImageAttention, fusion: str = "mean", discard: float = 0.0) -> np.ndarray:
     """The class token's row of the rollout, over grid cells: (rows, cols)."""
-    return rollout(ia.weights, head_fusion=fusion, discard_ratio=discard)[0, 1:].reshape(ia.grid)
+    specials = len(ia.special_tokens)  # the class token first; a DeiT's distillation token after it
+    return rollout(ia.weights, head_fusion=fusion, discard_ratio=discard)[0, specials:].reshape(ia.grid)
 
 
 def _heads(choice: MapChoice) -> str:
