@@ -12,10 +12,9 @@ page.follow_link()
 st.title("Worked example: one attention head, step by step")
 st.caption("Every number below is computed from the inputs, none is typed; in real mode the page proves it.")
 if page.mode_picker() == page.TOY_MODE:
-    shown = page.toy_inputs()
+    page.toy_view()
 else:
     tm = text_model_picker()
-    shown = page.real_inputs(tm) if tm is not None else None
-if shown is None:
-    st.stop()
-page.render(shown)
+    if tm is None:
+        st.stop()
+    page.real_view(tm, page.real_sentence())

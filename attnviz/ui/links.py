@@ -32,6 +32,7 @@ from attnviz.maths.toy_presets import PRESETS, RANDOM
 from attnviz.text.views import BLOCKS
 from attnviz.ui import image_page, stats_page, text_page, text_views, worked_page, worked_steps
 from attnviz.ui.cache import cached_demo_images, configured_device
+from attnviz.ui.fragments import after_partial_rerun
 from attnviz.ui.image_maps import IMAGE_MAPS
 from attnviz.ui.safe import log_model_error
 from attnviz.ui.share_links import Field, encode, parse
@@ -40,6 +41,8 @@ from attnviz.ui.widgets import IMAGE_MODEL_PICKER, TEXT_MODEL_PICKER, ModelPicke
 
 #: Session keys: the link was read (first run only); what did not fit in the address.
 _READ, _LEFT_OUT = "_attnviz_link_read", "_attnviz_link_left_out"
+#: The page the address belongs to, and the share box's code element (see write_address).
+_PATH, _SHARE_SLOT = "_attnviz_link_path", "_attnviz_share_slot"
 _NONE = object()  # a bind with no default: always written while its key is set
 MODEL = Field("model", "text")
 
@@ -310,6 +313,7 @@ def page_params(link: PageLink | None, state: Mapping) -> tuple[dict[str, str], 
 
 def follow(url_path: str) -> None:
     """Read the link on a session's first run; on every run, put the page's state in the address."""
+    st.session_state[_PATH] = url_path  # for a view's partial rerun (write_address)
     link = PAGES.get(url_path)
     if not st.session_state.get(_READ):
         st.session_state[_READ] = True
@@ -327,9 +331,30 @@ def share_box(params: dict[str, str], left_out: list[str]) -> None:
     base = st.context.url or ""
     url = base + ("?" + urlencode(params, quote_via=quote) if params else "")
     with st.sidebar.expander("Share this view", icon=":material/link:"):
-        st.code(url or "?" + urlencode(params, quote_via=quote), language=None, wrap_lines=True)
+        st.session_state[_SHARE_SLOT] = slot = st.empty()  # rewritten by a view's partial rerun
+        slot.code(url or "?" + urlencode(params, quote_via=quote), language=None, wrap_lines=True)
         st.caption(
             "This address reopens this page with the same text, model, layer, head, view and options "
             "(copy it with the button in the box's corner). An uploaded image or corpus is not in it."
             + (f" Left out, too long for an address: {', '.join(left_out)}." if left_out else "")
         )
+
+
+def write_address() -> None:
+    """After a view's partial rerun (attnviz.ui.fragments): the address and the share box follow its widgets.
+
+    The page's script did not run, so :func:`follow` did not; the page is the one it last saw.
+    """
+    link = PAGES.get(st.session_state.get(_PATH, ""))
+    if link is None:
+        return
+    params, _ = page_params(link, st.session_state)
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+    slot = st.session_state.get(_SHARE_SLOT)
+    if slot is not None:
+        url = (st.context.url or "") + ("?" + urlencode(params, quote_via=quote) if params else "")
+        slot.code(url or "?" + urlencode(params, quote_via=quote), language=None, wrap_lines=True)
+
+
+after_partial_rerun("address", write_address)

@@ -40,6 +40,7 @@ from attnviz.text.extraction import TextAttention
 from attnviz.text.forward_cost import estimate_seconds
 from attnviz.text.loading import TextModel
 from attnviz.text.token_rollout import rollout_from
+from attnviz.ui import fragments
 from attnviz.ui.cache import (
     cached_pooled_head,
     cached_pooled_layer,
@@ -122,7 +123,12 @@ def pooling_option() -> str:
 def render(tm: TextModel, ta: TextAttention, *, scale: str, hide_first: bool) -> None:
     """Pickers and the chosen view of a long input."""
     caption(ta)
-    how = pooling_option()
+    views(tm, ta, how=pooling_option(), scale=scale, hide_first=hide_first)  # the sidebar's option: a full rerun
+
+
+@fragments.view("long_text_view")
+def views(tm: TextModel, ta: TextAttention, *, how: str, scale: str, hide_first: bool) -> None:
+    """Layer, head, view and the chosen view: a fragment, so that their changes rerun this part alone."""
     clamp(LAYER, ta.n_layers)
     clamp(HEAD, ta.n_heads)
     if st.session_state.get(LONG_VIEW) not in LONG_VIEWS:

@@ -15,6 +15,7 @@ from attnviz.export import attention_npz, head_csv
 from attnviz.text.extraction import TextAttention
 from attnviz.text.loading import TextModel
 from attnviz.text.views import BLOCKS, AttentionView
+from attnviz.ui import fragments
 from attnviz.ui.cache import cached_view
 from attnviz.ui.figure_downloads import figure_downloads
 from attnviz.ui.safe import md_escape
@@ -102,8 +103,13 @@ def layer_head_view(view: AttentionView) -> tuple[int, int, TextView]:
     return layer, head, TEXT_VIEWS[chosen]
 
 
+@fragments.view("text_view")
 def render(tm: TextModel, ta: TextAttention, view: AttentionView, opts: Options) -> None:
-    """Draw the chosen view (its entry in :data:`~attnviz.ui.text_views.TEXT_VIEWS`) and its downloads."""
+    """Draw the chosen view (its entry in :data:`~attnviz.ui.text_views.TEXT_VIEWS`) and its downloads.
+
+    A fragment: a change of layer, head, view or of a view's own controls (and a click on a chart)
+    reruns this view alone; the sentence, the model and the sidebar's display options rerun the page.
+    """
     if not view.query_tokens or not view.key_tokens:
         st.info("Nothing to show with these options (every token is hidden). Show [CLS]/[SEP] or pick another block.")
         return

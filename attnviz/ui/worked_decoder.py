@@ -28,6 +28,7 @@ from attnviz.ui.worked_steps import (
     step_scores,
     step_softmax,
     summary_caption,
+    weights_expander,
 )
 
 #: Largest max |recomputed norm − the model's| that the norm step calls equal.
@@ -117,12 +118,15 @@ def step_projections(s: Shown, i: int, j: int, no: int) -> None:
             f"this head's are its columns {r.head * r.d_head}–{(r.head + 1) * r.d_head - 1} of each third."
         )
     shared = f" (key/value head {r.kv_head})" if group > 1 else ""
-    with st.expander(
+    box, is_open = weights_expander(
         f"This head's weights: columns {r.head * r.d_head}–{(r.head + 1) * r.d_head - 1} of W_Q, "
         f"columns {kv_cols} of W_K and W_V{shared}"
-    ):
+    )
+    with box:
         for col, (name, w, b) in zip(
-            st.columns(3), (("W_Q", r.w_q, r.b_q), ("W_K", r.w_k, r.b_k), ("W_V", r.w_v, r.b_v)), strict=True
+            st.columns(3) if is_open else (),
+            (("W_Q", r.w_q, r.b_q), ("W_K", r.w_k, r.b_k), ("W_V", r.w_v, r.b_v)),
+            strict=False,
         ):
             with col:
                 fig = figs.matrix(w, name, max_rows=s.max_dims, max_cols=s.max_dims, printed_cols=8)

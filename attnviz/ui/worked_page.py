@@ -1,7 +1,10 @@
 """The worked-example page: inputs (toy tables or the loaded model), the check panel, the link.
 
-The page file calls, in order: :func:`follow_link`, :func:`mode_picker`, then :func:`toy_inputs`
-or :func:`real_inputs` (each returns a :class:`~attnviz.ui.worked_steps.Shown`), then
+The page file calls, in order: :func:`follow_link`, :func:`mode_picker`, then :func:`toy_view`, or
+:func:`real_sentence` and :func:`real_view`. Each view is a fragment (:mod:`attnviz.ui.fragments`):
+a step control (layer, head, "Show every dimension", the chosen cell, the divisor, a toy cell)
+reruns that view alone; the mode, the model and the sentence rerun the page. A view gets a
+:class:`~attnviz.ui.worked_steps.Shown` from :func:`toy_inputs` or :func:`real_inputs` and calls
 :func:`render`, which draws the seven steps (:mod:`attnviz.ui.worked_steps`), or a decoder head's
 nine (:mod:`attnviz.ui.worked_decoder`: the norm, RoPE and the causal mask besides). Every number
 drawn comes from :func:`attnviz.maths.qkv.attention_steps` or :func:`attnviz.explain_head`; none is typed.
@@ -34,6 +37,7 @@ from attnviz.maths.toy_presets import (
     toy_steps,
 )
 from attnviz.text.worked_example import HeadSteps
+from attnviz.ui import fragments
 from attnviz.ui import state as shared
 from attnviz.ui.cache import cached_explain_head
 from attnviz.ui.figure_downloads import figure_downloads
@@ -203,7 +207,7 @@ def toy_inputs() -> Shown | None:
         # Fold the edits into the stored tables and re-key the editors: the numbers now live in
         # session state (kept across pages) and an edit is never applied twice.
         st.session_state[TOY] = {"version": version + 1, "tables": edited}
-        st.rerun()
+        fragments.rerun_here()
 
     try:
         inputs = from_tables(tables)
@@ -228,14 +232,36 @@ def _use_text_page_sentence() -> None:
     st.session_state[TEXT] = st.session_state.get(shared.TEXT, "")
 
 
-def real_inputs(tm) -> Shown | None:
-    """Sentence, layer and head of the loaded model; returns its steps, or None after saying why not."""
+@fragments.view("worked_toy")
+def toy_view() -> None:
+    """Toy mode below the mode picker: its inputs and steps rerun together, without the page."""
+    shown = toy_inputs()
+    if shown is not None:
+        render(shown)
+
+
+def real_sentence() -> str:
+    """The sentence box of real mode (a change reruns the page); returns the sentence."""
     from_text_page = st.session_state.get(shared.TEXT)
     st.session_state.setdefault(TEXT, from_text_page or DEFAULT_TEXT)
     text = st.text_area("Sentence", key=TEXT, height=68, help="Press Ctrl+Enter to apply.")
     replacement_notice(text, "sentence")
     if from_text_page and from_text_page.strip() and from_text_page != text:
         st.button("Use the sentence from the text page", on_click=_use_text_page_sentence)
+    return text
+
+
+@fragments.view("worked_real")
+def real_view(tm, text: str) -> None:
+    """Real mode below the sentence: layer, head, the check panel and the steps rerun together."""
+    follow_link()  # the check panel's link to the text page is clicked inside this view
+    shown = real_inputs(tm, text)
+    if shown is not None:
+        render(shown)
+
+
+def real_inputs(tm, text: str) -> Shown | None:
+    """Layer and head of the loaded model for ``text``; returns its steps, or None after saying why not."""
     stale = [
         (what, v, size)
         for what, key, size in (("Layer", LAYER, tm.n_layers), ("Head", HEAD, tm.n_heads))

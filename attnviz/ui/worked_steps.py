@@ -22,6 +22,8 @@ from attnviz.ui.safe import md_escape
 
 QUERY, KEY, DIVISOR = "worked_query", "worked_key", "worked_divisor"
 WEIGHTS_CHART = "worked_weights_chart"
+#: The expander of a head's W_Q, W_K, W_V: its charts are drawn only while it is open.
+WEIGHTS_OPEN = "worked_weights_open"
 _CELL_FOR = "worked_cell_for"  # the tokens the chosen cell belongs to
 #: Set by a shared link that names the cell (attnviz.ui.links): keep it for the link's tokens.
 LINKED_CELL = "worked_linked_cell"
@@ -117,6 +119,16 @@ def cell_picker(shown: Shown) -> tuple[int, int]:
     return i, j
 
 
+def weights_expander(label: str):
+    """The expander of the head's projection matrices, and whether it is open.
+
+    Its six charts are built and sent only while it is open: opening or closing it reruns the
+    view (``on_change="rerun"``), so a closed expander costs nothing on every other change.
+    """
+    box = st.expander(label, key=WEIGHTS_OPEN, on_change="rerun")
+    return box, bool(st.session_state.get(WEIGHTS_OPEN))
+
+
 def _chart(fig, key: str, stretch: bool = False) -> None:
     """Small matrices keep their own width (cells of one size); charts in columns or wider than the page stretch."""
     stretch = stretch or (fig.layout.width or 0) > 1000
@@ -170,13 +182,14 @@ def step_projections(s: Shown, i: int, j: int, no: int = 1) -> None:
         source = "the embeddings" if s.real.layer == 0 else f"layer {s.real.layer - 1}'s output"
         st.caption(f"X is the hidden state entering layer {s.real.layer}: {source}, one row per token.")
         _chart(figs.matrix(h.x, "X", row_labels=toks, max_rows=s.max_tokens, max_cols=s.max_dims), "worked_x")
-        with st.expander(
+        box, is_open = weights_expander(
             f"This head's weights: columns {s.head_index * h.d_head}–{(s.head_index + 1) * h.d_head - 1} "
             "of the layer's W_Q, W_K, W_V"
-        ):
-            cols = st.columns(3)
+        )
+        with box:
+            cols = st.columns(3) if is_open else ()
             for col, (name, w, b) in zip(
-                cols, (("W_Q", h.w_q, h.b_q), ("W_K", h.w_k, h.b_k), ("W_V", h.w_v, h.b_v)), strict=True
+                cols, (("W_Q", h.w_q, h.b_q), ("W_K", h.w_k, h.b_k), ("W_V", h.w_v, h.b_v)), strict=False
             ):
                 with col:
                     _chart(

@@ -395,3 +395,17 @@ def test_a_tiny_gpt2_says_its_positions_are_in_x(at, tiny_decoder_dirs):
     assert not [i for i in at.info if "Grouped-query" in i.value], "GPT-2: one key/value head per query head"
     assert not [c for c in charts(at) if c.key.startswith("worked_rope")]
     assert "✓" in at.success[0].value
+
+
+@pytest.mark.bundled
+def test_the_head_weights_are_drawn_only_while_their_expander_is_open(at, bundled_model):
+    from attnviz.ui.worked_steps import WEIGHTS_OPEN
+
+    real(at)
+    assert not [c for c in charts(at) if c.key in ("worked_W_Q", "worked_W_K", "worked_W_V")]
+    at.session_state[WEIGHTS_OPEN] = True  # what opening it in the browser sets (on_change="rerun")
+    at.run()
+    assert_clean(at)
+    steps = explain_head(bundled_model, DEFAULT_TEXT, 0, 0)
+    for name, w in (("W_Q", steps.w_q), ("W_K", steps.w_k), ("W_V", steps.w_v)):
+        np.testing.assert_allclose(heatmap_z(chart(at, f"worked_{name}")), w[:8, :8], atol=1e-6)
