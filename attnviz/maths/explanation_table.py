@@ -29,6 +29,7 @@ import pandas as pd
 
 from attnviz.maths.agreement import spearman
 from attnviz.maths.deletion_curves import auc
+from attnviz.maths.integral_check import integral_error, integral_warning
 
 RANDOM = "random"
 COLUMNS = ("method", "deletion_auc", "insertion_auc", "loo_spearman", "seconds", "deletion_sd", "insertion_sd")
@@ -61,6 +62,10 @@ class ExplanationScores:
         model_name, family: the model, and ``"encoder"``, ``"decoder"`` or ``"image"``.
         steps, random_orders, seed: the settings used.
         best_layer: the layer of the "attention (best layer: L)" row (text), else None.
+        ig_steps, ig_delta: integrated gradients' steps and captum's convergence delta (how far the
+            row's scores miss ``full_score - removed_score``); None and NaN when IG was not scored.
+            :attr:`ig_error` and :meth:`ig_warning` read them with the app's one rule
+            (:mod:`attnviz.maths.integral_check`).
     """
 
     table: pd.DataFrame
@@ -81,6 +86,17 @@ class ExplanationScores:
     random_orders: int = 20
     seed: int = 0
     best_layer: int | None = None
+    ig_steps: int | None = None
+    ig_delta: float = float("nan")
+
+    @property
+    def ig_error(self) -> float:
+        """The convergence delta as a share of the change IG explains (NaN when IG was not scored)."""
+        return integral_error(self.ig_delta, self.full_score - self.removed_score)
+
+    def ig_warning(self) -> str | None:
+        """The app's warning when IG's integral misses by more than 5 % of that change, else None."""
+        return None if self.ig_steps is None else integral_warning(self.ig_error, self.ig_steps)
 
     @property
     def methods(self) -> list[str]:
@@ -162,6 +178,8 @@ def assemble(
     random_orders: int,
     seed: int,
     best_layer: int | None = None,
+    ig_steps: int | None = None,
+    ig_delta: float = float("nan"),
 ) -> ExplanationScores:
     """Build :class:`ExplanationScores` from raw target scores.
 
@@ -173,6 +191,7 @@ def assemble(
         loo: ``[n]`` leave-one-out importance (full score minus score without the unit).
         random_deletion_raw, random_insertion_raw: ``[R, S]`` raw scores of each random order, or None.
         random_importance: ``[R, n]`` the importance each random order stands for (for rho), or None.
+        ig_steps, ig_delta: integrated gradients' steps and convergence delta, when it was scored.
     """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, not {family!r}")
@@ -240,4 +259,6 @@ def assemble(
         random_orders=int(random_orders),
         seed=int(seed),
         best_layer=best_layer,
+        ig_steps=None if ig_steps is None else int(ig_steps),
+        ig_delta=float(ig_delta),
     )

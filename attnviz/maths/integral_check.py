@@ -12,6 +12,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from attnviz.errors import InputError
+
+#: The most steps a caller may ask for (each step is a forward and a backward pass).
+MAX_STEPS = 4096
+
 #: Above this share of the change explained, the integral is called imprecise (Sundararajan et al.'s 5 %).
 MAX_SHARE = 0.05
 
@@ -49,3 +56,10 @@ def more_steps(n_steps: int, choices: tuple[int, ...] | list[int]) -> int | None
     """The next larger step count among ``choices`` (sorted ascending or not), None at the largest."""
     larger = sorted(c for c in choices if c > n_steps)
     return larger[0] if larger else None
+
+
+def check_steps(n_steps) -> int:
+    """``n_steps`` as an int, or InputError unless it is a whole number from 1 to :data:`MAX_STEPS`."""
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or not 1 <= n_steps <= MAX_STEPS:
+        raise InputError(f"ig_steps must be a whole number from 1 to {MAX_STEPS}, not {n_steps!r}.")
+    return int(n_steps)

@@ -41,7 +41,8 @@ Methods (:data:`TEXT_METHODS`), each an importance over the removable tokens, re
 * ``rollout``: :func:`attnviz.rollout`'s row (a decoder's with the causal correction, as the app shows);
 * ``attention × gradient``: Chefer et al. 2021 (:func:`~attnviz.maths.gradient_attention.gradient_weighted_rollout`);
 * ``integrated gradients``: captum's ``LayerIntegratedGradients`` on the embeddings, of the target
-  score, from the fully removed input (:data:`IG_STEPS` steps), signed;
+  score, from the fully removed input (``ig_steps``, :data:`IG_STEPS` by default), signed; its
+  convergence delta is carried on the result (``ig_delta``), and the app warns past 5 % of the change;
 * ``leave-one-out``: captum's ``FeatureAblation``, one unit at a time, with the same removal;
 * ``random``: mean and sd over ``random_orders`` orders (``numpy.random.default_rng(seed)``);
 * ``position``: recency for a decoder, nearness to [CLS] for an encoder;
@@ -56,6 +57,7 @@ hooks on the shared model (see docs/architecture.md).
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -76,6 +78,7 @@ from attnviz.maths.deletion_curves import (
 )
 from attnviz.maths.explanation_table import RANDOM, ExplanationScores, assemble
 from attnviz.maths.gradient_attention import gradient_weighted_rollout
+from attnviz.maths.integral_check import check_steps
 from attnviz.text.attention_flow import attention_flow, flow_token_limit
 from attnviz.text.attribution import _embeddings, model_kind
 from attnviz.text.extraction import encode, is_blank, token_texts
@@ -274,6 +277,7 @@ def score_text_explanations(
     seed: int = 0,
     text_pair: str | None = None,
     progress=None,
+    ig_steps: int = IG_STEPS,
 ) -> ExplanationScores:
     """Deletion and insertion scores of every explanation of ``text`` (module docstring).
 
@@ -287,11 +291,13 @@ def score_text_explanations(
         random_orders: orders averaged for the random row (0: no random row).
         seed: seed of the random orders.
         progress: ``progress(done, total, what)`` as the work advances.
+        ig_steps: integrated gradients' steps (1 to 4096); more steps, a smaller convergence delta.
 
     Raises:
         InputError: empty or too long text, no removable token, an unknown method or a bad target.
     """
     check_settings(steps, random_orders, seed)
+    ig_steps = check_steps(ig_steps)
     wanted = chosen_methods(methods, TEXT_METHODS)
     text, text_pair = _check_input(tm, text, text_pair)
     inputs, enc, n_cut = encode(tm, text, text_pair)
@@ -320,9 +326,11 @@ def score_text_explanations(
             f"Attention flow is left out: this input has {n} tokens, and max-flow over {n_layers} layers runs "
             f"within about 2 s only up to {flow_limit} tokens."
         )
-    ig_batches = 6 if IG in wanted else 0  # four batches of steps, then captum's passes for the delta
+    # Batches of steps (a quarter of them at most), then captum's two passes for the delta.
+    ig_batches = math.ceil(ig_steps / _ig_batch(ig_steps, n)) + 2 if IG in wanted else 0
     prog = Progress(progress, 4 + ig_batches + (len(wanted) + random_orders) * (steps - 1) + n)
     phase = ["full input"]
+    delta = float("nan")
 
     with tm.lock:
         target_fn = _TextTarget(tm, inputs, target)
@@ -392,12 +400,19 @@ def score_text_explanations(
             phase[0] = "integrated gradients"
             began = time.perf_counter()
             importance[IG], delta = _integrated_gradients(
-                tm, target_fn, ids, masked_ids(np.ones((1, m), bool)), units, n, on_batch=lambda: prog.step(phase[0])
+                tm,
+                target_fn,
+                ids,
+                masked_ids(np.ones((1, m), bool)),
+                units,
+                n,
+                ig_steps,
+                on_batch=lambda: prog.step(phase[0]),
             )
             spent[IG] = time.perf_counter() - began
             change = float(full - removed_score)
             share = f" ({abs(delta) / abs(change):.0%} of the change it explains)" if change else ""
-            notes.append(f"Integrated gradients: {IG_STEPS} steps, convergence delta {delta:.3g}{share}.")
+            notes.append(f"Integrated gradients: {ig_steps} steps, convergence delta {delta:.3g}{share}.")
         # Leave-one-out is the reference of every row's loo_spearman: computed even when not a row.
         phase[0] = "leave-one-out"
         began, cached = time.perf_counter(), cache.seconds
@@ -467,6 +482,8 @@ def score_text_explanations(
         random_orders=random_orders if RANDOM in wanted else 0,
         seed=seed,
         best_layer=best_layer,
+        ig_steps=ig_steps if IG in wanted else None,
+        ig_delta=delta,
     )
 
 
@@ -485,7 +502,14 @@ def _leave_one_out(cache: MaskScores, compute, m: int) -> np.ndarray:
     return attribution[0].double().numpy()
 
 
-def _integrated_gradients(tm: TextModel, target_fn, ids, baseline, units, n, on_batch) -> tuple[np.ndarray, float]:
+def _ig_batch(ig_steps: int, n: int) -> int:
+    """Steps per batch of integrated gradients on ``n`` tokens."""
+    return max(1, min(ig_steps // 4, BATCH_TOKENS // n))
+
+
+def _integrated_gradients(
+    tm: TextModel, target_fn, ids, baseline, units, n, ig_steps: int, on_batch
+) -> tuple[np.ndarray, float]:
     """Signed IG of the target score per removable token, from the fully removed input; and its delta.
 
     ``on_batch()`` is called after each forward pass captum makes. The steps go in batches of at most
@@ -500,11 +524,11 @@ def _integrated_gradients(tm: TextModel, target_fn, ids, baseline, units, n, on_
         return out
 
     layer = tm.model.get_input_embeddings() if tm.causal else _embeddings(tm.model)
-    internal = max(1, min(IG_STEPS // 4, BATCH_TOKENS // n))
+    internal = _ig_batch(ig_steps, n)
     with torch.inference_mode(False), torch.enable_grad():
         lig = LayerIntegratedGradients(forward, layer)
         attributions, delta = lig.attribute(
-            ids, baselines=baseline, n_steps=IG_STEPS, internal_batch_size=internal, return_convergence_delta=True
+            ids, baselines=baseline, n_steps=ig_steps, internal_batch_size=internal, return_convergence_delta=True
         )
     scores = attributions.sum(dim=-1)[0].detach().double().cpu().numpy()  # (1, n, d) -> (n,)
     return scores[units], float(delta.detach().reshape(-1)[0])

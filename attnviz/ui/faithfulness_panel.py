@@ -19,6 +19,7 @@ from attnviz.errors import InputError
 from attnviz.export.faithfulness_files import removal_curves_png, scores_csv
 from attnviz.figures.removal_curves import random_method, removal_curves
 from attnviz.image.loading import ImageModel
+from attnviz.maths.integral_check import more_steps
 from attnviz.text.extraction import TextAttention
 from attnviz.text.loading import TextModel
 from attnviz.ui.cache import (
@@ -42,6 +43,11 @@ THOROUGH = (20, 20)
 SEED = 0
 THOROUGH_KEY = "faith_thorough"
 TARGET = "faith_target"
+#: Integrated gradients' steps offered per family, the library's default first (16 for text, 64 for
+#: images: ``IG_STEPS`` of each wing's ``explanation_scores``); "More steps" takes the next one.
+IG_STEP_CHOICES = {"text": (16, 32, 64, 128), "image": (64, 128, 256, 512)}
+#: Session key of this visitor's integrated-gradients steps, per family ("text" or "image").
+IG_STEPS_KEY = "faith_ig_steps_{}"
 #: Session key: the inputs (score-store keys) this visitor asked to score that are not scored yet.
 ASKED = "faith_asked"
 TITLE = "Is this explanation faithful?"
@@ -85,8 +91,11 @@ def text_panel(tm: TextModel, ta: TextAttention) -> None:
         )
         if thorough:
             steps, orders = THOROUGH
-    key = scores_key(tm, "text", ta.text, ta.text_pair, target, steps, orders, SEED)
-    _panel(tm, key, "faith_run_text", ta.text, (steps, orders), target=target, text_pair=ta.text_pair)
+
+    def key_for(n_ig: int) -> tuple:
+        return scores_key(tm, "text", ta.text, ta.text_pair, target, steps, orders, SEED, n_ig)
+
+    _panel(tm, key_for, "faith_run_text", ta.text, (steps, orders), "text", target=target, text_pair=ta.text_pair)
 
 
 def image_panel(model: ImageModel, result: ImageRun, picked: Picked, target: str) -> None:
@@ -94,8 +103,11 @@ def image_panel(model: ImageModel, result: ImageRun, picked: Picked, target: str
     _heading("grid cells")
     st.caption(md_escape(f"Scores the class chosen under “Class to explain” above: {target}."))
     steps, orders = SETTINGS["image"]
-    key = scores_key(model, "image", picked.key, target, steps, orders, SEED)
-    _panel(model, key, "faith_run_image", result.attention.image, (steps, orders), target=target)
+
+    def key_for(n_ig: int) -> tuple:
+        return scores_key(model, "image", picked.key, target, steps, orders, SEED, n_ig)
+
+    _panel(model, key_for, "faith_run_image", result.attention.image, (steps, orders), "image", target=target)
 
 
 def _heading(units: str) -> None:
@@ -104,7 +116,21 @@ def _heading(units: str) -> None:
     st.caption(INTRO.format(units=units))
 
 
-def _panel(model, key: tuple, button: str, inp, settings: tuple[int, int], **options) -> None:
+def ig_steps(family: str) -> int:
+    """This visitor's integrated-gradients steps for ``family`` ("text" or "image"): the library's default
+    until "More steps" is clicked."""
+    return int(st.session_state.get(IG_STEPS_KEY.format(family), IG_STEP_CHOICES[family][0]))
+
+
+def _use_ig_steps(family: str, n_steps: int, key: tuple) -> None:
+    """The "More steps" button: the next step count, scored at once (it was asked for)."""
+    st.session_state[IG_STEPS_KEY.format(family)] = n_steps
+    st.session_state.setdefault(ASKED, set()).add(key)
+
+
+def _panel(model, key_for, button: str, inp, settings: tuple[int, int], family: str, **options) -> None:
+    n_ig = ig_steps(family)
+    key = key_for(n_ig)
     scored = stored_explanation_scores(key)
     if scored is None:
         asked = st.session_state.setdefault(ASKED, set())
@@ -113,15 +139,36 @@ def _panel(model, key: tuple, button: str, inp, settings: tuple[int, int], **opt
             _button(button, asked, key)
             st.caption(
                 f"Runs the model a few hundred times ({settings[0] + 1} points per curve, for every map and "
-                f"{settings[1]} random orders): seconds to a minute on a CPU. It runs only when asked."
+                f"{settings[1]} random orders; integrated gradients in {n_ig} steps): seconds to a minute on a "
+                "CPU. It runs only when asked."
             )
             return
-        scored = _score(model, key, inp, settings, **options)
+        scored = _score(model, key, inp, settings, ig_steps=n_ig, **options)
         asked.discard(key)  # done, or failed with a message: a failure is not retried on every rerun
         if scored is None:
             _button(button, asked, key)
             return
-    show(scored, button)
+    show(scored, button, family, key_for)
+
+
+def ig_check(scores, family: str, key_for, button: str) -> None:
+    """The app's warning (:mod:`attnviz.maths.integral_check`) when integrated gradients' row missed the
+    change it explains by more than 5 %, and a "More steps" button that scores again with the next count."""
+    warning = scores.ig_warning()
+    if warning is None:
+        return
+    st.warning("Integrated gradients' row: " + warning, icon=":material/warning:")
+    bigger = more_steps(scores.ig_steps, IG_STEP_CHOICES[family])
+    if bigger is None:
+        st.caption(f"{scores.ig_steps} steps is the most this panel runs.")
+        return
+    st.button(
+        f"More steps ({bigger})",
+        key=f"{button}_more_steps",
+        icon=":material/add:",
+        on_click=_use_ig_steps,
+        args=(family, bigger, key_for(bigger)),
+    )
 
 
 def _button(button: str, asked: set, key: tuple) -> None:
@@ -174,8 +221,9 @@ def display_table(scores) -> pd.DataFrame:
     )
 
 
-def show(scored: ScoredInput, button: str) -> None:
-    """The curves, the table (best deletion area first), the summary, what was scored, the downloads."""
+def show(scored: ScoredInput, button: str, family: str | None = None, key_for=None) -> None:
+    """The curves, the table (best deletion area first), the summary, what was scored, the downloads;
+    with ``family`` and ``key_for`` (the store's key for a step count), :func:`ig_check` under the table."""
     scores = scored.scores
     st.markdown("**" + md_escape(scores.summary()) + "**")
     st.caption(
@@ -197,6 +245,8 @@ def show(scored: ScoredInput, button: str) -> None:
             "seconds": st.column_config.NumberColumn(format="%.2f"),
         },
     )
+    if family is not None and key_for is not None:
+        ig_check(scores, family, key_for, button)
     for note in scores.notes:
         st.markdown("- " + md_escape(note))
     st.caption(
