@@ -118,6 +118,28 @@ def image_page(page, url: str, out: Path) -> None:
     print("wrote", out / "image-patch.png")
 
 
+def image_dicom(page, url: str, out: Path) -> None:
+    """The image page with the DICOM benchmark's 512 x 512 CT slice uploaded: its window slider and caption."""
+    import tempfile
+
+    from benchmarks.dicom_upload import ct_dicom
+
+    page.goto(f"{url}/image")
+    page.get_by_text("Upload", exact=True).first.wait_for(timeout=90_000)
+    wait_idle(page)
+    page.get_by_text("Upload", exact=True).first.click()
+    wait_idle(page)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "ct-slice.dcm"
+        path.write_bytes(ct_dicom())
+        page.locator("input[type=file]").set_input_files(str(path))
+        page.get_by_text("Read: DICOM").wait_for(timeout=120_000)
+        wait_idle(page)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=out / "image-dicom.png")
+    print("wrote", out / "image-dicom.png")
+
+
 def worked_example(page, url: str, out: Path) -> None:
     page.goto(f"{url}/worked_example")
     page.wait_for_selector(".js-plotly-plot", timeout=90_000)
@@ -193,6 +215,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     parser.add_argument("--only-long", action="store_true", help="only the 8,192-token prompt's screenshots")
+    parser.add_argument("--only-dicom", action="store_true", help="only the image page with a DICOM upload")
     parser.add_argument("--only-faithfulness", action="store_true", help="only the faithfulness panel's screenshots")
     args = parser.parse_args()
     out = Path(args.out)
@@ -200,6 +223,10 @@ def main() -> None:
     with running_app(log_path=LOG) as url, sync_playwright() as p:
         browser = launch_chromium(p)
         page = browser.new_page(viewport=VIEWPORT)
+        if args.only_dicom:
+            image_dicom(page, url, out)
+            browser.close()
+            return
         if args.only_long or args.only_faithfulness:
             (long_prompt if args.only_long else faithfulness)(page, url, out)
             browser.close()
@@ -220,6 +247,7 @@ def main() -> None:
         long_prompt(page, url, out)
         next_tokens(page, url, out)
         image_page(page, url, out)
+        image_dicom(page, url, out)
         worked_example(page, url, out)
         head_stats(page, url, out)
         faithfulness(page, url, out)

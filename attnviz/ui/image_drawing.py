@@ -94,7 +94,7 @@ def uniform_note(grid_map: np.ndarray, from_min: bool) -> None:
         how = "Colours run from the smallest value to the largest, so these small differences fill the whole scale."
     else:
         how = (
-            "Coloured from 0, every cell looks strong; “Colours from min” (under Opacity, above the map) "
+            "Coloured from 0, every cell looks strong; “Colours from min” (under the choice of map) "
             "shows the small differences instead."
         )
     st.info(f"{note} {how}", icon=":material/info:")

@@ -173,7 +173,7 @@ def map_controls(ia: ImageAttention) -> MapChoice:
     head = c3.selectbox("Head", heads, key=HEAD, disabled=every_head)
     keep_default(OPACITY, 0.55)
     opacity = c4.slider("Opacity", 0.0, 1.0, step=0.05, key=OPACITY)
-    from_min = c4.toggle(  # in view, not in the options panel: a nearly uniform map's note points here
+    from_min = c1.toggle(  # in view, not in the options panel: a nearly uniform map's note points here
         "Colours from min",
         key=FROM_MIN,
         help="Off: colours run from 0 to the largest value. On: from the smallest, which shows small "

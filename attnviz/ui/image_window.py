@@ -86,9 +86,9 @@ def window_slider(info: GreyInfo, key: str) -> Window:
         st.session_state[WINDOW] = default
         st.session_state[WINDOW_FOR] = key
     unit = f" ({info.unit})" if info.unit else ""
-    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     low, high = c1.slider(
-        f"Window{unit}: black at or below, white above",
+        f"Window{unit}",
         min_value=_number(lo, info.integer),
         max_value=_number(hi, info.integer),
         step=_number(step, info.integer),
@@ -96,7 +96,7 @@ def window_slider(info: GreyInfo, key: str) -> Window:
         help=WINDOW_HELP,
     )
     c2.button(
-        "Default window",
+        "Reset",
         key="image_window_reset",
         on_click=_reset,
         args=(default,),

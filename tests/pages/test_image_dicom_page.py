@@ -188,4 +188,4 @@ def test_colours_from_min_is_in_view_and_a_nearly_uniform_map_says_its_numbers()
     assert f"the largest value, {z.max():.3g}, is {z.max() / uniform:.1f}x uniform (" in note
     assert f"spread evenly over the 64 cells, {uniform:.3g})" in note
     assert f"the smallest, {z.min():.3g}, is {z.min() / uniform:.1f}x" in note
-    assert "under Opacity, above the map" in note
+    assert "under the choice of map" in note
