@@ -4,6 +4,7 @@ import streamlit as st
 
 from attnviz.ui import faithfulness_panel
 from attnviz.ui import image_drawing as draw
+from attnviz.ui import image_families as families
 from attnviz.ui import image_page as page
 from attnviz.ui.router import require_router
 
@@ -26,7 +27,7 @@ with image_column:
 if result is None:
     st.stop()
 with map_column:
-    choice = page.map_controls(result.attention)
+    choice = families.with_gradcam(model, result, picked, target, page.map_controls(result.attention))
     draw.render_main(result, choice, target, picked)
 draw.render_heads(result, choice)
 maps = page.gradient_maps(model, result, picked, target)

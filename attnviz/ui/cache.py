@@ -474,22 +474,36 @@ def _image_run(name: str, device: str, key: str, _data: bytes, _model: ImageMode
 
 
 def cached_gradient_maps(
-    model: ImageModel, picked: Picked, target: str, run: ImageRun, n_steps: int = 128
+    model: ImageModel, picked: Picked, target: str, run: ImageRun, n_steps: int = 128, layer: str | None = None
 ) -> tuple[PixelMap | None, PixelMap]:
-    """(Grad-CAM or None when the model has no convolution grid, Integrated Gradients over ``n_steps``).
+    """(Grad-CAM on ``layer`` (None: the last convolution layer), or None when the model offers no
+    Grad-CAM; Integrated Gradients over ``n_steps``). Each is cached on its own, Grad-CAM keyed by its
+    layer, so a new layer does not run Integrated Gradients again.
 
     The run's model-input image (``run.attention.image``) is used: the upload is not decoded a
     second time, and the model sees exactly the pixels the attention came from.
     """
-    return _gradient_maps(model.name, run_device(model), picked.key, target, n_steps, run.attention.image, model)
+    cam = cached_gradcam(model, picked, target, run, layer) if model.has_conv else None
+    ig = _integrated_gradients(model.name, run_device(model), picked.key, target, n_steps, run.attention.image, model)
+    return cam, ig
 
 
-@st.cache_data(show_spinner="Computing Grad-CAM and Integrated Gradients…", max_entries=32)
-def _gradient_maps(
+def cached_gradcam(model: ImageModel, picked: Picked, target: str, run: ImageRun, layer: str | None) -> PixelMap:
+    """Grad-CAM of ``target`` on the convolution layer ``layer`` (None: the last), keyed by the layer."""
+    layer = layer or model.family.default_layer
+    return _gradcam(model.name, run_device(model), picked.key, target, layer, run.attention.image, model)
+
+
+@st.cache_data(show_spinner="Computing Grad-CAM…", max_entries=32)
+def _gradcam(name: str, device: str, key: str, target: str, layer: str, _image: Image.Image, _model: ImageModel):
+    return gradcam(_model, _image, target, layer=layer)
+
+
+@st.cache_data(show_spinner="Computing Integrated Gradients…", max_entries=32)
+def _integrated_gradients(
     name: str, device: str, key: str, target: str, n_steps: int, _image: Image.Image, _model: ImageModel
-) -> tuple[PixelMap | None, PixelMap]:
-    cam = gradcam(_model, _image, target) if _model.has_conv else None
-    return cam, integrated_gradients(_model, _image, target, n_steps=n_steps)
+) -> PixelMap:
+    return integrated_gradients(_model, _image, target, n_steps=n_steps)
 
 
 # ---------------------------------------------------------------- explanation scores

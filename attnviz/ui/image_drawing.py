@@ -23,6 +23,7 @@ from attnviz.maths.integral_check import integral_error, integral_warning, more_
 from attnviz.maths.map_scores import mass_inside, pointing_hit
 from attnviz.ui.cache import ImageRun, Picked
 from attnviz.ui.figure_downloads import figure_downloads
+from attnviz.ui.image_families import family_note
 from attnviz.ui.image_maps import FROM_PATCH, IMAGE_MAPS, MapChoice, heads_entry, patch_of, rollout_map
 from attnviz.ui.image_page import IG_STEP_CHOICES, MAP, OVERLAY_CHART, PATCH, use_ig_steps
 from attnviz.ui.safe import md_escape
@@ -36,9 +37,16 @@ def _on_patch_click(cols: int) -> None:
         st.session_state[MAP] = FROM_PATCH.name
 
 
-def render_main(result: ImageRun, choice: MapChoice, target: str, picked: Picked) -> np.ndarray:
+def render_main(result: ImageRun, choice: MapChoice, target: str, picked: Picked) -> np.ndarray | None:
     ia = result.attention
-    entry = IMAGE_MAPS[choice.kind]
+    entry = IMAGE_MAPS.get(choice.kind)
+    if entry is None:  # the model supports no map over the image (Swin): Integrated Gradients is below
+        st.info(
+            "This model has no map to draw over the image here: Integrated Gradients is drawn below; the note "
+            "under the model's name says why the others are absent.",
+            icon=":material/info:",
+        )
+        return None
     grid_map = entry.grid_map(ia, choice, choice.head)
     fig = overlay(
         result.shown,
@@ -46,7 +54,7 @@ def render_main(result: ImageRun, choice: MapChoice, target: str, picked: Picked
         opacity=choice.opacity,
         colormap=choice.colormap,
         title=entry.title(ia, choice),
-        clickable=True,
+        clickable=entry.clickable,
         selected=patch_of(ia, choice) if entry.outlines_patch else None,
         from_min=choice.from_min,
     )
@@ -59,10 +67,17 @@ def render_main(result: ImageRun, choice: MapChoice, target: str, picked: Picked
         selection_mode="points",
         width="stretch",
     )
-    st.caption(
-        f"Click a cell to see where that patch attends. The {ia.grid[0]} x {ia.grid[1]} grid is the model's view "
-        f"of the whole image (squeezed to {ia.image.width} x {ia.image.height} pixels)."
-    )
+    if entry.clickable:
+        st.caption(
+            f"Click a cell to see where that patch attends. The {ia.grid[0]} x {ia.grid[1]} grid is the model's "
+            f"view of the whole image (squeezed to {ia.image.width} x {ia.image.height} pixels)."
+        )
+    else:
+        st.caption(
+            f"Grad-CAM of “{md_escape(target)}” on {md_escape(choice.cam_layer or '')}: its {grid_map.shape[0]} x "
+            f"{grid_map.shape[1]} output grid over the image (squeezed to {ia.image.width} x {ia.image.height} "
+            "pixels). Pick another layer under “Grad-CAM layer”."
+        )
     uniform_note(grid_map, choice.from_min)
     c1, c2 = st.columns(2)
     title = entry.title(ia, choice)
@@ -116,6 +131,8 @@ def render_predictions(ia: ImageAttention, target: str) -> None:
 
 def render_heads(result: ImageRun, choice: MapChoice) -> None:
     ia = result.attention
+    if not ia.has_attention:  # a CNN or Swin: no heads (the family note says why)
+        return
     entry = heads_entry(IMAGE_MAPS[choice.kind])
     maps = [(f"head {h}", entry.grid_map(ia, choice, h)) for h in range(ia.n_heads)]
     maps.append(("mean of heads", entry.grid_map(ia, choice, None)))
@@ -152,15 +169,18 @@ def render_comparison(
 ) -> None:
     ia = result.attention
     cam, ig = maps
-    roll = rollout_map(ia, choice.fusion, choice.discard)
-    last = ia.cls_attention(ia.n_layers - 1)
-    panels = [("Rollout", roll), (f"Class token, layer {ia.n_layers - 1}", last)]
+    panels = []
+    roll = rollout_map(ia, choice.fusion, choice.discard) if ia.has_attention else None
+    if roll is not None:
+        last = ia.cls_attention(ia.n_layers - 1)
+        panels = [("Rollout", roll), (f"Class token, layer {ia.n_layers - 1}", last)]
     if cam is not None:
         panels.append((f"Grad-CAM: {target}", cam.grid))
     panels.append((f"Integrated Gradients: {target}", ig.grid))
-    st.subheader("Attention beside gradient attributions")
+    st.subheader("Attention beside gradient attributions" if roll is not None else "Gradient attributions")
+    where = f"on {md_escape(cam.layer)}" if cam is not None and cam.layer else "last convolution"
     st.caption(
-        "Attention says where the model looked; Grad-CAM (last convolution) and Integrated Gradients "
+        f"Attention says where the model looked; Grad-CAM ({where}) and Integrated Gradients "
         f"(pixels, from a black image) say which regions raised the score of “{md_escape(target)}”. All are "
         f"summed over the same grid cells. Integrated Gradients' convergence delta: {ig.delta:.2g}, against a "
         f"score change of {ig.change:.2g} that it splits among the pixels ({ig.n_steps} steps)."
@@ -176,19 +196,23 @@ def render_comparison(
         "image_compare_figure",
     )
     if cam is None:
-        st.caption("No Grad-CAM for this model: it has no convolution grid to explain (a ViT's patches are linear).")
+        family = ia.family
+        why = family.absent_reason("Grad-CAM") if family is not None else None
+        st.caption(f"No Grad-CAM for this model: {md_escape(why or 'it has no convolution grid to explain')}.")
 
     rows = []
-    if cam is not None:
+    if cam is not None and roll is not None:
         rows.append(("Rollout vs Grad-CAM", spearman(roll.ravel(), cam.grid.ravel())))
-    rows.append(("Rollout vs Integrated Gradients", spearman(roll.ravel(), ig.grid.ravel())))
+    if roll is not None:
+        rows.append(("Rollout vs Integrated Gradients", spearman(roll.ravel(), ig.grid.ravel())))
     if cam is not None:
         rows.append(("Grad-CAM vs Integrated Gradients", spearman(cam.grid.ravel(), ig.grid.ravel())))
-    cols = st.columns(len(rows))
-    for col, (label, rho) in zip(cols, rows, strict=True):
-        col.metric(label, "n/a" if not np.isfinite(rho) else f"ρ = {rho:+.2f}")
-        col.caption(relation(rho).capitalize() if np.isfinite(rho) else "Undefined: one map is constant.")
-    st.caption(_agreement_caption(ia.grid))
+    if rows:  # a Swin model has one map only (Integrated Gradients): nothing to compare
+        cols = st.columns(len(rows))
+        for col, (label, rho) in zip(cols, rows, strict=True):
+            col.metric(label, "n/a" if not np.isfinite(rho) else f"ρ = {rho:+.2f}")
+            col.caption(relation(rho).capitalize() if np.isfinite(rho) else "Undefined: one map is constant.")
+        st.caption(_agreement_caption(ia.grid))
 
     if picked.mask is not None:
         st.subheader("Does each map point at the shape?")
@@ -205,8 +229,7 @@ def render_comparison(
         )
     npz = lambda: maps_npz(  # noqa: E731
         {
-            "attention": ia.weights,
-            "rollout": roll,
+            **({"attention": ia.weights, "rollout": roll} if roll is not None else {}),
             "integrated_gradients": ig.pixels,
             **({"gradcam": cam.pixels} if cam is not None else {}),
         },
@@ -252,11 +275,16 @@ def _agreement_caption(grid: tuple[int, int]) -> str:
 def page_caption(model: ImageModel) -> None:
     card = model.card or {}
     acc = card.get("metrics", {}).get("test_accuracy")
-    bits = [f"Model: {md_escape(model.name)}", f"{model.n_layers} attention layers × {model.n_heads} heads"]
+    bits = [f"Model: {md_escape(model.name)}"]
+    if model.has_attention:
+        bits.append(f"{model.n_layers} attention layers × {model.n_heads} heads")
+    if model.has_conv and model.kind != "cnn-attention":
+        bits.append(f"{len(model.family.conv_layers)} convolution layers")
     bits.append(f"{model.grid[0]} x {model.grid[1]} grid")
     if acc is not None and model.name == BUNDLED_IMAGE_MODEL:
         bits.append(f"{acc:.1%} accuracy on held-out generated shapes")
     st.caption(" · ".join([*bits, class_list(model.classes)]))
+    family_note(model)
 
 
 #: The caption names at most this many classes (a hub ViT trained on ImageNet has 1,000).

@@ -7,7 +7,7 @@ method on ImageAttention or one formula in attnviz.maths).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +28,10 @@ class MapChoice:
     colormap: str
     from_min: bool = False
     patch: tuple[int, int] | None = None  # the clicked cell (row, col); None: none clicked yet
+    cam_layer: str | None = None  # the convolution layer Grad-CAM explains (None: the model offers no Grad-CAM)
+    #: Grad-CAM on ``cam_layer`` at that layer's own grid, when the "Grad-CAM" map is chosen
+    #: (attnviz.ui.image_families.with_gradcam fills it in: the map needs the model and the class).
+    cam: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,10 @@ class ImageMap:
     every_head: bool = False
     #: The overlay outlines the clicked patch.
     outlines_patch: bool = False
+    #: A click on the overlay picks a patch of the attention grid (not on a map over another grid).
+    clickable: bool = True
+    #: The map reads the model's attention (absent for a CNN or Swin: attnviz.image.model_families).
+    needs_attention: bool = True
 
 
 def patch_of(ia: ImageAttention, choice: MapChoice) -> tuple[int, int]:
@@ -81,7 +89,16 @@ FROM_PATCH = ImageMap(
     heads_what=lambda ia, c: "where patch ({}, {}) attends".format(*patch_of(ia, c)),
     outlines_patch=True,
 )
-IMAGE_MAPS: dict[str, ImageMap] = {m.name: m for m in (CLASS_TOKEN, ROLLOUT, FROM_PATCH)}
+GRADCAM = ImageMap(
+    "Grad-CAM",
+    grid_map=lambda ia, c, head: c.cam,
+    title=lambda ia, c: f"Grad-CAM on {c.cam_layer}",
+    heads_what=CLASS_TOKEN.heads_what,
+    every_head=True,
+    clickable=False,
+    needs_attention=False,
+)
+IMAGE_MAPS: dict[str, ImageMap] = {m.name: m for m in (CLASS_TOKEN, ROLLOUT, FROM_PATCH, GRADCAM)}
 MAPS = tuple(IMAGE_MAPS)
 
 

@@ -26,6 +26,7 @@ from attnviz.ui.cache import (
     cached_image_run,
     digest,
 )
+from attnviz.ui.image_families import chosen_layer, layer_picker, offered_maps
 from attnviz.ui.image_maps import IMAGE_MAPS, MapChoice
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import show_input_error, show_unexpected
@@ -155,22 +156,30 @@ def _clamp(key: str, options: list) -> None:
 
 def map_controls(ia: ImageAttention) -> MapChoice:
     c1, c2, c3, c4 = st.columns([5, 2, 3, 3])
-    kind = c1.radio(
-        "Map",
-        list(IMAGE_MAPS),
-        key=MAP,
-        horizontal=True,
-        help="Class token: where the class token (the model's summary, read by the classifier) looks in one "
-        "layer. Rollout: attention composed through every layer (Abnar & Zuidema). From a clicked patch: "
-        "click a cell of the image.",
-    )
-    layers = list(range(ia.n_layers))
-    heads = [MEAN_OF_HEADS, *range(ia.n_heads)]
-    _clamp(LAYER, layers[::-1])  # default: the last layer, the one the classifier reads
-    _clamp(HEAD, heads)
-    every_head = IMAGE_MAPS[kind].every_head
-    layer = c2.selectbox("Layer", layers, key=LAYER, disabled=every_head)
-    head = c3.selectbox("Head", heads, key=HEAD, disabled=every_head)
+    offered = offered_maps(ia)  # only the maps this model supports (attnviz.image.model_families)
+    kind = ""  # no map to draw over the image (a Swin model): the note under the caption says why
+    if offered:
+        _clamp(MAP, offered)
+        kind = c1.radio(
+            "Map",
+            offered,
+            key=MAP,
+            horizontal=True,
+            help="Class token: where the class token (the model's summary, read by the classifier) looks in one "
+            "layer. Rollout: attention composed through every layer (Abnar & Zuidema). From a clicked patch: "
+            "click a cell of the image. Grad-CAM: the chosen convolution layer's channels, weighted by the "
+            "class's gradient (Selvaraju et al.).",
+        )
+    every_head = kind in IMAGE_MAPS and IMAGE_MAPS[kind].every_head
+    layer, head = 0, MEAN_OF_HEADS
+    if ia.has_attention:  # a CNN's or Swin's result has no attention layers and heads to pick
+        layers = list(range(ia.n_layers))
+        heads = [MEAN_OF_HEADS, *range(ia.n_heads)]
+        _clamp(LAYER, layers[::-1])  # default: the last layer, the one the classifier reads
+        _clamp(HEAD, heads)
+        layer = c2.selectbox("Layer", layers, key=LAYER, disabled=every_head)
+        head = c3.selectbox("Head", heads, key=HEAD, disabled=every_head)
+    cam_layer = layer_picker(ia.family, c3 if not ia.has_attention else st)
     keep_default(OPACITY, 0.55)
     opacity = c4.slider("Opacity", 0.0, 1.0, step=0.05, key=OPACITY)
     from_min = c1.toggle(  # in view, not in the options panel: a nearly uniform map's note points here
@@ -190,7 +199,7 @@ def map_controls(ia: ImageAttention) -> MapChoice:
         colormap = d3.selectbox("Colour map", list(COLORMAPS), key=COLORMAP)
     head_index = None if head == MEAN_OF_HEADS else int(head)
     patch = st.session_state.get(PATCH)
-    return MapChoice(kind, layer, head_index, fusion, discard, opacity, colormap, from_min, patch)
+    return MapChoice(kind, layer, head_index, fusion, discard, opacity, colormap, from_min, patch, cam_layer)
 
 
 def gradient_maps(
@@ -198,7 +207,7 @@ def gradient_maps(
 ) -> tuple[PixelMap | None, PixelMap] | None:
     try:
         with device_notice(model, earlier=False):
-            return cached_gradient_maps(model, picked, target, result, n_steps=ig_steps())
+            return cached_gradient_maps(model, picked, target, result, n_steps=ig_steps(), layer=chosen_layer(model))
     except InputError as exc:
         show_input_error(exc)
         return None
