@@ -20,6 +20,7 @@ page = st.navigation(
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("pages/text.py", title="Text attention", icon=":material/text_fields:"),
         st.Page("pages/image.py", title="Image attention", icon=":material/image:"),
+        st.Page("pages/train_images.py", title="Train on your images", icon=":material/model_training:"),
         st.Page("pages/worked_example.py", title="Worked example", icon=":material/calculate:"),
         st.Page("pages/head_stats.py", title="Head statistics", icon=":material/query_stats:"),
         st.Page("pages/next_tokens.py", title="Next tokens", icon=":material/keyboard_double_arrow_right:"),

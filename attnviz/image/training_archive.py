@@ -12,8 +12,10 @@ directory is read and refused when it:
 - holds another archive (``.zip``, ``.tar``, ``.gz``, ...): unpacking it would be a second bomb;
 - leaves fewer than two classes, or a class with fewer than :data:`MIN_IMAGES_PER_CLASS` images.
 
-:func:`train_from_zip` is what the image page's "Train on your own images" panel runs: unpack,
-train with the app's settings (:mod:`attnviz.image.train`), remove the unpacked images.
+:func:`train_from_zip` is what the "Train on your own images" page (:mod:`attnviz.ui.image_training`)
+runs: unpack, train with the app's settings (:func:`train_folder`, :mod:`attnviz.image.train`), remove the
+unpacked images. A server folder (where the deployment allows folders) is checked by
+:func:`check_training_folder` and trained on by the same :func:`train_folder`.
 
 Non-image files (by extension), hidden files and macOS's ``__MACOSX`` folder are skipped and
 counted. While extracting, the bytes actually written are counted too (declared sizes can lie),
@@ -157,13 +159,13 @@ def _plan(infos: list[zipfile.ZipInfo]) -> tuple[list[tuple[zipfile.ZipInfo, tup
     return planned, skipped
 
 
-def _check_classes(images: dict[str, int], skipped: dict[str, int]) -> None:
+def _check_classes(images: dict[str, int], skipped: dict[str, int], what: str = "The archive") -> None:
     loose = skipped.get("images outside a class folder", 0)
     if len(images) < MIN_CLASSES:
         found = f"one class ({next(iter(images))!r})" if images else "no class folder with images"
         extra = f" ({loose} images lay outside any folder)" if loose else ""
         raise InputError(
-            f"The archive holds {found}{extra}; training needs at least {MIN_CLASSES} classes, one folder each. "
+            f"{what} holds {found}{extra}; training needs at least {MIN_CLASSES} classes, one folder each. "
             f"{_HOW}"
         )
     small = {c: n for c, n in sorted(images.items()) if n < MIN_IMAGES_PER_CLASS}
@@ -283,23 +285,91 @@ def train_from_zip(
     Raises:
         InputError: the archive is refused, or a class has too few images that open.
     """
-    from attnviz.image.train import train  # torch and the model only when training
-
     with unpack_training_zip(data, parent, name=name, **limits) as unpacked:
-        card = train(
-            Path(out_dir),
-            data_dir=unpacked.folder,
-            data_name=name,
-            name=model_name,
+        card = train_folder(
+            unpacked.folder,
+            out_dir,
             size=size,
             time_budget=time_budget,
             steps=steps,
-            batch=APP_BATCH,
             progress=progress,
             stop=stop,
-            min_per_class=MIN_IMAGES_PER_CLASS,
+            name=name,
+            model_name=model_name,
             seed=seed,
             augment=augment,
             log=log,
         )
     return card, unpacked
+
+
+def train_folder(
+    folder: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    size: int = 64,
+    time_budget: float | None = 60.0,
+    steps: int = APP_MAX_STEPS,
+    progress: Callable | None = None,
+    stop: threading.Event | None = None,
+    name: str | None = None,
+    model_name: str | None = None,
+    seed: int = 0,
+    augment: str | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> dict:
+    """Train with the app's settings on ``folder`` (one subfolder of images per class); returns the card.
+
+    What :func:`train_from_zip` runs once the archive is unpacked, and what the app's panel runs on an
+    unpacked upload or a server folder (after :func:`check_training_folder`). ``name``: what the card's
+    ``data`` calls the folder.
+    """
+    from attnviz.image.train import train  # torch and the model only when training
+
+    return train(
+        Path(out_dir),
+        data_dir=Path(folder),
+        data_name=name,
+        name=model_name,
+        size=size,
+        time_budget=time_budget,
+        steps=steps,
+        batch=APP_BATCH,
+        progress=progress,
+        stop=stop,
+        min_per_class=MIN_IMAGES_PER_CLASS,
+        seed=seed,
+        augment=augment,
+        log=log,
+    )
+
+
+def check_training_folder(folder: str | os.PathLike, *, max_files: int = MAX_FILES) -> dict[str, int]:
+    """A server folder of class folders, checked as an archive is: at most ``max_files`` images, at least
+    two classes, each with :data:`MIN_IMAGES_PER_CLASS`; returns the images per class (by extension).
+
+    Nothing is written or removed. Raises InputError with what to do.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(
+            f"{folder} is not a folder on this server. Give a folder with one subfolder of images per class "
+            "(cats/1.png, dogs/2.jpg, ...)."
+        )
+    images: dict[str, int] = {}
+    seen = 0
+    for sub in sorted(root.iterdir()):
+        if not sub.is_dir() or sub.name.startswith(".") or sub.name == "__MACOSX":
+            continue
+        for path in sub.iterdir():
+            seen += 1
+            if seen > max_files:
+                raise InputError(
+                    f"{folder} holds more than {max_files:,} files in its class folders; the app trains on at most "
+                    f"{max_files:,}. Use fewer images, or train from the command line: "
+                    "python -m attnviz.train --data FOLDER --out OUT."
+                )
+            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
+                images[sub.name] = images.get(sub.name, 0) + 1
+    _check_classes(images, {}, what=str(folder))
+    return images
