@@ -404,12 +404,23 @@ def _live() -> None:
 
 
 def _curve(job: TrainingJob) -> None:
-    points = [(s, acc) for s, _, acc in list(job.history) if acc is not None]
+    """Held-out accuracy against steps, on a fixed 0-100 % axis (a flat start is not magnified)."""
+    points = [(s, 100 * acc) for s, _, acc in list(job.history) if acc is not None]
     if len(points) >= 2:
+        import altair as alt
         import pandas as pd
 
-        frame = pd.DataFrame(points, columns=["step", "held-out accuracy"]).set_index("step")
-        st.line_chart(frame, height=160, y_label="held-out accuracy", x_label="step")
+        frame = pd.DataFrame(points, columns=["step", "held-out accuracy (%)"])
+        chart = (
+            alt.Chart(frame)
+            .mark_line(point=True)
+            .encode(
+                x=alt.X("step:Q", title="step"),
+                y=alt.Y("held-out accuracy (%):Q", scale=alt.Scale(domain=[0, 100])),
+            )
+            .properties(height=160)
+        )
+        st.altair_chart(chart, width="stretch")
 
 
 def watch() -> None:
@@ -468,7 +479,10 @@ def model_card(card: dict) -> None:
         ("Input size", " x ".join(map(str, card.get("input_size", [])))),
         ("Attention grid", " x ".join(map(str, card.get("grid", [])))),
         ("Parameters", f"{card.get('parameters', 0):,}"),
-        ("Steps", f"{training.get('steps', 0):,}; the weights saved are step {training.get('kept_step', '-')}'s"),
+        (
+            "Steps",
+            f"{training.get('steps', 0):,} (saved: step {training.get('kept_step', '-')}, the best held-out score)",
+        ),
         ("Training time", f"{training.get('train_seconds', 0):.1f} s on {training.get('device', '?')}"),
         ("Augmentation", f"{training.get('augment', '')}, shifts of up to {training.get('shift_pixels', 0)} px"),
         ("Held-out accuracy", f"{card.get('metrics', {}).get('validation_accuracy', 0):.1%}"),
