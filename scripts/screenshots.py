@@ -140,6 +140,37 @@ def image_dicom(page, url: str, out: Path) -> None:
     print("wrote", out / "image-dicom.png")
 
 
+def image_cnn_family(page, url: str, out: Path) -> None:
+    """The image page with a tiny random Hugging Face ResNet folder (64 x 64): Grad-CAM on a chosen layer,
+    the layer picker and the note saying why the attention maps are absent."""
+    import tempfile
+
+    import torch
+    from transformers import ConvNextImageProcessor, ResNetConfig, ResNetForImageClassification
+
+    labels = {0: "cat", 1: "dog", 2: "fox"}
+    config = ResNetConfig(
+        embedding_size=16, hidden_sizes=[16, 32, 64], depths=[1, 1, 1], layer_type="basic", num_labels=3,
+        id2label=labels, label2id={v: k for k, v in labels.items()},
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        torch.manual_seed(0)
+        ResNetForImageClassification(config).save_pretrained(folder)
+        ConvNextImageProcessor(size={"shortest_edge": 64}).save_pretrained(folder)
+        page.goto(f"{url}/image")
+        page.wait_for_selector(".js-plotly-plot", timeout=90_000)
+        wait_idle(page)
+        box = page.locator(".st-key-image_model_input input")
+        box.fill(folder)
+        box.press("Enter")  # submits the picker's form, as its Load button does
+        page.get_by_text("Grad-CAM layer").first.wait_for(timeout=120_000)
+        wait_idle(page)
+        page.wait_for_timeout(3000)  # the bundled model's faded elements leave when the run ends
+        wait_idle(page)
+        whole_page(page, out / "image-cnn-family.png", max_height=2400)
+    print("wrote", out / "image-cnn-family.png")
+
+
 def worked_example(page, url: str, out: Path) -> None:
     page.goto(f"{url}/worked_example")
     page.wait_for_selector(".js-plotly-plot", timeout=90_000)
@@ -216,6 +247,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     parser.add_argument("--only-long", action="store_true", help="only the 8,192-token prompt's screenshots")
     parser.add_argument("--only-dicom", action="store_true", help="only the image page with a DICOM upload")
+    parser.add_argument("--only-cnn-family", action="store_true", help="only the image page with a tiny HF ResNet")
     parser.add_argument("--only-faithfulness", action="store_true", help="only the faithfulness panel's screenshots")
     args = parser.parse_args()
     out = Path(args.out)
@@ -223,6 +255,10 @@ def main() -> None:
     with running_app(log_path=LOG) as url, sync_playwright() as p:
         browser = launch_chromium(p)
         page = browser.new_page(viewport=VIEWPORT)
+        if args.only_cnn_family:
+            image_cnn_family(page, url, out)
+            browser.close()
+            return
         if args.only_dicom:
             image_dicom(page, url, out)
             browser.close()
@@ -248,6 +284,7 @@ def main() -> None:
         next_tokens(page, url, out)
         image_page(page, url, out)
         image_dicom(page, url, out)
+        image_cnn_family(page, url, out)
         worked_example(page, url, out)
         head_stats(page, url, out)
         faithfulness(page, url, out)

@@ -59,7 +59,8 @@ def _pool(pixels: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
 
 
 def conv_layer(model: ImageModel, layer: str | None) -> str:
-    """The convolution layer Grad-CAM explains: ``layer`` (one of ``model.family.conv_layers``), or the last."""
+    """The convolution layer Grad-CAM explains: ``layer`` (one of ``model.family.conv_layers``), or the
+    family's default (the last one of the main path: ``ModelFamily.default_layer``)."""
     if not model.has_conv:
         family = model.family
         why = family.absent_reason("Grad-CAM") if family is not None else None
@@ -67,7 +68,7 @@ def conv_layer(model: ImageModel, layer: str | None) -> str:
         raise InputError(f"{model.name} offers no Grad-CAM{because}. Use the attention maps or Integrated Gradients.")
     layers = model.family.conv_layers
     if layer is None:
-        return layers[-1]
+        return model.family.default_layer
     if layer not in layers:
         shown = ", ".join(layers[:8]) + (f" and {len(layers) - 8} more" if len(layers) > 8 else "")
         raise InputError(f"{layer!r} is not a convolution layer of {model.name}; choose one of {shown}.")
@@ -79,7 +80,7 @@ def gradcam(model: ImageModel, image: Image.Image, target: int | str, layer: str
     """Grad-CAM of ``target``'s logit on a convolution layer, ReLU applied.
 
     ``layer``: a module name of ``model.family.conv_layers`` (for ``model.model.get_submodule``);
-    None: the last one (the bundled model's ``last_conv``). ``layer_map`` is captum's map at the
+    None: the last one of the main path (the bundled model's ``last_conv``). ``layer_map`` is captum's map at the
     layer's own grid; ``grid`` is that map when the layer's grid is the model's, else the map
     upsampled to the input and summed over the model's grid cells (comparable with attention).
     """

@@ -56,6 +56,16 @@ CONVOLUTIONAL = (
     "textnet",
 )
 
+#: Module-name parts of a residual shortcut's projection (left out of the default Grad-CAM layer).
+SHORTCUT_PARTS = frozenset({"shortcut", "downsample"})
+#: How the note names each kind.
+KIND_WORDS = {
+    "cnn": "convolutional",
+    "vit": "ViT-style attention",
+    "swin": "Swin (windowed attention)",
+    "hybrid": "convolution + attention",
+}
+
 NO_ATTENTION_CNN = "it is a convolutional network: it has no attention to draw"
 PATCH_EMBEDDING_ONLY = (
     "its only convolution is the patch embedding, which maps each patch on its own before any layer has "
@@ -93,8 +103,16 @@ class ModelFamily:
 
     @property
     def default_layer(self) -> str | None:
-        """The layer Grad-CAM explains unless one is chosen: the last convolution layer."""
-        return self.conv_layers[-1] if self.has_gradcam else None
+        """The layer Grad-CAM explains unless one is chosen: the last convolution layer of the main path.
+
+        A residual block's shortcut projection (HF ResNet's and RegNet's ``shortcut``, BiT's and
+        torchvision's ``downsample``) runs after the block's own convolutions, so in forward order it
+        is often last; Grad-CAM's usual layer is the block's last convolution, not that 1 x 1 projection.
+        """
+        if not self.has_gradcam:
+            return None
+        main = [n for n in self.conv_layers if not SHORTCUT_PARTS & set(n.split("."))]
+        return (main or list(self.conv_layers))[-1]
 
     def layer_grid(self, layer: str) -> tuple[int, int]:
         return self.conv_grids[self.conv_layers.index(layer)]
@@ -104,7 +122,8 @@ class ModelFamily:
 
     def note(self) -> str:
         """One paragraph: "This model supports …; … is absent because …"."""
-        said = f"This {self.kind} model ({self.architecture}) supports {_and(self.supported_maps)}."
+        kind = KIND_WORDS.get(self.kind, self.kind)
+        said = f"This {kind} model ({self.architecture}) supports {_and(self.supported_maps)}."
         reasons: dict[str, list[str]] = {}
         for name, why in self.absent_maps:
             reasons.setdefault(why, []).append(name)

@@ -23,21 +23,28 @@ CAM_LAYER = "image_cam_layer"
 
 
 def offered_maps(ia: ImageAttention) -> list[str]:
-    """The names of :data:`IMAGE_MAPS` this result's model supports, in the table's order."""
+    """The names of :data:`IMAGE_MAPS` this result's model supports, in the table's order: every map that
+    reads attention when the model's attention can be drawn (a new entry of the table too), and the
+    others (Grad-CAM) when its family supports them."""
     family = ia.family
-    if family is None:  # a model loaded before families existed: its attention maps
-        return [name for name, entry in IMAGE_MAPS.items() if entry.needs_attention]
-    return [name for name in IMAGE_MAPS if name in family.supported_maps]
+    attention = family.has_attention if family is not None else ia.has_attention
+    supported = family.supported_maps if family is not None else ()
+    return [
+        name
+        for name, entry in IMAGE_MAPS.items()
+        if (entry.needs_attention and attention) or (not entry.needs_attention and name in supported)
+    ]
 
 
 def layer_picker(family: ModelFamily | None, container=st) -> str | None:
-    """The Grad-CAM layer selectbox (the model's convolution layers in forward order, the last by
-    default); None, drawing nothing, when the model offers no Grad-CAM."""
+    """The Grad-CAM layer selectbox (the model's convolution layers in forward order; by default the last
+    one of the main path, not a residual shortcut's projection); None, drawing nothing, when the model
+    offers no Grad-CAM."""
     if family is None or not family.has_gradcam:
         return None
     layers = list(family.conv_layers)
     if st.session_state.get(CAM_LAYER) not in layers:
-        st.session_state[CAM_LAYER] = layers[-1]
+        st.session_state[CAM_LAYER] = family.default_layer
     grids = dict(zip(family.conv_layers, family.conv_grids, strict=True))
     return container.selectbox(
         "Grad-CAM layer",
@@ -45,7 +52,8 @@ def layer_picker(family: ModelFamily | None, container=st) -> str | None:
         key=CAM_LAYER,
         format_func=lambda name: f"{name} ({grids[name][0]} x {grids[name][1]})",
         help="The convolution layer Grad-CAM explains, in the order the model runs them, with its output grid. "
-        "The last one (the default) is the usual choice; earlier layers are finer and less specific to the class.",
+        "The last one of the main path (the default; a residual shortcut's projection is not it) is the usual "
+        "choice; earlier layers are finer and less specific to the class.",
     )
 
 

@@ -179,7 +179,7 @@ def map_controls(ia: ImageAttention) -> MapChoice:
         _clamp(HEAD, heads)
         layer = c2.selectbox("Layer", layers, key=LAYER, disabled=every_head)
         head = c3.selectbox("Head", heads, key=HEAD, disabled=every_head)
-    cam_layer = layer_picker(ia.family, c3 if not ia.has_attention else st)
+    cam_layer = layer_picker(ia.family)  # below the row: a layer's name is long (resnet.encoder.stages.2...)
     keep_default(OPACITY, 0.55)
     opacity = c4.slider("Opacity", 0.0, 1.0, step=0.05, key=OPACITY)
     from_min = c1.toggle(  # in view, not in the options panel: a nearly uniform map's note points here
@@ -189,13 +189,22 @@ def map_controls(ia: ImageAttention) -> MapChoice:
         "differences in nearly uniform maps (e.g. where a patch attends in a late layer).",
     )
     fusion, discard = "mean", 0.0
-    with st.expander("Rollout and colour options", expanded=every_head):
+    rollout_options = ia.has_attention  # a CNN or Swin has no rollout to tune
+    with st.expander("Rollout and colour options" if rollout_options else "Colour options", expanded=every_head):
         d1, d2, d3 = st.columns(3)
-        fusion = d1.selectbox("Head fusion", HEAD_FUSIONS, key=FUSION, help="How each layer's heads become one matrix.")
-        keep_default(DISCARD, 0.0)
-        discard = d2.slider(
-            "Discard lowest", 0.0, 0.95, step=0.05, key=DISCARD, help="Share of each layer's weakest weights dropped."
-        )
+        if rollout_options:
+            fusion = d1.selectbox(
+                "Head fusion", HEAD_FUSIONS, key=FUSION, help="How each layer's heads become one matrix."
+            )
+            keep_default(DISCARD, 0.0)
+            discard = d2.slider(
+                "Discard lowest",
+                0.0,
+                0.95,
+                step=0.05,
+                key=DISCARD,
+                help="Share of each layer's weakest weights dropped.",
+            )
         colormap = d3.selectbox("Colour map", list(COLORMAPS), key=COLORMAP)
     head_index = None if head == MEAN_OF_HEADS else int(head)
     patch = st.session_state.get(PATCH)

@@ -152,7 +152,8 @@ def test_each_family_loads_predicts_and_says_which_maps_it_supports(models, name
     assert not set(family.supported_maps) & set(absent) and all(absent.values())
     assert IG_MAP in family.supported_maps
     note = family.note()
-    assert note.startswith(f"This {kind} model ({name}) supports ")
+    words = {"cnn": "convolutional", "vit": "ViT-style attention", "swin": "Swin (windowed attention)"}[kind]
+    assert note.startswith(f"This {words} model ({name}) supports ")
     for map_name, why in absent.items():
         assert map_name in note and why in note
     if kind == "cnn":
@@ -204,7 +205,8 @@ def test_gradcam_on_a_chosen_middle_layer_equals_captum_directly(models, name):
     assert cam.grid.shape == model.grid and cam.pixels.shape == (32, 32) and (cam.pixels >= 0).all()
     # The default is the last layer, and another layer gives another map.
     last = gradcam(model, _image(), "dog")
-    assert last.layer == layers[-1]
+    assert last.layer == model.family.default_layer and "shortcut" not in last.layer
+    assert last.layer == [n for n in layers if "shortcut" not in n][-1]
     assert last.layer_map.shape != cam.layer_map.shape or not np.allclose(last.layer_map, cam.layer_map)
 
 

@@ -65,7 +65,7 @@ def test_a_cnn_offers_grad_cam_on_a_chosen_layer_and_says_why_attention_is_absen
     assert picker.options == [
         f"{name} ({r} x {c})" for name, (r, c) in zip(layers, model.family.conv_grids, strict=True)
     ]
-    assert picker.value == layers[-1]
+    assert picker.value == model.family.default_layer  # the main path's last, not the shortcut's projection
     assert "absent because" in _captions(at) and NO_ATTENTION_CNN in _captions(at)
     assert not [s for s in at.subheader if s.value.startswith("All heads")]
     image = generated_shapes.demo_samples()[0].image
