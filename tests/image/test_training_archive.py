@@ -201,3 +201,20 @@ def test_train_from_zip_trains_on_the_unpacked_classes_and_removes_them(parent, 
     assert card["training"]["steps"] == 2 and unpacked.images == {"cats": 6, "dogs": 6}
     assert list(parent.iterdir()) == []  # the unpacked images are gone, the model stays
     assert (tmp_path / "model" / "model.safetensors").is_file()
+
+
+def test_a_server_folder_is_checked_like_an_archive_and_left_in_place(tmp_path):
+    for name, n in (("cats", 6), ("dogs", 5)):
+        (tmp_path / name).mkdir()
+        for i in range(n):
+            (tmp_path / name / f"{i}.png").write_bytes(png(i))
+    (tmp_path / "dogs" / "notes.txt").write_text("not an image")
+    assert training_archive.check_training_folder(tmp_path) == {"cats": 6, "dogs": 5}
+    assert len(list((tmp_path / "dogs").iterdir())) == 6  # nothing removed or written
+    with pytest.raises(InputError, match="holds more than 10 files"):
+        training_archive.check_training_folder(tmp_path, max_files=10)
+    (tmp_path / "dogs" / "0.png").unlink()
+    with pytest.raises(InputError, match=r"too few in 'dogs' \(4\)"):
+        training_archive.check_training_folder(tmp_path)
+    with pytest.raises(InputError, match="not a folder on this server"):
+        training_archive.check_training_folder(tmp_path / "missing")

@@ -119,3 +119,18 @@ def test_a_stopped_training_becomes_the_image_pages_model_with_its_card():
     assert_clean(at)
     assert any(job.out_dir.name in plain(c.value) and "classes: blue, red" in plain(c.value) for c in at.caption)
     assert at.get("plotly_chart")  # the overlay of the new model's attention
+
+
+def test_a_server_folder_is_offered_only_where_folders_load_and_only_inside_the_allowed_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTNVIZ_LOCAL_MODELS", "off")
+    at = start_clean(PAGE)
+    assert not [r for r in at.radio if r.key == image_training.SOURCE]  # no folder option at all
+    monkeypatch.setenv("ATTNVIZ_LOCAL_MODELS", "on")
+    monkeypatch.setenv("ATTNVIZ_MODEL_DIRS", str(tmp_path / "allowed"))
+    at = start_clean(PAGE)
+    at.radio(key=image_training.SOURCE).set_value(image_training.FROM_FOLDER).run()
+    at.text_input(key=image_training.FOLDER).input(str(tmp_path / "elsewhere")).run()
+    at.button(key=image_training.START).click().run()
+    assert_clean(at)
+    assert any("reads folders only inside" in plain(w.value) for w in at.warning)
+    assert JOB not in at.session_state
