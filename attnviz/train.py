@@ -2,7 +2,7 @@
 
     python -m attnviz.train --data my_photos/ --out my-model/ --size 128 --time-budget 120
 
-The same training the image page's "Train on your own images" panel runs; see
+The same training the app's "Train on your images" page runs; see
 :mod:`attnviz.image.train` for every option.
 """
 

@@ -8,7 +8,7 @@ The images (``separable_image``): one dark shape, circle or cross, of random col
 side), place and rotation, on a light background of random tint with a mild gradient and a little noise,
 so the two classes are told apart by their shape only, and a person sorts them at a glance. Training
 images and test images come from different seeds: the test images are fresh, never seen in training or
-in the choice of the kept checkpoint. The zip goes through the very function the image page's panel
+in the choice of the kept checkpoint. The zip goes through the very function the app's training page
 runs (``train_from_zip``: unpack, check, train with the app's batch, one CPU thread as the panel's
 worker has), with a time budget and the panel's "rotated or mirrored, same class" switch
 (``--augment dihedral``); the saved model is then loaded through ``attnviz.load_image_model`` and scored

@@ -16,7 +16,7 @@ thread count: same weights.
 learning rate then decays over the time instead of the steps). :func:`train` also takes a
 ``progress`` callback (steps, loss, held-out accuracy) and a ``stop`` event, honoured between
 steps: a stopped run still saves a usable model, and its card says that it was stopped. The
-image page's "Train on your own images" panel (``attnviz.ui.image_training``) runs this same function.
+app's "Train on your images" page (``attnviz.ui.image_training``) runs this same function.
 """
 
 from __future__ import annotations
