@@ -94,6 +94,10 @@ def measure(page, act) -> tuple[float, float, int]:
     _wait_quiet(page)
     t0 = page.evaluate(ARM_JS)
     act()
+    # The server has answered (under load it may start later than the page's quiet time).
+    page.wait_for_function(
+        "() => window.__ws.firstSend && window.__ws.lastRecv > window.__ws.firstSend", timeout=180_000
+    )
     _wait_quiet(page)
     last, ws = page.evaluate("() => [window.__last, window.__ws]")
     page.evaluate("() => { window.__ws.armed = false; }")
@@ -126,6 +130,10 @@ POINT_JS = """
 
 def click_point(page, marker: str, k: int) -> None:
     """Hover, then click, point ``k`` (modulo the trace's length) of a chart's click layer."""
+    try:
+        page.wait_for_function(POINT_JS, arg=[marker, k], timeout=120_000)
+    except Exception:  # noqa: BLE001  (said below, with what was looked for)
+        pass
     found = page.evaluate(POINT_JS, [marker, k])
     if found is None:
         raise RuntimeError(f"no chart with a trace whose hover template contains {marker!r}")
