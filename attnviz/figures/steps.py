@@ -24,6 +24,11 @@ from attnviz.figures.labels import plot_text, unique_labels
 MAX_PRINTED = 600
 #: Axes with more labels than this show every k-th one (hover still names each cell).
 MAX_TICKS = 32
+#: A chart in a third of the page (``printed_cols`` 8 or fewer, as the worked example's Q, K, V and weights)
+#: is about this wide on a 1280-pixel screen, whatever width its figure asks for.
+THIRD_PX = 260
+#: Upright column labels need about this many pixels each (a 10-12 px font and a gap).
+UPRIGHT_LABEL_PX = 13
 #: Weight matrices up to this many tokens get the click layer (64 x 64: ~40 kB).
 MAX_CLICKABLE = 64
 SIGNED = "RdBu_r"  # blue negative, white 0, red positive
@@ -89,7 +94,8 @@ def matrix(
     Args:
         max_rows, max_cols: show only the first rows / columns (None: all).
         rows_highlighted: rows to outline (the q_i and k_j rows a chosen weight came from).
-        printed_cols: print numbers only up to this many columns (8 for a chart in a third of the page).
+        printed_cols: print numbers only up to this many columns (8 for a chart in a third of the page,
+            whose column labels are then spaced for :data:`THIRD_PX`).
         cell: ``(row, col)`` to outline.
         signed: diverging colours centred on 0; otherwise 0..``zmax`` in blues (weights).
         hidden: bool ``(rows, cols)``, True for cells drawn as not visible (grey, no number).
@@ -130,7 +136,13 @@ def matrix(
             _outline(fig, row - 0.5, row + 0.5, -0.5, c - 0.5, HIGHLIGHT)
     if cell is not None and 0 <= cell[0] < r and 0 <= cell[1] < c:
         _outline(fig, cell[0] - 0.5, cell[0] + 0.5, cell[1] - 0.5, cell[1] + 0.5, CELL)
-    _layout(fig, _title(title, (n_rows, n_cols), (r, c)), _axis_labels(row_labels, r), _axis_labels(col_labels, c))
+    _layout(
+        fig,
+        _title(title, (n_rows, n_cols), (r, c)),
+        _axis_labels(row_labels, r),
+        _axis_labels(col_labels, c),
+        chart_px=THIRD_PX if printed_cols <= 8 else None,
+    )
     fig.update_xaxes(title_text=x_title, title_standoff=4)
     fig.update_yaxes(title_text=y_title, title_standoff=4)
     if grey.any():
@@ -138,7 +150,7 @@ def matrix(
     return fig
 
 
-def _layout(fig: go.Figure, title: str, rows: list[str], cols: list[str]) -> None:
+def _layout(fig: go.Figure, title: str, rows: list[str], cols: list[str], chart_px: int | None = None) -> None:
     fig.update_layout(
         title=dict(text=title, font=dict(size=14), yref="container", y=1, yanchor="top", pad=dict(t=8)),
         height=_height(len(rows)),
@@ -155,8 +167,13 @@ def _layout(fig: go.Figure, title: str, rows: list[str], cols: list[str]) -> Non
     # Side by side, labels need about 7 px a character and a gap. Past the plot's width (a chart wider
     # than 1000 px stretches to the page: about 800 px on a 1280-pixel screen) they ran together
     # ("108120132"), so they stand upright instead.
-    plot_px = min(fig.layout.width or 800, 800) - 7 * max((len(t) for t in rows), default=2) - 40
+    chart_px = chart_px or min(fig.layout.width or 800, 800)
+    plot_px = max(60, chart_px - 7 * max((len(t) for t in rows), default=2) - 40)
     upright = len(shown) * (7 * max((len(t) for t in shown), default=0) + 8) > plot_px
+    if upright and len(shown) * UPRIGHT_LABEL_PX > plot_px:
+        # Even upright, 32 labels in a third of a 1280-pixel page ran together ("d0d1d2..."): every k-th.
+        xstep = max(xstep, -(-len(cols) * UPRIGHT_LABEL_PX // plot_px))
+        shown = cols[::xstep]
     fig.update_xaxes(
         tickmode="array",
         tickvals=list(range(0, len(cols), xstep)),
