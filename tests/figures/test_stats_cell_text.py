@@ -4,10 +4,25 @@ the cells' text is 8 px on both maps, and it stays 10 px where the cells are wid
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from attnviz.figures.stats import cell_text_size, label_map, stat_heatmap
-from tests.figures.test_stats_figures import stats_table
+from attnviz.maths.head_statistics import COLUMNS, LABELS
+
+
+def stats_table(n_layers: int, n_heads: int) -> pd.DataFrame:
+    """One row per (layer, head): random statistics, labels cycling through LABELS."""
+    rng = np.random.default_rng(0)
+    layer, head = np.divmod(np.arange(n_layers * n_heads), n_heads)
+    table = pd.DataFrame({"layer": layer, "head": head})
+    for column in COLUMNS:
+        table[column] = rng.random(len(table))
+    table["uniform_entropy"] = 2.0 + rng.random(len(table))
+    table["entropy"] = table["uniform_entropy"] * rng.random(len(table))
+    table["label"] = [LABELS[i % len(LABELS)] for i in range(len(table))]
+    return table
 
 
 @pytest.mark.parametrize(("n_heads", "size"), [(4, 10), (8, 10), (12, 8), (16, 8)])
