@@ -152,7 +152,7 @@ def _texts() -> dict[int, str]:
 
     from benchmarks.textbench.inputs import bundled_model_dir, text_with_tokens
 
-    tok = AutoTokenizer.from_pretrained(bundled_model_dir())
+    tok = AutoTokenizer.from_pretrained(bundled_model_dir(), trust_remote_code=False)
     return {n: text_with_tokens(tok, n) for n in (16, 128)}
 
 
