@@ -29,7 +29,6 @@ only, nothing asserted; times depend on what else the machine is doing (the load
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import statistics
 import sys
@@ -47,8 +46,7 @@ STEPS = ("read", "window", "forward", "overlay")
 
 def ct_dicom(n: int = 512) -> bytes:
     """A 16-bit CT-like slice (air, a body of soft tissue with noise, a bone) as a DICOM file."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+    from tests.dicom_files import dicom_bytes
 
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:n, :n]
@@ -56,24 +54,14 @@ def ct_dicom(n: int = 512) -> bytes:
     body = (yy - n / 2) ** 2 + ((xx - n / 2) / 1.2) ** 2 < (n / 2.6) ** 2
     stored[body] = 1064 + rng.normal(0, 40, size=int(body.sum())).astype(np.int16)
     stored[(yy - n / 2) ** 2 + (xx - n / 2) ** 2 < (n / 14) ** 2] = 2224  # bone, 1200 HU
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.PatientName, ds.PatientID = "Benchmark^Patient", "BENCH-0001"
-    ds.Modality = "CT"
-    ds.Rows, ds.Columns = n, n
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-    ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
-    ds.WindowCenter, ds.WindowWidth = 40, 400
-    ds.PixelData = stored.tobytes()
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+    return dicom_bytes(
+        stored,
+        patient=("Benchmark^Patient", "BENCH-0001"),
+        RescaleSlope=1,
+        RescaleIntercept=-1024,
+        WindowCenter=40,
+        WindowWidth=400,
+    )
 
 
 def one_run(raw: bytes, model) -> dict[str, float]:

@@ -9,43 +9,18 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, JPEGLSLossless, generate_uid
+from pydicom.uid import JPEGLSLossless
 
 import attnviz
 from attnviz.errors import InputError
 from attnviz.image import medical_images as medical
 from attnviz.image.decoding import EXTENSIONS, FORMAT_HINT, open_image
 from attnviz.image.medical_images import Window, apply_window
+from tests.dicom_files import SECRET_NAME, dicom_bytes
 
-SECRET = "Doe^Jane-SECRET"
-
-
-def dicom_bytes(stored: np.ndarray, syntax=ExplicitVRLittleEndian, pixel_data: bytes | None = None, **attrs) -> bytes:
-    """A CT DICOM file of ``stored`` (int16 or uint16, (rows, cols)) with patient fields that must never leak."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = syntax
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.PatientName, ds.PatientID, ds.PatientBirthDate = SECRET, "SECRET-ID-0042", "19700101"
-    ds.InstitutionName, ds.ReferringPhysicianName = "SECRET Hospital", "Dr^SECRET"
-    ds.Modality = "CT"
-    ds.Rows, ds.Columns = stored.shape[:2]
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
-    ds.PixelRepresentation = 1 if stored.dtype == np.int16 else 0
-    for name, value in attrs.items():
-        setattr(ds, name, value)
-    ds.PixelData = stored.tobytes() if pixel_data is None else pixel_data
-    if pixel_data is not None:
-        ds["PixelData"].VR = "OB"
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+SECRET = SECRET_NAME
 
 
 def ct_slice(n: int = 32, seed: int = 0) -> np.ndarray:

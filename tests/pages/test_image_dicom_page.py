@@ -10,13 +10,12 @@ import logging
 import numpy as np
 import pytest
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 import attnviz
 from attnviz.ui import image_page as page
 from attnviz.ui import image_window
 from attnviz.ui.image_page import OVERLAY_CHART
+from tests.dicom_files import dicom_bytes
 from tests.pages.apptest_helpers import assert_clean, chart, decode, figure, start_clean
 
 PAGE = "pages/image.py"
@@ -31,25 +30,8 @@ def ct_dicom(n: int = 96, **attrs) -> tuple[bytes, np.ndarray]:
     body = (yy - n / 2) ** 2 + (xx - n / 2) ** 2 < (n / 2.5) ** 2
     stored[body] = 1064 + rng.integers(-120, 120, size=int(body.sum()))  # soft tissue near 40 HU
     stored[(xx > n // 2) & (xx < n // 2 + 12) & (yy > n // 3) & (yy < n // 3 + 20)] = 2424  # bone, 1400 HU
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.PatientName, ds.PatientID, ds.PatientBirthDate = NAME, PATIENT_ID, "19700101"
-    ds.Modality = "CT"
-    ds.Rows, ds.Columns = n, n
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-    ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
-    for key, value in attrs.items():
-        setattr(ds, key, value)
-    ds.PixelData = stored.tobytes()
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue(), stored.astype(np.float64) - 1024
+    raw = dicom_bytes(stored, patient=(NAME, PATIENT_ID), RescaleSlope=1, RescaleIntercept=-1024, **attrs)
+    return raw, stored.astype(np.float64) - 1024
 
 
 def by_hand(values: np.ndarray, low: float, high: float) -> Image.Image:
