@@ -61,37 +61,21 @@ def score_explanations(
     # A TextModel's (an ImageModel's) module is loaded whenever one exists: look, do not import.
     text_loading, image_loading = sys.modules.get("attnviz.text.loading"), sys.modules.get("attnviz.image.loading")
     if text_loading is not None and isinstance(model, text_loading.TextModel):
-        from attnviz.text.explanation_scores import IG_STEPS, score_text_explanations
+        from attnviz.text.explanation_scores import IG_STEPS
+        from attnviz.text.explanation_scores import score_text_explanations as score
 
-        return score_text_explanations(
-            model,
-            inp,
-            target,
-            methods,
-            steps,
-            random_orders,
-            seed,
-            text_pair=text_pair,
-            progress=progress,
-            ig_steps=IG_STEPS if ig_steps is None else ig_steps,
-        )
-    if image_loading is not None and isinstance(model, image_loading.ImageModel):
+        side = {"text_pair": text_pair}
+    elif image_loading is not None and isinstance(model, image_loading.ImageModel):
         if text_pair is not None:
             raise InputError("text_pair is for text models; an image model scores one image.")
-        from attnviz.image.explanation_scores import IG_STEPS, score_image_explanations
+        from attnviz.image.explanation_scores import IG_STEPS
+        from attnviz.image.explanation_scores import score_image_explanations as score
 
-        return score_image_explanations(
-            model,
-            inp,
-            target,
-            methods,
-            steps,
-            random_orders,
-            seed,
-            progress=progress,
-            ig_steps=IG_STEPS if ig_steps is None else ig_steps,
+        side = {}
+    else:
+        raise InputError(
+            "score_explanations needs a model from attnviz.load_text_model() or attnviz.load_image_model(), "
+            f"not {type(model).__name__}."
         )
-    raise InputError(
-        "score_explanations needs a model from attnviz.load_text_model() or attnviz.load_image_model(), "
-        f"not {type(model).__name__}."
-    )
+    ig_steps = IG_STEPS if ig_steps is None else ig_steps
+    return score(model, inp, target, methods, steps, random_orders, seed, progress=progress, ig_steps=ig_steps, **side)
