@@ -189,7 +189,8 @@ def domain_verdict(check: DomainCheck | None, card: dict, features: dict, logits
         f"{words.get(worst, worst)} than the model's held-out training images (the check flags only "
         f"{check.false_alarm:.0%} of those). The model still answers with one of its classes, and the maps show where "
         "it looked, but neither the prediction nor the maps say anything about this image's content. Try a demo "
-        "image, or train a model on your own images (python -m attnviz.image.train --data FOLDER)."
+        "image, or train a model on your own images (the app's Train on your images page, or "
+        "python -m attnviz.train --data FOLDER)."
     )
 
 

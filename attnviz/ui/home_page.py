@@ -145,14 +145,35 @@ def _image_row() -> dict:
     im, problem = _load("image", name, image_model)
     if im is None:
         return {**row, "layers": None, "heads": None, "status": _why(problem)}
-    grid = f"{im.grid[0]}x{im.grid[1]} grid + class token"
     return {
         **row,
         "layers": im.n_layers,
         "heads": im.n_heads,
-        "max tokens": 1 + im.grid[0] * im.grid[1],
-        "status": f"{_status(im)} ({grid})",
+        "max tokens": _image_tokens(im),
+        "status": f"{_status(im)} ({_image_grid(im)})",
     }
+
+
+def _image_grid(im) -> str:
+    """What the model's grid is: attention cells with their special tokens, or, for a model without
+    attention maps (a CNN, a Swin whose windows attnviz does not draw), its last convolution's output."""
+    rows, cols = im.grid
+    if not im.has_attention:
+        what = "output of the last convolution" if im.has_conv else "cells"
+        return f"{rows}x{cols} {what}, no attention maps"
+    specials = im.family.special_tokens if im.family is not None else ("[CLS]",)
+    if not specials:
+        return f"{rows}x{cols} grid"
+    names = {1: "class token", 2: "class and distillation tokens"}
+    return f"{rows}x{cols} grid + {names.get(len(specials), f'{len(specials)} special tokens')}"
+
+
+def _image_tokens(im) -> int | None:
+    """Tokens the attention runs over, or None for a model without attention maps."""
+    if not im.has_attention:
+        return None
+    specials = im.family.special_tokens if im.family is not None else ("[CLS]",)
+    return len(specials) + im.grid[0] * im.grid[1]
 
 
 def _status(model) -> str:

@@ -99,3 +99,24 @@ def test_deit_and_swin_pages_draw_what_they_support(tmp_path):
     _load(at, tmp_path / "s")
     assert WINDOWED in _captions(at)
     assert not [s for s in at.subheader if s.value.startswith("All heads")]
+
+
+def test_home_page_describes_the_loaded_image_models_grid_by_its_family(resnet_dir, tmp_path):
+    """The home table's image row follows the model: a CNN has no attention tokens, a DeiT two special tokens."""
+    torch.manual_seed(0)
+    vit = dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4)
+    DeiTForImageClassification(DeiTConfig(intermediate_size=37, **vit, **LABELS)).save_pretrained(str(tmp_path / "d"))
+    at = start_clean("pages/image.py")
+    rows = {}
+    for name, folder in (("resnet", resnet_dir), ("deit", tmp_path / "d")):
+        _load(at, folder)
+        at.switch_page("pages/home.py").run()
+        assert_clean(at)
+        rows[name] = at.dataframe[0].value.iloc[1]
+        at.switch_page("pages/image.py").run()
+    resnet = attnviz.load_image_model(str(resnet_dir), device="cpu")
+    rows_, cols_ = resnet.grid
+    assert rows["resnet"]["status"].endswith(f"({rows_}x{cols_} output of the last convolution, no attention maps)")
+    assert rows["resnet"]["max tokens"] is None or np.isnan(rows["resnet"]["max tokens"])
+    assert rows["deit"]["status"].endswith("(4x4 grid + class and distillation tokens)")
+    assert rows["deit"]["max tokens"] == 2 + 16
