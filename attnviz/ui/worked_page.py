@@ -9,9 +9,11 @@ reruns that view alone; the mode, the model and the sentence rerun the page. A v
 nine (:mod:`attnviz.ui.worked_decoder`: the norm, RoPE and the causal mask besides). Every number
 drawn comes from :func:`attnviz.maths.qkv.attention_steps` or :func:`attnviz.explain_head`; none is typed.
 
-Toy tables are ``st.data_editor`` widgets. Their edits are folded into a plain session-state
-entry (:data:`TOY`) and the editors are re-keyed, so the edited numbers survive visits to other
-pages (an editor's own state cannot be written back, so it cannot be kept like other widgets).
+Toy tables are ``st.data_editor`` widgets. An edit reruns the view once, with the editors unchanged
+(same key, same data: the browser keeps its grids); the edited tables are also kept in a plain
+session-state entry (:data:`TOY`), and folded into the editors' data under new keys when the page is
+opened again, so the edited numbers survive visits to other pages (an editor's own state goes with
+the visit and cannot be written back, so it cannot be kept like other widgets).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ MODE, PRESET, SEED, N_TOKENS, DIM, HEADS, TOY_HEAD = (
     "worked_toy_head",
 )
 TEXT, LAYER, HEAD, SHOW_ALL, CSV_MATRIX = "worked_text", "worked_layer", "worked_head", "worked_show_all", "worked_csv"
-#: Not a widget: the toy tables and the version that keys their editors.
+#: Not a widget: the toy tables, the version that keys their editors, and the tables as edited since.
 TOY = "worked_toy"
 _GOTO_TEXT = "worked_goto_text"
 #: Widgets whose value survives visits to other pages (app.py keeps them; see attnviz.ui.state).
@@ -154,9 +156,13 @@ def _load_preset() -> None:
     st.session_state[TOY] = {"version": version, "tables": to_tables(inputs)}
 
 
+def _editor_key(name: str, version: int) -> str:
+    return f"worked_edit_{name}_{version}"
+
+
 def _editor(name: str, version: int, tables: dict, **options):
     """One editable table; also says whether the user has edited it since it was keyed."""
-    key = f"worked_edit_{name}_{version}"
+    key = _editor_key(name, version)
     edited = st.data_editor(tables[name], key=key, **options)
     state = st.session_state.get(key) or {}
     changed = any(state.get(part) for part in ("edited_rows", "added_rows", "deleted_rows"))
@@ -184,6 +190,10 @@ def toy_inputs() -> Shown | None:
 
     state = st.session_state[TOY]
     version, tables = state["version"], state["tables"]
+    if state.get("edited") is not None and _editor_key("X", version) not in st.session_state:
+        # Back from another page: the editors' own state went with the visit, their edits did not.
+        version, tables = version + 1, state["edited"]
+        state = st.session_state[TOY] = {"version": version, "tables": tables}
     st.markdown(
         "**Inputs** — edit any cell (numbers only). Each row of X is a token; tick *padding* to mask it. "
         "Add or delete rows to change the number of tokens (2 to 6)."
@@ -203,14 +213,12 @@ def toy_inputs() -> Shown | None:
         with b2:
             edited["W_O"], c = _editor("W_O", version, tables, num_rows="fixed")
             changed |= c
-    if changed:
-        # Fold the edits into the stored tables and re-key the editors: the numbers now live in
-        # session state (kept across pages) and an edit is never applied twice.
-        st.session_state[TOY] = {"version": version + 1, "tables": edited}
-        fragments.rerun_here()
+    # The editors keep their keys and their data while the user edits (no rerun, no editor drawn
+    # anew); the edited tables are kept beside them, to be folded in after a visit elsewhere.
+    state["edited"] = edited if changed else None
 
     try:
-        inputs = from_tables(tables)
+        inputs = from_tables(edited if changed else tables)
         steps = toy_steps(inputs, n_heads)
     except InputError as exc:
         show_input_error(exc)

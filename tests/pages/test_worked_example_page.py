@@ -73,12 +73,19 @@ def test_editing_a_cell_recomputes_every_step_and_survives_a_visit_elsewhere(at)
     expected = attention_steps([[1, 2], [1, 1]], np.eye(2), np.eye(2), [[1, 2], [3, 4]])
     np.testing.assert_allclose(heatmap_z(chart(at, wp.WEIGHTS_CHART)), expected.weights[0], atol=1e-6)
     np.testing.assert_allclose(heatmap_z(chart(at, "worked_scores")), expected.scores[0], atol=1e-6)
-    # The edit now lives in the stored table (the editor was re-keyed with it).
-    assert at.data_editor(key=editor_key(at, "X")).value["x1"].tolist() == [2.0, 1.0]
+    # The edit stays in the editor's own state: the editor keeps its key and its data (no grid drawn anew).
+    key = editor_key(at, "X")
+    assert at.data_editor(key=key).value["x1"].tolist() == [0.0, 1.0]
 
     at.switch_page("pages/home.py").run()
     at.switch_page(PAGE).run()
     assert_clean(at)
+    np.testing.assert_allclose(heatmap_z(chart(at, wp.WEIGHTS_CHART)), expected.weights[0], atol=1e-6)
+    # That state went with the visit; the page folded the edit into the editor's data, under a new key.
+    assert editor_key(at, "X") != key
+    assert at.data_editor(key=editor_key(at, "X")).value["x1"].tolist() == [2.0, 1.0]
+    edit(at, "X", edited_rows={1: {"x0": 3.0}})  # a later edit applies to the folded table
+    expected = attention_steps([[1, 2], [3, 1]], np.eye(2), np.eye(2), [[1, 2], [3, 4]])
     np.testing.assert_allclose(heatmap_z(chart(at, wp.WEIGHTS_CHART)), expected.weights[0], atol=1e-6)
 
 
