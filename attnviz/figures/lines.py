@@ -4,6 +4,12 @@ In the spirit of BertViz's head view, but drawn by Plotly from a few arrays. A r
 weights sums to 1, so at most ``1 / threshold`` lines leave any token: the figure stays
 small however long the sentence. Plotly sets opacity per trace, not per segment, so the
 lines of each head are binned into :data:`OPACITY_LEVELS` traces.
+
+Everything a reader does with the lines happens in the browser, with no rerun of the page (as in
+BertViz's head view, whose hover runs in JavaScript): hovering a line near its query end names it
+("the → cat: 0.31", an invisible point per line at :data:`HOVER_X`); the "Lines from" menu (a Plotly
+``updatemenus`` dropdown, method ``update``) keeps only one query token's lines and marks the token;
+a click on a head in the legend hides its lines, a double click shows that head alone.
 """
 
 from __future__ import annotations
@@ -18,6 +24,12 @@ from attnviz.text.views import AttentionView
 
 OPACITY_LEVELS = 5
 HEAD_COLORS = qualitative.Dark24
+#: Where along a line (0: the query, 1: the key) its hover point sits: near the query, where the lines
+#: leaving one token have already fanned out, so each can be pointed at.
+HOVER_X = 0.15
+#: The "Lines from" menu is built up to this many query tokens (the menu carries each token's lines).
+MENU_TOKENS = 512
+MARK = "rgba(214,39,40,0.15)"  # the chosen query token's band
 
 
 def head_color(head: int) -> str:
@@ -57,14 +69,19 @@ def head_lines(
     Args:
         heads: which heads to draw, each in its own colour.
         threshold: weights below it are not drawn.
-        query: draw only the lines leaving this query row (None: all rows).
+        query: draw only the lines leaving this query row (None: all rows, and the "Lines from"
+            menu that picks one row in the browser).
     """
     n_q, n_k = len(view.query_tokens), len(view.key_tokens)
-    fig = go.Figure()
+    queries = [plot_text(t) for t in view.query_tokens]
+    keys = [plot_text(t) for t in view.key_tokens]
+    traces: list[go.Scatter] = []
+    # Per trace whose data the menu swaps: (trace index, query row of each segment, its y, its hover text).
+    swapped: list[tuple[int, np.ndarray, np.ndarray, list[str] | None]] = []
     # Per head, bucket lines by weight so each bucket is one trace with one opacity.
     edges = np.linspace(threshold, 1.0, OPACITY_LEVELS + 1)
     for h in heads:
-        rows, cols, w = segments(view.weights[layer, h], threshold, query)
+        rows, cols, w = segments(view.weights[layer, h], threshold, query)  # rows ascending
         bucket = np.clip(np.searchsorted(edges, w, side="right") - 1, 0, OPACITY_LEVELS - 1)
         for b in range(OPACITY_LEVELS):
             pick = bucket == b
@@ -77,7 +94,8 @@ def head_lines(
             y[0::3], y[1::3], y[2::3] = rows[pick], cols[pick], np.nan
             mid = float(w[pick].mean())  # the bucket's typical weight sets its opacity and width
             alpha = 0.12 + 0.88 * mid
-            fig.add_trace(
+            swapped.append((len(traces), rows[pick], y, None))
+            traces.append(
                 go.Scatter(
                     x=x,
                     y=y,
@@ -89,8 +107,27 @@ def head_lines(
                     showlegend=False,
                 )
             )
+        if len(rows):
+            # One invisible hover point per line, HOVER_X of the way from its query to its key.
+            text = [f"{queries[r]} → {keys[c]}: {a:.2f}" for r, c, a in zip(rows, cols, w, strict=True)]
+            hover_y = (rows + HOVER_X * (cols - rows)).astype(np.float32)
+            swapped.append((len(traces), rows, hover_y, text))
+            traces.append(
+                go.Scatter(
+                    x0=HOVER_X,
+                    dx=0,
+                    y=hover_y,
+                    text=text,
+                    mode="markers",
+                    marker=dict(opacity=0, size=8, color=head_color(h)),
+                    hovertemplate=f"%{{text}}<extra>head {h}</extra>",
+                    name=f"head {h}",
+                    legendgroup=f"head {h}",
+                    showlegend=False,
+                )
+            )
         # One legend entry per head, drawn as a marker outside the plot.
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=[None],
                 y=[None],
@@ -103,12 +140,12 @@ def head_lines(
     selected = np.zeros(n_q, dtype=bool)
     if query is not None and 0 <= query < n_q:
         selected[query] = True
-    fig.add_trace(
+    traces.append(
         go.Scatter(
             x=np.zeros(n_q, dtype=np.float32),
             y=np.arange(n_q, dtype=np.int32),
             mode="text",
-            text=[plot_text(t) for t in view.query_tokens],
+            text=queries,
             textposition="middle left",
             textfont=dict(color=np.where(selected, "#d62728", "#222").tolist()),
             cliponaxis=False,  # the first and last tokens' labels are never cut at the plot's edge
@@ -116,28 +153,97 @@ def head_lines(
             showlegend=False,
         )
     )
-    fig.add_trace(
+    traces.append(
         go.Scatter(
             x=np.ones(n_k, dtype=np.float32),
             y=np.arange(n_k, dtype=np.int32),
             mode="text",
-            text=[plot_text(t) for t in view.key_tokens],
+            text=keys,
             textposition="middle right",
             cliponaxis=False,
             hovertemplate="key: %{text}<extra></extra>",
             showlegend=False,
         )
     )
+    fig = go.Figure(data=traces)
     n = max(n_q, n_k)
     fig.update_layout(
-        title=f"Layer {layer}: lines from queries (left) to keys (right), weight ≥ {threshold:g}",
-        height=int(max(320, min(2400, 20 * n + 120))),
-        margin=dict(l=10, r=10, t=50, b=40),
+        title=dict(
+            text=f"Layer {layer}: lines from queries (left) to keys (right), weight ≥ {threshold:g}",
+            x=0.5,  # centred, clear of the "Lines from" menu at the top left
+            xanchor="center",
+        ),
+        height=int(max(320, min(2400, 20 * n + 140))),
+        margin=dict(l=10, r=10, t=70, b=40),
         hoverlabel=HOVER_FONT,
         legend=dict(orientation="h", y=-0.01, x=0, yanchor="top"),
         plot_bgcolor="white",
         dragmode=False,
     )
+    if query is None and swapped and n_q <= MENU_TOKENS:
+        fig.update_layout(updatemenus=[_token_menu(queries, swapped)])
     fig.update_xaxes(visible=False, range=[-0.55, 1.55])
     fig.update_yaxes(visible=False, range=[n - 0.5, -0.5])
     return fig
+
+
+def _listed(values: np.ndarray) -> list:
+    """An array as a short JSON list, NaN as null (a gap between two lines), rows as integers and
+    hover positions to 0.01 of a row: a menu's arguments are sent as plain JSON, where Plotly's typed
+    arrays are not read."""
+    out = []
+    for v in values.tolist():
+        out.append(None if v != v else int(v) if v == int(v) else round(v, 2))
+    return out
+
+
+def _token_menu(queries: list[str], swapped: list) -> dict:
+    """The "Lines from" dropdown: every token's lines, or one query token's, swapped in the browser.
+
+    Each button replaces the ``y`` (and, for hover points, the ``text``) of the traces in ``swapped``
+    with the chosen token's part; ``x`` stays full length, and Plotly draws a trace to its shorter
+    array. A band behind the token's label marks it. Nothing is sent to the server.
+    """
+    indices = [i for i, *_ in swapped]
+
+    def button(label: str, token: int | None) -> dict:
+        ys, texts = [], []
+        for _, rows, y, text in swapped:
+            per_point = 3 if text is None else 1  # a line is 3 values of y (query, key, gap); a hover point 1
+            a, b = (0, len(rows)) if token is None else np.searchsorted(rows, [token, token + 1])
+            ys.append(_listed(y[per_point * a : per_point * b]))
+            texts.append(None if text is None else text[a:b])
+        band = [] if token is None else [_band(token)]
+        return dict(label=label, method="update", args=[{"y": ys, "text": texts}, {"shapes": band}, indices])
+
+    buttons = [button("Lines from every token", None)]
+    buttons += [button(f"Lines from {i}: {q}", i) for i, q in enumerate(queries)]
+    return dict(
+        type="dropdown",
+        buttons=buttons,
+        active=0,
+        direction="down",
+        showactive=True,
+        x=0.0,  # top left: Streamlit's chart toolbar appears at the top right on hover, over anything there
+        xanchor="left",
+        y=1.0,
+        yanchor="bottom",
+        pad=dict(b=4),
+        font=dict(size=12),
+    )
+
+
+def _band(token: int) -> dict:
+    """A light band behind query token ``token``'s label (the labels sit left of x = 0)."""
+    return dict(
+        type="rect",
+        xref="x",
+        x0=-0.55,
+        x1=0.0,
+        yref="y",
+        y0=token - 0.5,
+        y1=token + 0.5,
+        fillcolor=MARK,
+        line=dict(width=0),
+        layer="below",
+    )

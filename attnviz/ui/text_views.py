@@ -44,7 +44,7 @@ QUERY = "query_token"
 LINE_HEADS, THRESHOLD, FOCUS_QUERY = "line_heads", "threshold", "focus_query"
 FUSION, DISCARD, CAUSAL_NORMALISED = "rollout_fusion", "rollout_discard", "rollout_causal"
 MATRIX_CHART, LAYER_CHART, OVERVIEW_CHART = "matrix_chart", "layer_chart", "overview_chart"
-ROLLOUT_CHART, SINKS_CHART = "rollout_chart", "sinks_chart"
+ROLLOUT_CHART, SINKS_CHART, LINES_CHART = "rollout_chart", "sinks_chart", "lines_chart"
 #: The widgets the views add (see ``controls``); app.py keeps their values across pages.
 KEPT = (QUERY, LINE_HEADS, THRESHOLD, FOCUS_QUERY, FUSION, DISCARD, CAUSAL_NORMALISED)
 
@@ -137,6 +137,15 @@ def _show_matrix(fig: go.Figure, view: AttentionView) -> None:
             "available up to 256 × 256 tokens, to keep the page light)."
         )
         st.plotly_chart(fig, width="stretch")
+
+
+def _show_lines(fig: go.Figure, view: AttentionView) -> None:
+    st.plotly_chart(fig, key=LINES_CHART, width="stretch")
+    st.caption(
+        "Hover a line near its left end for its weight; “Lines from” (top left of the chart) keeps one query "
+        "token's lines; click a head in the legend to hide it, double-click to see it alone. These run in your "
+        "browser, at once."
+    )
 
 
 def _show_tiles(fig: go.Figure, view: AttentionView, chart: str, whole_model: bool) -> None:
@@ -278,7 +287,7 @@ TEXT_VIEWS: dict[str, TextView] = {
             png=lambda v, p, **f: png_export.head_lines_png(
                 v, p.layer, list(p.heads), threshold=p.threshold, query=p.query, **f
             ),
-            show=_show_plain,
+            show=_show_lines,
         ),
         TextView(
             "From one token",
