@@ -1,7 +1,7 @@
 """Click → drawn for each interaction of issue 16, in the real app and headless Chromium.
 
     python benchmarks/interaction_latency.py                 # every interaction, 5 times each
-    python benchmarks/interaction_latency.py --only worked   # one group: text, image, worked, toy, first
+    python benchmarks/interaction_latency.py --only worked   # a group: text, decoder, image, worked, toy, first
     python benchmarks/interaction_latency.py --repeats 3 --first-repeats 2 --note "after fragments"
 
 For each interaction it prints and writes (``benchmarks/results-interaction-latency.md``):
@@ -178,6 +178,36 @@ def text_group(app, browser, repeats: int, rows: list) -> None:
         page.context.close()
 
 
+def _decoder_text(n: int = 128) -> str:
+    from transformers import AutoTokenizer
+
+    from attnviz.text.bundled_decoder import converted_folder
+    from benchmarks.textbench.inputs import text_with_tokens
+
+    tok = AutoTokenizer.from_pretrained(converted_folder(), trust_remote_code=False)
+    return text_with_tokens(tok, n)
+
+
+def decoder_group(app, browser, repeats: int, rows: list) -> None:
+    """The bundled decoder (SmolLM2-135M-Instruct, 30 layers x 9 heads) at ~128 tokens, opened by a link:
+    a head change in the single-head view, and its own view, the attention sinks (every head's mass on
+    the first token), chosen from the single head."""
+    page = _page(browser)
+    page.goto(app.url("text?model=SmolLM2-135M-Instruct&text=" + quote(_decoder_text())))
+    page.wait_for_selector(".js-plotly-plot", timeout=300_000)
+    caption = page.get_by_text("decoder SmolLM2").first.inner_text()  # "128 tokens · 30 layers × 9 heads · ..."
+    n = caption.split(" tokens")[0].strip()
+    _record(rows, "Text, decoder", f"change head, {n} tokens",
+            [measure(page, lambda k=k: pick(page, "Head", 1 + k % 8)) for k in range(repeats)])  # fmt: skip
+    runs = []
+    for _ in range(repeats):
+        runs.append(measure(page, lambda: page.get_by_text("Attention sinks", exact=True).click()))
+        _wait_quiet(page)
+        page.get_by_text("Single head", exact=True).click()  # back, not timed
+    _record(rows, "Text, decoder", f"view: attention sinks, {n} tokens", runs)
+    page.context.close()
+
+
 def image_group(app, browser, repeats: int, rows: list) -> None:
     page = _page(browser)
     page.goto(app.url("image"))
@@ -250,7 +280,14 @@ def first_group(_app, browser, repeats: int, rows: list) -> None:
         _record(rows, "First visit", label, runs)
 
 
-GROUPS = {"text": text_group, "image": image_group, "worked": worked_group, "toy": toy_group, "first": first_group}
+GROUPS = {
+    "text": text_group,
+    "decoder": decoder_group,
+    "image": image_group,
+    "worked": worked_group,
+    "toy": toy_group,
+    "first": first_group,
+}
 
 
 # ---------------------------------------------------------------- report
