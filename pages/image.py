@@ -4,7 +4,6 @@ import streamlit as st
 
 from attnviz.ui import faithfulness_panel
 from attnviz.ui import image_drawing as draw
-from attnviz.ui import image_families as families
 from attnviz.ui import image_page as page
 from attnviz.ui.router import require_router
 
@@ -26,11 +25,9 @@ with image_column:
         draw.render_predictions(result.attention, target)
 if result is None:
     st.stop()
+# Three views that rerun alone (fragments): a map control reruns only those its value changes.
 with map_column:
-    choice = families.with_gradcam(model, result, picked, target, page.map_controls(result.attention))
-    draw.render_main(result, choice, target, picked)
-draw.render_heads(result, choice)
-maps = page.gradient_maps(model, result, picked, target)
-if maps is not None:
-    draw.render_comparison(result, choice, target, maps, picked)
+    draw.overlay_view(model, result, picked, target)
+draw.heads_view(result)
+draw.compare_view(model, result, picked, target)
 faithfulness_panel.image_panel(model, result, picked, target)

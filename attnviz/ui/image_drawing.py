@@ -3,6 +3,10 @@ beside Grad-CAM and Integrated Gradients with their agreement and pointing-game 
 
 It only draws what is cached (attnviz.ui.cache): a display choice never reruns the model.
 The map drawn is the chosen entry of attnviz.ui.image_maps (the choices: its :class:`~attnviz.ui.image_maps.MapChoice`).
+
+The page's maps are three views, each a fragment that reruns alone: :func:`overlay_view` (the map
+controls and the overlay), :func:`heads_view` and :func:`compare_view`. Which controls rerun which
+views: attnviz.ui.image_page.RERUNS.
 """
 
 from __future__ import annotations
@@ -21,20 +25,59 @@ from attnviz.maths.agreement import WORDING_RULE, relation, spearman
 from attnviz.maths.colour_scale import near_uniform_note
 from attnviz.maths.integral_check import integral_error, integral_warning, more_steps
 from attnviz.maths.map_scores import mass_inside, pointing_hit
+from attnviz.ui import fragments
 from attnviz.ui.cache import ImageRun, Picked
 from attnviz.ui.figure_downloads import figure_downloads
-from attnviz.ui.image_families import family_note
+from attnviz.ui.image_families import family_note, with_gradcam
 from attnviz.ui.image_maps import FROM_PATCH, IMAGE_MAPS, MapChoice, heads_entry, patch_of, rollout_map
-from attnviz.ui.image_page import IG_STEP_CHOICES, MAP, OVERLAY_CHART, PATCH, use_ig_steps
+from attnviz.ui.image_page import (
+    COMPARE_VIEW,
+    HEADS_VIEW,
+    IG_STEP_CHOICES,
+    MAP,
+    OVERLAY_CHART,
+    OVERLAY_VIEW,
+    PATCH,
+    current_choice,
+    gradient_maps,
+    map_controls,
+    rerun_views,
+    use_ig_steps,
+)
 from attnviz.ui.safe import md_escape
 
 
+@fragments.view(OVERLAY_VIEW)
+def overlay_view(model: ImageModel, result: ImageRun, picked: Picked, target: str) -> None:
+    """The map controls and the overlay: a fragment. Its address hooks run here (the heads and comparison
+    views change nothing the address holds but the controls drawn here)."""
+    choice = with_gradcam(model, result, picked, target, map_controls(result.attention))
+    render_main(result, choice, target, picked)
+
+
+@st.fragment(key=HEADS_VIEW)
+def heads_view(result: ImageRun) -> None:
+    """The row "All heads of layer": a fragment that reruns with the map, layer, patch and colours."""
+    render_heads(result, current_choice(result.attention))
+
+
+@st.fragment(key=COMPARE_VIEW)
+def compare_view(model: ImageModel, result: ImageRun, picked: Picked, target: str) -> None:
+    """Attention beside the gradient maps, their agreement and scores: a fragment that reruns with the
+    rollout's options, the Grad-CAM layer, the colours and its own "More steps"."""
+    maps = gradient_maps(model, result, picked, target)
+    if maps is not None:
+        render_comparison(result, current_choice(result.attention), target, maps, picked)
+
+
 def _on_patch_click(cols: int) -> None:
-    """A click on the overlay selected a point of its click layer: point ``i`` is cell divmod(i, cols)."""
+    """A click on the overlay selected a point of its click layer: point ``i`` is cell divmod(i, cols).
+    The overlay and the heads rerun (the map becomes the clicked patch's); the comparison does not."""
     points = st.session_state[OVERLAY_CHART]["selection"]["points"]
     if points and "point_index" in points[0]:
         st.session_state[PATCH] = divmod(int(points[0]["point_index"]), cols)
         st.session_state[MAP] = FROM_PATCH.name
+        rerun_views(PATCH)
 
 
 def render_main(result: ImageRun, choice: MapChoice, target: str, picked: Picked) -> np.ndarray | None:

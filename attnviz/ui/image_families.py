@@ -36,10 +36,10 @@ def offered_maps(ia: ImageAttention) -> list[str]:
     ]
 
 
-def layer_picker(family: ModelFamily | None, container=st) -> str | None:
+def layer_picker(family: ModelFamily | None, container=st, **callback) -> str | None:
     """The Grad-CAM layer selectbox (the model's convolution layers in forward order; by default the last
     one of the main path, not a residual shortcut's projection); None, drawing nothing, when the model
-    offers no Grad-CAM."""
+    offers no Grad-CAM. ``callback``: the selectbox's ``on_change`` and ``args``."""
     if family is None or not family.has_gradcam:
         return None
     layers = list(family.conv_layers)
@@ -54,6 +54,7 @@ def layer_picker(family: ModelFamily | None, container=st) -> str | None:
         help="The convolution layer Grad-CAM explains, in the order the model runs them, with its output grid. "
         "The last one of the main path (the default; a residual shortcut's projection is not it) is the usual "
         "choice; earlier layers are finer and less specific to the class.",
+        **callback,
     )
 
 

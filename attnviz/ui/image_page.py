@@ -4,6 +4,12 @@
 Nothing here reruns the model when a display choice changes: the forward pass is cached per
 image, gradient maps per (image, class); opacity, colour map, layer, head and the clicked
 patch only pick among cached arrays.
+
+Partial reruns: the maps are three views, each an ``st.fragment`` (attnviz.ui.image_drawing): the
+overlay with the map controls, the row of every head, and attention beside the gradient maps. A
+map control's callback reruns only the views its value changes (:data:`RERUNS`): a head change
+redraws the overlay alone, a clicked patch the overlay and the heads, the colour map all three.
+The image, its window, the class to explain and the model rerun the page.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from attnviz.ui.cache import (
     cached_image_run,
     digest,
 )
-from attnviz.ui.image_families import chosen_layer, layer_picker, offered_maps
+from attnviz.ui.image_families import CAM_LAYER, chosen_layer, layer_picker, offered_maps
 from attnviz.ui.image_maps import IMAGE_MAPS, MapChoice
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import show_input_error, show_unexpected
@@ -60,6 +66,31 @@ KEPT = (
 
 SOURCES = ("Demo image", "Upload")
 MEAN_OF_HEADS = "mean"
+
+#: The page's three views (fragment keys, attnviz.ui.image_drawing): the overlay with the map
+#: controls, "All heads of layer", and attention beside the gradient maps.
+OVERLAY_VIEW, HEADS_VIEW, COMPARE_VIEW = "image_overlay_view", "image_heads_view", "image_compare_view"
+#: The views each map control (and a click on a patch) changes; only those rerun and are sent again.
+#: The heads row draws the class token's (or the clicked patch's) maps of every head of the layer, so
+#: the head, the rollout's options and the Grad-CAM layer leave it as it is; the comparison reads
+#: the rollout, the gradient maps and the colours, not the map, layer, head or patch.
+RERUNS = {
+    MAP: (OVERLAY_VIEW, HEADS_VIEW),
+    LAYER: (OVERLAY_VIEW, HEADS_VIEW),
+    HEAD: (OVERLAY_VIEW,),
+    PATCH: (OVERLAY_VIEW, HEADS_VIEW),
+    FROM_MIN: (OVERLAY_VIEW,),
+    OPACITY: (OVERLAY_VIEW, HEADS_VIEW, COMPARE_VIEW),
+    COLORMAP: (OVERLAY_VIEW, HEADS_VIEW, COMPARE_VIEW),
+    FUSION: (OVERLAY_VIEW, COMPARE_VIEW),
+    DISCARD: (OVERLAY_VIEW, COMPARE_VIEW),
+    CAM_LAYER: (OVERLAY_VIEW, COMPARE_VIEW),
+}
+
+
+def rerun_views(key: str) -> None:
+    """A map control's callback: rerun the views that its value (``key``) changes, and nothing else."""
+    st.rerun(list(RERUNS[key]))
 
 
 def _upload_key(upload) -> str:
@@ -154,7 +185,13 @@ def _clamp(key: str, options: list) -> None:
         st.session_state[key] = options[0]
 
 
+def _changes(key: str) -> dict:
+    """A widget's ``key`` and the callback that reruns the views its value changes."""
+    return {"key": key, "on_change": rerun_views, "args": (key,)}
+
+
 def map_controls(ia: ImageAttention) -> MapChoice:
+    """The map controls (drawn in the overlay's view); returns what they chose (:func:`current_choice`)."""
     c1, c2, c3, c4 = st.columns([5, 2, 3, 3])
     offered = offered_maps(ia)  # only the maps this model supports (attnviz.image.model_families)
     kind = ""  # no map to draw over the image (a Swin model): the note under the caption says why
@@ -163,52 +200,74 @@ def map_controls(ia: ImageAttention) -> MapChoice:
         kind = c1.radio(
             "Map",
             offered,
-            key=MAP,
             horizontal=True,
             help="Class token: where the class token (the model's summary, read by the classifier) looks in one "
             "layer. Rollout: attention composed through every layer (Abnar & Zuidema). From a clicked patch: "
             "click a cell of the image. Grad-CAM: the chosen convolution layer's channels, weighted by the "
             "class's gradient (Selvaraju et al.).",
+            **_changes(MAP),
         )
     every_head = kind in IMAGE_MAPS and IMAGE_MAPS[kind].every_head
-    layer, head = 0, MEAN_OF_HEADS
     if ia.has_attention:  # a CNN's or Swin's result has no attention layers and heads to pick
         layers = list(range(ia.n_layers))
         heads = [MEAN_OF_HEADS, *range(ia.n_heads)]
         _clamp(LAYER, layers[::-1])  # default: the last layer, the one the classifier reads
         _clamp(HEAD, heads)
-        layer = c2.selectbox("Layer", layers, key=LAYER, disabled=every_head)
-        head = c3.selectbox("Head", heads, key=HEAD, disabled=every_head)
-    cam_layer = layer_picker(ia.family)  # below the row: a layer's name is long (resnet.encoder.stages.2...)
+        c2.selectbox("Layer", layers, disabled=every_head, **_changes(LAYER))
+        c3.selectbox("Head", heads, disabled=every_head, **_changes(HEAD))
+    # Below the row: a layer's name is long (resnet.encoder.stages.2...)
+    cam_layer = layer_picker(ia.family, on_change=rerun_views, args=(CAM_LAYER,))
     keep_default(OPACITY, 0.55)
-    opacity = c4.slider("Opacity", 0.0, 1.0, step=0.05, key=OPACITY)
-    from_min = c1.toggle(  # in view, not in the options panel: a nearly uniform map's note points here
+    c4.slider("Opacity", 0.0, 1.0, step=0.05, **_changes(OPACITY))
+    c1.toggle(  # in view, not in the options panel: a nearly uniform map's note points here
         "Colours from min",
-        key=FROM_MIN,
         help="Off: colours run from 0 to the largest value. On: from the smallest, which shows small "
         "differences in nearly uniform maps (e.g. where a patch attends in a late layer).",
+        **_changes(FROM_MIN),
     )
-    fusion, discard = "mean", 0.0
     rollout_options = ia.has_attention  # a CNN or Swin has no rollout to tune
     with st.expander("Rollout and colour options" if rollout_options else "Colour options", expanded=every_head):
         d1, d2, d3 = st.columns(3)
         if rollout_options:
-            fusion = d1.selectbox(
-                "Head fusion", HEAD_FUSIONS, key=FUSION, help="How each layer's heads become one matrix."
+            d1.selectbox(
+                "Head fusion", HEAD_FUSIONS, help="How each layer's heads become one matrix.", **_changes(FUSION)
             )
             keep_default(DISCARD, 0.0)
-            discard = d2.slider(
+            d2.slider(
                 "Discard lowest",
                 0.0,
                 0.95,
                 step=0.05,
-                key=DISCARD,
                 help="Share of each layer's weakest weights dropped.",
+                **_changes(DISCARD),
             )
-        colormap = d3.selectbox("Colour map", list(COLORMAPS), key=COLORMAP)
-    head_index = None if head == MEAN_OF_HEADS else int(head)
-    patch = st.session_state.get(PATCH)
-    return MapChoice(kind, layer, head_index, fusion, discard, opacity, colormap, from_min, patch, cam_layer)
+        d3.selectbox("Colour map", list(COLORMAPS), **_changes(COLORMAP))
+    return current_choice(ia, cam_layer)
+
+
+def current_choice(ia: ImageAttention, cam_layer: str | None = None) -> MapChoice:
+    """What the map controls chose, read from session state: the heads and comparison views use it
+    without drawing the controls (the overlay's view draws them first in a full run)."""
+    state = st.session_state
+    offered = offered_maps(ia)
+    kind = state.get(MAP) if state.get(MAP) in offered else (offered[0] if offered else "")
+    layer, head, fusion, discard = 0, MEAN_OF_HEADS, "mean", 0.0
+    if ia.has_attention:
+        layer = state.get(LAYER, ia.n_layers - 1)
+        head = state.get(HEAD, MEAN_OF_HEADS)
+        fusion, discard = state.get(FUSION, HEAD_FUSIONS[0]), float(state.get(DISCARD, 0.0))
+    return MapChoice(
+        kind,
+        int(layer),
+        None if head == MEAN_OF_HEADS else int(head),
+        fusion,
+        discard,
+        float(state.get(OPACITY, 0.55)),
+        state.get(COLORMAP, next(iter(COLORMAPS))),
+        bool(state.get(FROM_MIN, False)),
+        state.get(PATCH),
+        cam_layer,
+    )
 
 
 def gradient_maps(

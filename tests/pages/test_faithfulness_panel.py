@@ -121,7 +121,9 @@ def test_image_page_scores_the_chosen_class(small_and_counted):
     assert_scored(at, "faith_run_image")
     assert len(at.get("plotly_chart")) == n_charts + 1
     assert small_and_counted == [target]
-    at.slider(key="image_opacity").set_value(0.3).run()
+    at.slider(key="image_opacity").set_value(0.3).run()  # reruns the map views alone, not the panel
+    assert small_and_counted == [target]
+    at.run()  # and a full run shows the stored scores again, without scoring
     assert_scored(at, "faith_run_image")
     assert small_and_counted == [target]
 

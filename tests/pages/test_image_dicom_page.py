@@ -110,8 +110,9 @@ def test_moving_the_window_changes_the_key_and_the_result(uploaded):
 def test_patient_fields_appear_nowhere_on_the_page_or_in_the_log(uploaded, caplog, capsys):
     at, _ = uploaded
     at.slider(key=image_window.WINDOW).set_value((-500, 500)).run()
-    at.radio(key=page.MAP).set_value("Rollout").run()
+    at.radio(key=page.MAP).set_value("Rollout").run()  # reruns the map views alone (attnviz.ui.image_page.RERUNS)
     assert_clean(at)
+    at.run()  # AppTest's tree then holds those views only: a full run, to walk the whole page
     page_text = every_text(at)
     assert "Read: DICOM" in page_text  # the walk does reach the captions
     logged = caplog.text + "".join(r.getMessage() for r in caplog.records)

@@ -94,8 +94,9 @@ def test_deit_and_swin_pages_draw_what_they_support(tmp_path):
     assert at.radio(key=page.MAP).options == ["Class token", "Rollout", "From a clicked patch"]
     assert _overlay_z(at).shape == (4, 4)  # the class token's map over the patches, distillation token left out
     assert "No Grad-CAM for this model: its only convolution is the patch embedding" in _captions(at)
-    at.radio(key=page.MAP).set_value("Rollout").run()
+    at.radio(key=page.MAP).set_value("Rollout").run()  # reruns the map views alone (attnviz.ui.image_page.RERUNS)
     assert_clean(at)
+    at.run()  # AppTest's tree then holds those views only; a full run brings back the sidebar's model picker
     _load(at, tmp_path / "s")
     assert WINDOWED in _captions(at)
     assert not [s for s in at.subheader if s.value.startswith("All heads")]
