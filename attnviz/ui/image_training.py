@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import uuid
@@ -70,6 +71,8 @@ TRAIN_THREADS = 1
 BUDGET_MIN, BUDGET_MAX, BUDGET_DEFAULT = 10, 600, 60
 #: Where trained models are written (one new folder per training).
 TRAINED_ROOT = Path(tempfile.gettempdir()) / "attnviz-trained"
+#: Trained-model folders kept under TRAINED_ROOT: older ones are deleted when a training starts.
+KEEP_TRAINED = 8
 #: Points of the held-out curve kept per training.
 HISTORY_POINTS = 400
 
@@ -265,6 +268,21 @@ def choose_data() -> Setup | None:
     return Setup(FROM_FOLDER, folder_text.strip(), int(size), float(budget), augment, folder=Path(folder_text))
 
 
+def prune_trained(keep: int = KEEP_TRAINED) -> list[Path]:
+    """Delete all but the ``keep`` newest trained-model folders under :data:`TRAINED_ROOT` (oldest first);
+    returns those deleted. Called when a training starts, so that a long-running server's temporary folder
+    does not fill up; a model already loaded stays in memory, and a page that asks for a deleted one
+    again gets the usual "no such folder" message."""
+    if not TRAINED_ROOT.is_dir():
+        return []
+    folders = sorted((p for p in TRAINED_ROOT.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    deleted = folders[: max(0, len(folders) - keep)]
+    for folder in deleted:
+        shutil.rmtree(folder, ignore_errors=True)
+        log.info("deleted the trained model %s (the %d newest are kept)", folder.name, keep)
+    return deleted
+
+
 def _model_folder(name: str) -> Path:
     stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(name).stem)[:40].strip("-") or "model"
     return TRAINED_ROOT / f"{stem}-{uuid.uuid4().hex[:8]}"
@@ -272,9 +290,13 @@ def _model_folder(name: str) -> Path:
 
 def _work(job: TrainingJob, setup: Setup, folder: Path, cleanup: Callable[[], None]) -> None:
     """The worker thread: train, register the folder; always release the slot and say it finished."""
-    try:
-        import torch
+    import torch
 
+    # PyTorch's thread count is the default of every thread started later (each page's script run is
+    # one): set for the training, it is put back when the training ends, so that an ATTNVIZ_THREADS=4
+    # server does not run its pages on one thread for good after a visitor's training.
+    threads_before = torch.get_num_threads()
+    try:
         torch.set_num_threads(TRAIN_THREADS)
         card = train_folder(
             folder,
@@ -295,6 +317,7 @@ def _work(job: TrainingJob, setup: Setup, folder: Path, cleanup: Callable[[], No
         log.exception("unexpected error while training on %r", setup.name)
         job.failed = True
     finally:
+        torch.set_num_threads(threads_before)
         cleanup()
         SLOTS.release()
         job.finished.set()
@@ -347,6 +370,7 @@ def start(setup: Setup | None) -> None:
     except BaseException:
         SLOTS.release()
         raise
+    prune_trained(KEEP_TRAINED - 1)  # room for this one
     job = TrainingJob(setup.name, setup.size, setup.budget, _model_folder(setup.name), summary)
     st.session_state[JOB] = job
     worker = threading.Thread(target=_work, args=(job, setup, folder, cleanup), name="attnviz-training", daemon=True)
