@@ -171,6 +171,27 @@ def image_cnn_family(page, url: str, out: Path) -> None:
     print("wrote", out / "image-cnn-family.png")
 
 
+def train_images(page, url: str, out: Path) -> None:
+    """The "Train on your images" page after a whole run on 2 separable classes (circle, cross) x 50 images at 64 x 64
+    (the in-app training benchmark's set), with the 60 s default budget: the model card it ends with."""
+    from attnviz.image.train import TRAIN_SEED
+    from benchmarks.train_in_app import shape_zip
+
+    page.goto(f"{url}/train_images")
+    page.get_by_text("Start training").first.wait_for(timeout=90_000)
+    wait_idle(page)
+    data = shape_zip(["circle", "cross"], 50, TRAIN_SEED, 64)
+    page.locator("[data-testid=stFileUploader] input[type=file]").first.set_input_files(
+        files=[{"name": "circles-and-crosses.zip", "mimeType": "application/zip", "buffer": data}]
+    )
+    page.locator("[data-testid=stFileChipName]").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    page.locator("[data-testid=stMain]").get_by_role("button", name="Start training", exact=True).click()
+    page.get_by_text("It is now the image page's model").wait_for(timeout=300_000)
+    wait_idle(page)
+    whole_page(page, out / "train-images.png", max_height=2400)
+
+
 def worked_example(page, url: str, out: Path) -> None:
     page.goto(f"{url}/worked_example")
     page.wait_for_selector(".js-plotly-plot", timeout=90_000)
@@ -249,12 +270,17 @@ def main() -> None:
     parser.add_argument("--only-dicom", action="store_true", help="only the image page with a DICOM upload")
     parser.add_argument("--only-cnn-family", action="store_true", help="only the image page with a tiny HF ResNet")
     parser.add_argument("--only-faithfulness", action="store_true", help="only the faithfulness panel's screenshots")
+    parser.add_argument("--only", choices=sorted(SECTIONS), help="only one section's screenshots")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with running_app(log_path=LOG) as url, sync_playwright() as p:
         browser = launch_chromium(p)
         page = browser.new_page(viewport=VIEWPORT)
+        if args.only:
+            SECTIONS[args.only](page, url, out)
+            browser.close()
+            return
         if args.only_cnn_family:
             image_cnn_family(page, url, out)
             browser.close()
@@ -285,10 +311,26 @@ def main() -> None:
         image_page(page, url, out)
         image_dicom(page, url, out)
         image_cnn_family(page, url, out)
+        train_images(page, url, out)
         worked_example(page, url, out)
         head_stats(page, url, out)
         faithfulness(page, url, out)
         browser.close()
+
+
+#: ``--only``'s sections (the whole run takes them all, after the home page and the text views).
+SECTIONS = {
+    "decoder": decoder_views,
+    "long": long_prompt,
+    "next-tokens": next_tokens,
+    "image": image_page,
+    "dicom": image_dicom,
+    "cnn-family": image_cnn_family,
+    "train": train_images,
+    "worked": worked_example,
+    "head-stats": head_stats,
+    "faithfulness": faithfulness,
+}
 
 
 if __name__ == "__main__":

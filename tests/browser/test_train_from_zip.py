@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import zipfile
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -15,7 +13,6 @@ from PIL import Image, ImageDraw
 from tests.browser.live_app import wait_idle
 from tests.browser.page_tools import alerts, assert_no_errors, open_page, screenshot, upload, wait_for_text
 
-DOCS_SHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "train-images.png"
 STEP = re.compile(r"Step ([\d,]+) · loss [\d.]+ · held-out accuracy (\d+)%")
 
 
@@ -57,9 +54,7 @@ def test_upload_train_stop_and_see_the_overlay(live_app, page, page_events):
     assert_no_errors(page)
     main = page.locator("[data-testid=stMain]").inner_text()
     assert "stopped by you" in main and "Model card" in main and "calibrated on" in main
-    shot = screenshot(page, "train-images-done")
-    DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, DOCS_SHOT)
+    screenshot(page, "train-images-done")
 
     page.get_by_role("link", name="See where it looks on the image page").click()
     page.wait_for_selector(".js-plotly-plot", timeout=120_000)
