@@ -27,8 +27,10 @@ HEAD_COLORS = qualitative.Dark24
 #: Where along a line (0: the query, 1: the key) its hover point sits: near the query, where the lines
 #: leaving one token have already fanned out, so each can be pointed at.
 HOVER_X = 0.15
-#: The "Lines from" menu is built up to this many query tokens (the menu carries each token's lines).
-MENU_TOKENS = 512
+#: The "Lines from" menu carries every line twice more (each token's, and every token's to go back), so it
+#: is built up to this many query tokens and lines; past them the page's "Only lines from the query token"
+#: does the same on the server.
+MENU_TOKENS, MENU_LINES = 512, 20_000
 MARK = "rgba(214,39,40,0.15)"  # the chosen query token's band
 
 
@@ -180,7 +182,8 @@ def head_lines(
         plot_bgcolor="white",
         dragmode=False,
     )
-    if query is None and swapped and n_q <= MENU_TOKENS:
+    n_lines = sum(len(rows) for _, rows, _, text in swapped if text is not None)
+    if query is None and swapped and n_q <= MENU_TOKENS and n_lines <= MENU_LINES:
         fig.update_layout(updatemenus=[_token_menu(queries, swapped)])
     fig.update_xaxes(visible=False, range=[-0.55, 1.55])
     fig.update_yaxes(visible=False, range=[n - 0.5, -0.5])

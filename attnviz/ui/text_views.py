@@ -141,10 +141,10 @@ def _show_matrix(fig: go.Figure, view: AttentionView) -> None:
 
 def _show_lines(fig: go.Figure, view: AttentionView) -> None:
     st.plotly_chart(fig, key=LINES_CHART, width="stretch")
+    menu = "“Lines from” (top left of the chart) keeps one query token's lines; " if fig.layout.updatemenus else ""
     st.caption(
-        "Hover a line near its left end for its weight; “Lines from” (top left of the chart) keeps one query "
-        "token's lines; click a head in the legend to hide it, double-click to see it alone. These run in your "
-        "browser, at once."
+        f"Hover a line near its left end for its weight; {menu}click a head in the legend to hide it, double-click "
+        "to see it alone. These run in your browser, at once."
     )
 
 

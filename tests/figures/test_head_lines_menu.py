@@ -117,3 +117,13 @@ def test_no_menu_when_the_server_already_kept_one_token(rng):
     fig = figures.head_lines(view, 0, [0, 1], threshold=0.05, query=3)
     assert not fig.layout.updatemenus
     assert drawn(as_dicts(fig)) == expected(view, 0, [0, 1], 0.05, query=3)
+
+
+def test_no_menu_past_its_line_budget(rng, monkeypatch):
+    """The menu carries every line twice more; past MENU_LINES the figure stays as light as before."""
+    view = constructed_view(rng, TOKENS, n_layers=1, n_heads=2)
+    lines = int((view.weights[0, 0] >= 0.05).sum() + (view.weights[0, 1] >= 0.05).sum())
+    monkeypatch.setattr(figures.lines, "MENU_LINES", lines)
+    assert figures.head_lines(view, 0, [0, 1], threshold=0.05).layout.updatemenus
+    monkeypatch.setattr(figures.lines, "MENU_LINES", lines - 1)
+    assert not figures.head_lines(view, 0, [0, 1], threshold=0.05).layout.updatemenus
