@@ -7,6 +7,7 @@ loaders of ``attnviz.ui.cache``: what is tested is who loads what, how often, an
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
@@ -162,3 +163,40 @@ def test_the_home_page_lists_models_loading_in_the_background_without_waiting(wa
     finally:
         fake.release.set()
         assert ws.join(30)
+
+
+def test_a_page_waiting_for_the_imports_draws_an_empty_chart_meanwhile_and_removes_it(monkeypatch):
+    """Plotly is imported first and whole (with the numpy and pandas it reads), so a waiting page draws
+    one empty chart (the browser fetches Plotly's script while the server imports PyTorch); the page
+    then draws without it."""
+    fake = Loads()
+    fake.release.set()
+    imports_done = threading.Event()
+
+    def loaders():  # runs after the imports; the warm start counts as importing until it returns
+        assert imports_done.wait(30)
+        return {"text": fake.text, "image": fake.image}
+
+    drawn = []
+    empty_chart = warm_start._empty_chart
+    monkeypatch.setattr(warm_start, "_empty_chart", lambda go: drawn.append(1) or empty_chart(go))
+    monkeypatch.setattr(warm_start, "_prepare_decoder", lambda name, say: None)
+    monkeypatch.setenv(warm_start.WARM_START_ENV, "1")
+    ws = warm_start.WarmStart(loaders, lambda: DEVICE, modules=())
+    monkeypatch.setattr(warm_start, "_current", ws)
+    ws.start()
+    try:
+        assert ws.charts_imported.wait(30) and not ws.imported.is_set()
+        assert all(name in sys.modules for name in warm_start.CHART_MODULES)
+        threading.Timer(1.0, imports_done.set).start()  # the page's run waits for this meanwhile
+        at = start("pages/worked_example.py")
+        assert_clean(at)
+        assert len(drawn) == 2, "the warm start's own test figure, then the page's empty chart"
+        charts = at.get("plotly_chart")
+        assert charts and all(c.key and c.key.startswith("worked_") for c in charts), "the empty chart is gone"
+    finally:
+        imports_done.set()
+        assert ws.join(30)
+        for name in (BUNDLED_TEXT_MODEL, BUNDLED_DECODER):
+            cache.text_model.clear(name, DEVICE)
+        cache.image_model.clear(BUNDLED_IMAGE_MODEL, DEVICE)
