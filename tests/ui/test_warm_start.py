@@ -110,6 +110,7 @@ def test_the_router_starts_it_once_per_process_and_the_switch_turns_it_off(monke
     monkeypatch.setattr(warm_start, "_current", None)
     monkeypatch.setattr(warm_start, "_app_loaders", lambda: {"text": fake.text, "image": fake.image})
     monkeypatch.setattr(warm_start, "_prepare_decoder", lambda name, say: None)
+    monkeypatch.setattr(warm_start.gc, "freeze", lambda: None)  # not this test process's objects
     monkeypatch.setenv(warm_start.WARM_START_ENV, "0")
     assert warm_start.start() is None and warm_start.current() is None
     assert not warm_start.light_home_run("")
@@ -200,3 +201,24 @@ def test_a_page_waiting_for_the_imports_draws_an_empty_chart_meanwhile_and_remov
         for name in (BUNDLED_TEXT_MODEL, BUNDLED_DECODER):
             cache.text_model.clear(name, DEVICE)
         cache.image_model.clear(BUNDLED_IMAGE_MODEL, DEVICE)
+
+
+def test_what_the_warm_start_imported_and_loaded_is_kept_out_of_later_collections(monkeypatch):
+    """Streamlit collects garbage after every run; the imported modules and the models are frozen
+    (after the imports, then after the models), so that a click does not walk them all again."""
+    fake = Loads()
+    fake.release.set()
+    frozen = []
+    monkeypatch.setattr(warm_start.gc, "freeze", lambda: frozen.append(list(fake.calls)))
+    monkeypatch.setattr(warm_start, "_prepare_decoder", lambda name, say: None)
+    loaders = lambda: {"text": fake.text, "image": fake.image}  # noqa: E731
+    ws = warm_start.WarmStart(loaders, lambda: DEVICE, modules=(), freeze_gc=True).start()
+    assert ws.join(30)
+    assert frozen == [[], [BUNDLED_TEXT_MODEL, BUNDLED_IMAGE_MODEL, BUNDLED_DECODER]]
+    unfrozen = warm_start.WarmStart(loaders, lambda: DEVICE, modules=()).start()  # tests and notebooks
+    assert unfrozen.join(30) and len(frozen) == 2
+
+    monkeypatch.setattr(warm_start, "_current", None)
+    monkeypatch.setattr(warm_start, "_app_loaders", loaders)
+    monkeypatch.setenv(warm_start.WARM_START_ENV, "1")
+    assert warm_start.start().join(30) and len(frozen) == 4, "the app's warm start freezes"
