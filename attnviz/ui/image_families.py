@@ -20,6 +20,8 @@ from attnviz.ui.safe import md_escape, show_input_error, show_unexpected
 
 #: Session key of the Grad-CAM layer picker.
 CAM_LAYER = "image_cam_layer"
+#: Not a widget: the model's default Grad-CAM layer, so that a link writes the layer only when another is chosen.
+CAM_DEFAULT = "image_cam_default"
 
 
 def offered_maps(ia: ImageAttention) -> list[str]:
@@ -43,6 +45,7 @@ def layer_picker(family: ModelFamily | None, container=st, **callback) -> str | 
     if family is None or not family.has_gradcam:
         return None
     layers = list(family.conv_layers)
+    st.session_state[CAM_DEFAULT] = family.default_layer
     if st.session_state.get(CAM_LAYER) not in layers:
         st.session_state[CAM_LAYER] = family.default_layer
     grids = dict(zip(family.conv_layers, family.conv_grids, strict=True))

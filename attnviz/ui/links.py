@@ -33,6 +33,7 @@ from attnviz.text.views import BLOCKS
 from attnviz.ui import image_page, stats_page, text_page, text_views, worked_page, worked_steps
 from attnviz.ui.cache import cached_demo_images, configured_device
 from attnviz.ui.fragments import after_partial_rerun
+from attnviz.ui.image_families import CAM_DEFAULT, CAM_LAYER
 from attnviz.ui.image_maps import IMAGE_MAPS
 from attnviz.ui.safe import log_model_error
 from attnviz.ui.share_links import Field, encode, parse
@@ -52,7 +53,8 @@ class Bind:
     """One link key bound to a session key.
 
     ``default``: the value left out of the link. ``bound``: "layers", "heads" or "demos", the
-    size the value is checked against. ``when``: written only while true of the session state.
+    size the value is checked against, or "conv layers", the model's Grad-CAM layers. ``when``: written
+    only while true of the session state.
     ``also``: more session keys set when the value is applied (the pair switches pair mode on).
     """
 
@@ -167,6 +169,11 @@ def _demo(state: Mapping) -> bool:
     return state.get(image_page.SOURCE, image_page.SOURCES[0]) == image_page.SOURCES[0]
 
 
+def _cam_chosen(state: Mapping) -> bool:
+    """A Grad-CAM layer other than the model's default is chosen (the default stays out of the link)."""
+    return state.get(CAM_LAYER) != state.get(CAM_DEFAULT)
+
+
 IMAGE_LINK = PageLink(
     picker=IMAGE_MODEL_PICKER,
     binds=(
@@ -180,6 +187,7 @@ IMAGE_LINK = PageLink(
         Bind(Field("opacity", "number", low=0.0, high=1.0, step=0.05), image_page.OPACITY, default=0.55),
         Bind(Field("colours", "choice", choices=tuple(COLORMAPS)), image_page.COLORMAP, default=next(iter(COLORMAPS))),
         Bind(Field("from_min", "flag"), image_page.FROM_MIN, default=False),
+        Bind(Field("cam", "word"), CAM_LAYER, bound="conv layers", when=_cam_chosen),
     ),
 )
 
@@ -232,6 +240,12 @@ def _checked(bind: Bind, value, model, problems: list[str]):
     """``value`` if it fits the model (or the demo images); else None, and the reason in ``problems``."""
     if bind.bound is None:
         return value
+    if bind.bound == "conv layers":
+        layers = model.family.conv_layers if model is not None and model.has_conv else ()
+        if value not in layers:
+            problems.append(f"`{bind.field.name}`: this model has no convolution layer {value} for Grad-CAM")
+            return None
+        return value
     size = _size(bind.bound, model)
     what = {"layers": "layer", "heads": "head", "demos": "demo image"}[bind.bound]
     name = bind.field.name
@@ -258,7 +272,7 @@ def open_link(link: PageLink, params: Mapping) -> list[str]:
         if name is not None and not name.strip():
             name = None
         needs_model = name is not None or any(
-            b.bound in ("layers", "heads") and b.field.name in values for b in link.binds
+            b.bound in ("layers", "heads", "conv layers") and b.field.name in values for b in link.binds
         )
         if needs_model:
             model = _use_model(link.picker, name, problems)

@@ -40,7 +40,8 @@ MAX_INDEX = 99_999
 MAX_INDICES = 64
 
 KINDS = ("text", "index", "indices", "choice", "flag", "number", "word")
-_WORD = re.compile(r"[A-Za-z0-9_]{1,40}")
+#: A name the page checks itself: a statistic's column, a module path such as ``resnet.encoder.stages.3``.
+_WORD = re.compile(r"[A-Za-z0-9_.]{1,100}")
 _INDEX = re.compile(r"[0-9]{1,5}")
 _NUMBER = re.compile(r"[0-9]{1,3}(\.[0-9]{1,4})?")
 
@@ -154,7 +155,7 @@ def parse_value(field: Field, raw: str):
         if not (math.isfinite(number) and field.low <= number <= field.high):
             raise LinkError(f"{_short(raw)} is outside {field.low:g} to {field.high:g}")
         return round(round(number / field.step) * field.step, 6)
-    # "word": a name the page checks itself (a statistic's column)
+    # "word": a name the page checks itself (a statistic's column, a Grad-CAM layer)
     if not _WORD.fullmatch(raw):
         raise LinkError(f"“{_short(raw)}” is not a name")
     return raw

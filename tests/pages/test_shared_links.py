@@ -174,6 +174,26 @@ def test_image_page_link_reopens_demo_map_layer_and_head():
     assert shared_params(at)["image"] == "2"
 
 
+def test_image_page_link_holds_a_chosen_grad_cam_layer():
+    from attnviz.ui.image_families import CAM_LAYER
+
+    plain = open_link("pages/image.py", {})
+    assert_clean(plain)
+    default = plain.session_state[CAM_LAYER]
+    assert "cam" not in shared_params(plain)  # the model's default layer stays out of the link
+    other = next(name for name in ("stem.0", "stem.1") if name != default)
+    at = open_link("pages/image.py", {"cam": other})
+    assert_clean(at)
+    assert not at.warning
+    assert at.session_state[CAM_LAYER] == other
+    assert shared_params(at)["cam"] == other
+    for hostile in ("stem.99", "../../etc/passwd"):
+        at = open_link("pages/image.py", {"cam": hostile})
+        assert_clean(at)
+        assert "`cam`" in warnings(at)
+        assert at.session_state[CAM_LAYER] == default
+
+
 def test_stats_page_link(bundled_model):
     at = open_link("pages/head_stats.py", {"text": SENTENCE, "stat": "entropy"})
     assert_clean(at)
