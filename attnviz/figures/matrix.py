@@ -48,15 +48,15 @@ def is_clickable(view: AttentionView) -> bool:
 
 def _click_layer(w: np.ndarray, n_seen: np.ndarray, keys: list[str], queries: list[str]) -> list[dict]:
     """One invisible scatter trace per query row ``r``: point ``j`` sits on cell ``(r, j)`` and carries
-    its weight as ``marker.color`` (the hover reads it). ``x0``/``dx`` and ``y0``/``dy=0`` place the
-    points, so no coordinate arrays are sent: only the weights (4 bytes a cell)."""
+    its weight as ``marker.color`` (the hover reads it). ``x0``/``dx`` place the points across; ``y``, the
+    row, is one byte a point up to row 255 (Plotly needs one coordinate array to count a trace's points:
+    with ``y0``/``dy`` too, a trace has none)."""
     return [
         dict(
             type="scatter",
             x0=keys[0],  # x0/dx on a categorical axis: point j sits on key column j
             dx=1,
-            y0=r,  # dy=0: every point of the trace on row r
-            dy=0,
+            y=np.full(n_seen[r], r, dtype=np.uint8 if r < 256 else np.uint16),
             mode="markers",
             marker=dict(opacity=0, size=10, color=w[r, : n_seen[r]], maxdisplayed=1),
             showlegend=False,

@@ -43,9 +43,9 @@ def test_head_matrix_leaves_invisible_cells_empty_and_unclickable(rng):
     assert fig.layout.plot_bgcolor == NOT_VISIBLE
     # One hover/click point per visible cell: row r has r + 1, with row r's own weights.
     points = [t for t in fig.data if isinstance(t, go.Scatter)]
-    assert [len(p.marker.color) for p in points] == list(range(1, n + 1))
+    assert [len(p.y) for p in points] == list(range(1, n + 1))
     for r, p in enumerate(points):
-        assert (p.y0, p.dy) == (r, 0)
+        np.testing.assert_array_equal(np.asarray(p.y), r)
         np.testing.assert_allclose(np.asarray(p.marker.color), view.weights[1, 2, r, : r + 1], rtol=1e-6)
 
 

@@ -115,10 +115,11 @@ def test_head_matrix_click_layer_up_to_256_tokens(rng):
     for r, trace in enumerate(scatters):
         assert trace.marker.opacity == 0
         assert trace.marker.maxdisplayed == 1  # hover and click see every point, the DOM gets one
-        assert (trace.y0, trace.dy, trace.y) == (r, 0, None)  # every point on row r, no coordinates sent
+        np.testing.assert_array_equal(np.asarray(trace.y), r)
+        assert np.asarray(trace.y).itemsize == (1 if r < 256 else 2)  # a row sent in as few bytes as it needs
         assert (trace.x0, trace.dx, trace.x) == (fig.data[0].x[0], 1, None)  # point j on key column j
         np.testing.assert_array_equal(np.asarray(trace.marker.color), view.weights[0, 0, r])
-        assert len(trace.marker.color) == 256
+        assert len(trace.y) == len(trace.marker.color) == 256
     # Rows are labelled sparsely (drawing 256 labels was slow); each label names its row.
     ticks = dict(zip(fig.layout.yaxis.tickvals, fig.layout.yaxis.ticktext, strict=True))
     assert 0 < len(ticks) <= figures.matrix.MAX_ROW_LABELS
