@@ -208,16 +208,59 @@ def decoder_group(app, browser, repeats: int, rows: list) -> None:
     page.context.close()
 
 
+#: The image page's overlay title contains ``text``; every map over the image has opacity ``v``.
+OVERLAY_TITLE_JS = """(text) => {
+  const g = document.querySelector('.st-key-image_overlay .js-plotly-plot');
+  return !!g && ((g.layout.title || {}).text || '').includes(text);
+}"""
+OPACITY_JS = """(v) => [...document.querySelectorAll('.js-plotly-plot')].flatMap((g) => g.data || [])
+  .filter((t) => t.type === 'heatmap').every((t) => Math.abs(t.opacity - v) < 1e-6)"""
+
+
 def image_group(app, browser, repeats: int, rows: list) -> None:
     page = _page(browser)
-    page.goto(app.url("image"))
-    page.wait_for_selector(".js-plotly-plot", timeout=180_000)
-    _wait_quiet(page)
-    runs = []
-    for k in range(repeats):
-        cell = 11 * k + 9  # a different patch each time
-        runs.append(measure(page, lambda c=cell: click_point(page, "cell row", c)))
-    _record(rows, "Image", "click a patch", runs)
+    for _ in range(60):  # the models loading in the background (a fresh server) would slow every run
+        page.goto(app.url("image"))
+        page.wait_for_selector(".js-plotly-plot", timeout=180_000)
+        _wait_quiet(page)
+        if not page.get_by_text("Loading models in the background").count():
+            break
+        page.wait_for_timeout(3000)
+
+    def until(act, js: str, arg):
+        """``act``, then wait until the page shows its result: a view's own rerun shows no status widget."""
+
+        def run():
+            act()
+            page.wait_for_function(js, arg=arg, timeout=180_000)
+
+        return run
+
+    thumb = page.locator(".st-key-image_opacity input[type=range]").first
+    cells = [11 * k + 9 for k in range(repeats)]  # a different patch each time
+    interactions = {
+        "click a patch": [
+            until(
+                lambda c=c: click_point(page, "cell row", c),
+                OVERLAY_TITLE_JS,
+                "From patch ({}, {})".format(*divmod(c, 8)),
+            )
+            for c in cells
+        ],
+        "change head": [
+            until(lambda k=k: pick(page, "Head", 1 + k % 4), OVERLAY_TITLE_JS, f"head {k % 4}") for k in range(repeats)
+        ],
+        "change layer": [
+            until(lambda k=k: pick(page, "Layer", k % 2), OVERLAY_TITLE_JS, f"layer {k % 2},") for k in range(repeats)
+        ],
+        "opacity, one step": [  # a new value each time: Streamlit's browser keeps messages it was sent
+            until(lambda: thumb.press("ArrowRight"), OPACITY_JS, round(0.55 + 0.05 * (k + 1), 2))
+            for k in range(repeats)
+        ],
+    }
+    for what, acts in interactions.items():
+        _record(rows, "Image", what, [measure(page, act) for act in acts])
+        page.locator("h1").first.click()  # a clicked chart keeps the focus: a click on a picker would only take it
     page.context.close()
 
 
