@@ -2,13 +2,17 @@
 
 import streamlit as st
 
-from attnviz.ui import sentence
-from attnviz.ui import stats_page as page
 from attnviz.ui.router import require_router
-from attnviz.ui.state import follow_goto
-from attnviz.ui.widgets import text_model_picker
 
+# First, before the imports below (PyTorch behind them: 5-10 s after a server start): a first visit straight to
+# this page's address runs this file alone, and the rerun through app.py starts the warm start sooner.
 require_router()
+
+from attnviz.ui import sentence  # noqa: E402
+from attnviz.ui import stats_page as page  # noqa: E402
+from attnviz.ui.state import follow_goto  # noqa: E402
+from attnviz.ui.widgets import text_model_picker  # noqa: E402
+
 follow_goto()  # a click on a head's cell opens it on the text page
 
 st.title("Head statistics")

@@ -3,12 +3,15 @@ stepped through token by token with where each step looked."""
 
 import streamlit as st
 
-from attnviz.ui import next_tokens_page as page
-from attnviz.ui import sentence
 from attnviz.ui.router import require_router
-from attnviz.ui.widgets import text_model_picker
 
+# First, before the imports below (PyTorch behind them: 5-10 s after a server start): a first visit straight to
+# this page's address runs this file alone, and the rerun through app.py starts the warm start sooner.
 require_router()
+
+from attnviz.ui import next_tokens_page as page  # noqa: E402
+from attnviz.ui import sentence  # noqa: E402
+from attnviz.ui.widgets import text_model_picker  # noqa: E402
 
 st.title("Next tokens")
 tm = text_model_picker()

@@ -2,10 +2,13 @@
 
 import streamlit as st
 
-from attnviz.ui import image_training as training
 from attnviz.ui.router import require_router
 
+# First, before the imports below (PyTorch behind them: 5-10 s after a server start): a first visit straight to
+# this page's address runs this file alone, and the rerun through app.py starts the warm start sooner.
 require_router()
+
+from attnviz.ui import image_training as training  # noqa: E402
 
 st.title("Train on your own images")
 training.intro()
