@@ -51,10 +51,3 @@ def view(key: str):
         return st.fragment(body, key=key)
 
     return wrap
-
-
-def rerun_here() -> None:
-    """Rerun the fragment being run (its own widgets changed); the whole page outside one."""
-    if in_partial_rerun():
-        st.rerun(scope="fragment")
-    st.rerun()
