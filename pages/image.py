@@ -9,25 +9,31 @@ from attnviz.ui.router import require_router
 
 require_router()
 
-st.title("Image attention")
-model = page.load_model()
-if model is None:
-    st.stop()
-draw.page_caption(model)
-# The image first (on the left: read and tabbed to first), then what the model made of it.
-image_column, map_column = st.columns([2, 3])
-with image_column:
-    picked = page.pick_image()
-    result = page.run(model, picked) if picked is not None else None
-    if result is not None:
+
+def main() -> None:
+    """The page; it returns early rather than calling st.stop(): a run stopped before the views (the
+    fragments below) leaves the views of the run before it on the page."""
+    st.title("Image attention")
+    model = page.load_model()
+    if model is None:
+        return
+    draw.page_caption(model)
+    # The image first (on the left: read and tabbed to first), then what the model made of it.
+    image_column, map_column = st.columns([2, 3])
+    with image_column:
+        picked = page.pick_image()
+        result = page.run(model, picked) if picked is not None else None
+        if result is None:
+            return
         target = page.choose_target(result.attention, picked)
         draw.render_domain_note(result.attention)
         draw.render_predictions(result.attention, target)
-if result is None:
-    st.stop()
-# Three views that rerun alone (fragments): a map control reruns only those its value changes.
-with map_column:
-    draw.overlay_view(model, result, picked, target)
-draw.heads_view(result)
-draw.compare_view(model, result, picked, target)
-faithfulness_panel.image_panel(model, result, picked, target)
+    # Three views that rerun alone (fragments): a map control reruns only those its value changes.
+    with map_column:
+        draw.overlay_view(model, result, picked, target)
+    draw.heads_view(result)
+    draw.compare_view(model, result, picked, target)
+    faithfulness_panel.image_panel(model, result, picked, target)
+
+
+main()
