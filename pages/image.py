@@ -2,12 +2,15 @@
 
 import streamlit as st
 
-from attnviz.ui import faithfulness_panel
-from attnviz.ui import image_drawing as draw
-from attnviz.ui import image_page as page
 from attnviz.ui.router import require_router
 
+# First, before the imports below (PyTorch behind them: 5-10 s after a server start): a first visit straight to
+# this page's address runs this file alone, and the rerun through app.py starts the warm start sooner.
 require_router()
+
+from attnviz.ui import faithfulness_panel  # noqa: E402
+from attnviz.ui import image_drawing as draw  # noqa: E402
+from attnviz.ui import image_page as page  # noqa: E402
 
 
 def main() -> None:
