@@ -19,6 +19,5 @@ if page.mode_picker() == page.TOY_MODE:
     page.toy_view()
 else:
     tm = text_model_picker()
-    if tm is None:
-        st.stop()
-    page.real_view(tm, page.real_sentence())
+    if tm is not None:  # no st.stop(): a stopped run leaves the last run's views (fragments) on the page
+        page.real_view(tm, page.real_sentence())
