@@ -86,7 +86,7 @@ def image_attention(model: ImageModel, image: Image.Image) -> ImageAttention:
         out_of_domain, note = domain_verdict(model.domain, model.card, features, logits.double().cpu().numpy())
     probs = torch.softmax(logits[0].float(), dim=-1).cpu().numpy()
     rows, cols = model.grid
-    specials = model.family.special_tokens if model.family is not None else ("[CLS]",)
+    specials = model.special_tokens
     if attention is None:
         weights, specials = np.zeros((0, 0, 0, 0), dtype=np.float32), ()
     else:

@@ -105,6 +105,11 @@ class ImageModel(SharedModel):
         return self.family is None or self.family.has_attention
 
     @property
+    def special_tokens(self) -> tuple[str, ...]:
+        """The tokens before the grid cells in the attention: the class token, a DeiT's distillation token."""
+        return self.family.special_tokens if self.family is not None else ("[CLS]",)
+
+    @property
     def has_conv(self) -> bool:
         """Grad-CAM is offered: the model has convolution layers whose output is a grid."""
         return self.family is not None and self.family.has_gradcam

@@ -161,7 +161,7 @@ def _image_grid(im) -> str:
     if not im.has_attention:
         what = "output of the last convolution" if im.has_conv else "cells"
         return f"{rows}x{cols} {what}, no attention maps"
-    specials = im.family.special_tokens if im.family is not None else ("[CLS]",)
+    specials = im.special_tokens
     if not specials:
         return f"{rows}x{cols} grid"
     names = {1: "class token", 2: "class and distillation tokens"}
@@ -172,8 +172,7 @@ def _image_tokens(im) -> int | None:
     """Tokens the attention runs over, or None for a model without attention maps."""
     if not im.has_attention:
         return None
-    specials = im.family.special_tokens if im.family is not None else ("[CLS]",)
-    return len(specials) + im.grid[0] * im.grid[1]
+    return len(im.special_tokens) + im.grid[0] * im.grid[1]
 
 
 def _status(model) -> str:
