@@ -21,6 +21,11 @@ st.page_link(
     "pages/image.py", label="Image attention: heatmaps over your image, beside Grad-CAM", icon=":material/image:"
 )
 st.page_link(
+    "pages/train_images.py",
+    label="Train on your images: a .zip of class folders, then see where the model looks",
+    icon=":material/model_training:",
+)
+st.page_link(
     "pages/worked_example.py",
     label="Worked example: one head's Q/K/V maths, step by step",
     icon=":material/calculate:",

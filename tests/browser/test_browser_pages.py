@@ -36,6 +36,7 @@ LINKS = {
     # link text starts with -> (path, page title)
     "Text attention": ("/text", "Text attention"),
     "Image attention": ("/image", "Image attention"),
+    "Train on your images": ("/train_images", "Train on your own images"),
     "Worked example": ("/worked_example", "Worked example: one attention head, step by step"),
     "Head statistics": ("/head_stats", "Head statistics"),
     "Next tokens": ("/next_tokens", "Next tokens"),

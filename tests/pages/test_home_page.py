@@ -52,5 +52,6 @@ def test_home_page_lists_the_bundled_model(device):
 def test_home_page_links_to_every_page():
     at = start()
     links = at.get("page_link")
-    assert [link.proto.page for link in links] == ["text", "image", "worked_example", "head_stats", "next_tokens"]
+    pages = ["text", "image", "train_images", "worked_example", "head_stats", "next_tokens"]
+    assert [link.proto.page for link in links] == pages
     assert links[0].proto.label.startswith("Text attention")

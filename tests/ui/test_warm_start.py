@@ -141,7 +141,7 @@ def test_the_home_page_draws_while_the_app_is_still_importing(warm_home, monkeyp
     at = start()
     assert_clean(at)
     assert [t.value for t in at.title] == ["attnviz"]
-    assert len(at.get("page_link")) == 5
+    assert len(at.get("page_link")) == 6
     assert not at.dataframe
     assert any(c.value.startswith("Starting: importing PyTorch") for c in at.caption)
 
