@@ -47,3 +47,10 @@ def test_every_option_is_one_streamlit_knows():
     for section, options in sections.items():
         for option in options:
             assert f"{section}.{option}" in known, f"{section}.{option} is not a Streamlit option"
+
+
+def test_source_files_are_not_watched(config):
+    """Streamlit's file watchers polled every module of the app while visitors clicked; a deployment
+    does not edit its code, so they are off (a developer turns them on from the command line)."""
+    assert config["server"]["fileWatcherType"] == "none"
+    assert config["server"]["runOnSave"] is False
