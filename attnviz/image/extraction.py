@@ -3,8 +3,13 @@
 Tokens: the special tokens first (``ImageAttention.special_tokens``: the class token; a DeiT's
 distillation token after it; a DINOv2's registers), then the grid cells row by row (cell (r, c) is
 token ``s + r * cols + c`` with ``s`` special tokens), for both the bundled CNN-attention model and
-ViTs. A model without attention maps (a CNN, Swin: :mod:`attnviz.image.model_families`) gets
+ViTs. A model without attention maps (a CNN: :mod:`attnviz.image.model_families`) gets
 predictions and an empty ``weights`` of shape ``(0, 0, 0, 0)``.
+
+A Swin's attention is per local window, each stage on its own grid, so it is no ``weights`` matrix
+(that stays empty): ``windows`` holds every block's window attention
+(:class:`~attnviz.image.window_attention.WindowBlock`), its "layers" are the blocks over all stages,
+and :meth:`ImageAttention.cell_attention` draws a patch's row of its window over the patch grid.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from attnviz.device import falls_back_to_cpu
 from attnviz.image.domain_check import domain_verdict, png_bits_per_pixel
 from attnviz.image.loading import ImageModel
 from attnviz.image.model_families import ModelFamily
+from attnviz.image.window_attention import WindowBlock, window_blocks
 from attnviz.maths.domain_scores import BITS
 from attnviz.results import AttentionResult
 
@@ -38,10 +44,27 @@ class ImageAttention(AttentionResult):
     special_tokens: tuple[str, ...] = ("[CLS]",)
     #: Which maps the model supports and why the others are absent (None: not known).
     family: ModelFamily | None = None
+    #: A Swin's attention: every block's, per window, in the order the model runs them; () for other models.
+    windows: tuple[WindowBlock, ...] = ()
 
     @property
     def has_attention(self) -> bool:
+        """One square matrix over the special tokens and the grid per layer (``weights``)."""
         return self.weights.shape[0] > 0
+
+    @property
+    def has_window_attention(self) -> bool:
+        """A Swin's per-window attention (``windows``)."""
+        return bool(self.windows)
+
+    @property
+    def map_layers(self) -> int:
+        """Layers whose maps can be drawn: ``n_layers``, or a Swin's blocks."""
+        return len(self.windows) if self.windows else (self.n_layers if self.has_attention else 0)
+
+    def heads_in(self, layer: int) -> int:
+        """Heads of ``layer`` (a Swin's stages have different numbers of heads)."""
+        return self.windows[layer].heads if self.windows else self.n_heads
 
     @property
     def row_labels(self) -> list[str]:
@@ -62,7 +85,16 @@ class ImageAttention(AttentionResult):
         return rows.mean(axis=0).reshape(self.grid)
 
     def cell_attention(self, layer: int, head: int | None, row: int, col: int) -> np.ndarray:
-        """Where grid cell (row, col) attends: (rows, cols); ``head=None`` averages heads."""
+        """Where grid cell (row, col) attends: (rows, cols); ``head=None`` averages heads.
+
+        A Swin: the query is the cell of block ``layer``'s stage that holds patch (row, col), and the map is
+        that cell's row of its window's attention over the patch grid, each patch taking the weight of
+        the stage's cell that holds it (0 outside the window). Over the stage's own grid (the row sums
+        to 1): ``windows[layer].cell_map``.
+        """
+        if self.windows:
+            block = self.windows[layer]
+            return block.on_patches(block.cell_map(head, *block.cell_of_patch(row, col)), self.grid)
         s = len(self.special_tokens)
         query = s + row * self.grid[1] + col
         rows = self.weights[layer, :, query, s:] if head is None else self.weights[layer, head, query, s:][None]
@@ -74,8 +106,13 @@ def image_attention(model: ImageModel, image: Image.Image) -> ImageAttention:
     """Classify ``image`` and return the attention of every layer and head (none for a model without
     attention maps: ``weights`` is then empty, ``family`` says why)."""
     x = model.pixels(image)  # (1, 3, H, W)
+    windows: tuple[WindowBlock, ...] = ()
     with model.lock, torch.inference_mode():
-        logits, attention, features = model.forward_with_features(x)  # (1, K), (1, L, heads, T, T), dict | None
+        if model.has_window_attention:  # a Swin: every block's window attention (no domain check)
+            logits, blocks = window_blocks(model.model, x)
+            attention, features, windows = None, None, tuple(blocks)
+        else:
+            logits, attention, features = model.forward_with_features(x)  # (1, K), (1, L, heads, T, T), dict | None
     h, w = model.input_size
     seen = image.convert("RGB").resize((w, h), Image.Resampling.BILINEAR)  # as model.pixels resizes it
     if features is None:
@@ -107,4 +144,5 @@ def image_attention(model: ImageModel, image: Image.Image) -> ImageAttention:
         domain_note=note,
         special_tokens=tuple(specials),
         family=model.family,
+        windows=windows,
     )

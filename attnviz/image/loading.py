@@ -33,12 +33,14 @@ from attnviz.image.cnn_attention import CnnAttention, CnnAttentionConfig
 from attnviz.image.domain_check import load_domain_check
 from attnviz.image.model_families import (
     SQUARE_ATTENTION,
+    WINDOWED_ATTENTION,
     ModelFamily,
     convolution_layers,
     describe,
     special_tokens,
 )
 from attnviz.image.model_files import CARD_FILE, WEIGHTS_FILE
+from attnviz.image.window_attention import window_blocks
 from attnviz.maths.domain_scores import DomainCheck
 from attnviz.model_budget import check_size, check_transformers_model
 from attnviz.model_source import (
@@ -66,8 +68,8 @@ class ImageModel(SharedModel):
     ``kind`` is ``"cnn-attention"`` (the bundled family: class token + conv grid, Grad-CAM on
     ``model.last_conv`` by default) or, for a Hugging Face classifier, its family's kind (``"cnn"``,
     ``"vit"``, ``"swin"``). ``family`` says
-    which maps it supports (:mod:`attnviz.image.model_families`); ``grid`` is the attention's patch grid,
-    or for a model without attention the output grid of its last convolution layer.
+    which maps it supports (:mod:`attnviz.image.model_families`); ``grid`` is the attention's patch grid
+    (a Swin's first stage's), or for a model without attention the output grid of its last convolution layer.
 
     One object is shared by every session of the app: see :class:`attnviz.device.SharedModel`.
     """
@@ -89,15 +91,34 @@ class ImageModel(SharedModel):
 
     @property
     def n_layers(self) -> int:
+        """Attention layers: a Swin's blocks, over all its stages."""
         if self.kind == "cnn-attention":
             return len(self.model.blocks)
+        if self.has_window_attention:
+            return len(self.window_heads)
         return int(self.model.config.num_hidden_layers) if self.has_attention else 0
 
     @property
     def n_heads(self) -> int:
+        """Heads per layer: for a Swin the most of any stage (:attr:`window_heads` has each block's)."""
         if self.kind == "cnn-attention":
             return self.model.config.heads
+        if self.has_window_attention:
+            return max(self.window_heads)
         return int(self.model.config.num_attention_heads) if self.has_attention else 0
+
+    @property
+    def window_heads(self) -> tuple[int, ...]:
+        """A Swin's heads in each block, in order (a stage's ``num_heads`` for each of its ``depths`` blocks)."""
+        if not self.has_window_attention:
+            return ()
+        config = self.model.config
+        return tuple(int(h) for d, h in zip(config.depths, config.num_heads, strict=True) for _ in range(int(d)))
+
+    @property
+    def has_window_attention(self) -> bool:
+        """Swin's per-window attention can be read (:mod:`attnviz.image.window_attention`)."""
+        return self.family is not None and self.family.has_window_attention
 
     @property
     def has_attention(self) -> bool:
@@ -371,7 +392,8 @@ def _input_size(config, processor) -> int:
 
 def _hf_family(name: str, model, config, size: int, device: torch.device) -> tuple[ModelFamily, tuple[int, int]]:
     """The model's family (one pass on a grey image) and its grid: the patch grid of a model whose attention
-    attnviz draws, else the output grid of the last convolution layer (the Grad-CAM default)."""
+    attnviz draws (a Swin's first stage), else the output grid of the last convolution layer (the Grad-CAM
+    default)."""
     x = torch.zeros(1, 3, size, size, device=device)
     convs = convolution_layers(model, lambda: model(pixel_values=x))
     specials = special_tokens(config.model_type, config)
@@ -390,6 +412,13 @@ def _hf_family(name: str, model, config, size: int, device: torch.device) -> tup
                 f"tell which token is which. Use the bundled model ({BUNDLED_IMAGE_MODEL})."
             )
         patch_grid = (rows, rows)
+    elif config.model_type in WINDOWED_ATTENTION:
+        try:
+            with torch.inference_mode():
+                _, blocks = window_blocks(model, x)
+            patch_grid = blocks[0].grid
+        except ValueError:  # no blocks found, or one returned no attention: the family says so
+            patch_grid = None
     family = describe(config.model_type, convs, specials, attention_ok=patch_grid is not None)
     if patch_grid is not None:
         return family, patch_grid

@@ -9,7 +9,10 @@ load time by one forward pass on a grey image:
   attention is one matrix over its special tokens and the patch grid: the class-token map, rollout
   and a clicked patch's map, Integrated Gradients; no Grad-CAM (its only convolution is the patch
   embedding).
-* ``"swin"``: Swin and Swin V2, whose attention is per local window: Integrated Gradients only.
+* ``"swin"``: Swin and Swin V2, whose attention is per local window (:mod:`attnviz.image.window_attention`):
+  a clicked patch's map, per block and head, over its window; Integrated Gradients. No class-token
+  map (Swin has no class token), no rollout (each stage has its own grid and attention stays inside
+  windows, so no square matrix over one set of tokens runs through the model), no Grad-CAM.
 * ``"hybrid"``: convolutions and a square attention over a class token and the grid (the bundled
   CNN-attention model): every map.
 
@@ -72,8 +75,16 @@ PATCH_EMBEDDING_ONLY = (
     "compared patches, so no convolution layer holds what the classifier used"
 )
 WINDOWED = (
-    "Swin attends only within local windows of patches (shifted every other layer, merged between stages) "
-    "and has no class token, so there is no image-wide attention matrix to draw or roll out"
+    "transformers returned no per-window attention for this Swin model's blocks, so there is no attention to draw"
+)
+NO_CLASS_TOKEN = (
+    "Swin has no class token: its classifier reads the average of the last stage's cells, so no token's "
+    "attention sums up the image"
+)
+WINDOWED_ROLLOUT = (
+    "rollout multiplies one square attention matrix per layer over the same tokens, and Swin has none: each "
+    "block attends only within local windows of cells (shifted every other block), and patch merging halves the "
+    "grid between stages (each stage has its own grid)"
 )
 
 
@@ -95,7 +106,13 @@ class ModelFamily:
 
     @property
     def has_attention(self) -> bool:
-        return CLASS_TOKEN_MAP in self.supported_maps or FROM_PATCH_MAP in self.supported_maps
+        """The attention is one square matrix over the special tokens and the grid (a ViT, the hybrid)."""
+        return self.kind != "swin" and (CLASS_TOKEN_MAP in self.supported_maps or FROM_PATCH_MAP in self.supported_maps)
+
+    @property
+    def has_window_attention(self) -> bool:
+        """Swin's per-window attention was returned: a clicked patch's map, per block and head."""
+        return self.kind == "swin" and FROM_PATCH_MAP in self.supported_maps
 
     @property
     def has_gradcam(self) -> bool:
@@ -178,12 +195,14 @@ def describe(
     attention_ok: bool,
 ) -> ModelFamily:
     """The family of a model of type ``architecture`` with these convolution layers; ``attention_ok``:
-    its attention was returned as one square matrix over ``specials`` + the grid (checked by the loader)."""
+    its attention was returned as one square matrix over ``specials`` + the grid, or for a Swin every block's
+    window attention (checked by the loader)."""
     absent: list[tuple[str, str]] = []
     conv_names = tuple(n for n, _ in convs)
     grids = tuple(g for _, g in convs)
+    windowed = {CLASS_TOKEN_MAP: NO_CLASS_TOKEN, ROLLOUT_MAP: WINDOWED_ROLLOUT}
     if architecture in WINDOWED_ATTENTION:
-        kind, gradcam_why, attention_why = "swin", PATCH_EMBEDDING_ONLY, WINDOWED
+        kind, gradcam_why, attention_why = "swin", PATCH_EMBEDDING_ONLY, None if attention_ok else WINDOWED
     elif attention_ok and architecture in SQUARE_ATTENTION:
         kind, gradcam_why, attention_why = "vit", PATCH_EMBEDDING_ONLY, None
     elif attention_ok:  # attnviz's own CNN-attention model
@@ -201,7 +220,7 @@ def describe(
     supported: list[str] = []
     for name in ALL_MAPS:
         if name in ATTENTION_MAPS:
-            why = attention_why
+            why = attention_why or (windowed.get(name) if kind == "swin" else None)
         elif name == GRADCAM_MAP:
             why = gradcam_why
         else:
@@ -216,7 +235,7 @@ def describe(
         architecture=architecture,
         conv_layers=conv_names if keep else (),
         conv_grids=grids if keep else (),
-        special_tokens=specials if attention_why is None else (),
+        special_tokens=specials if attention_why is None and kind != "swin" else (),
         supported_maps=tuple(supported),
         absent_maps=tuple(absent),
     )

@@ -42,11 +42,14 @@ from attnviz.image.model_families import (
     ALL_MAPS,
     ATTENTION_MAPS,
     CLASS_TOKEN_MAP,
+    FROM_PATCH_MAP,
     GRADCAM_MAP,
     IG_MAP,
     NO_ATTENTION_CNN,
+    NO_CLASS_TOKEN,
     PATCH_EMBEDDING_ONLY,
-    WINDOWED,
+    ROLLOUT_MAP,
+    WINDOWED_ROLLOUT,
 )
 
 LABELS = dict(num_labels=3, id2label={0: "cat", 1: "dog", 2: "fox"}, label2id={"cat": 0, "dog": 1, "fox": 2})
@@ -174,9 +177,12 @@ def test_each_family_loads_predicts_and_says_which_maps_it_supports(models, name
         np.testing.assert_allclose(
             ia.cell_attention(0, 1, 1, 2).ravel(), ia.weights[0, 1, len(specials) + 6, len(specials) :], rtol=1e-6
         )
-    else:  # swin
-        assert set(absent) == {*ATTENTION_MAPS, GRADCAM_MAP} and absent[CLASS_TOKEN_MAP] == WINDOWED
+    else:  # swin: a clicked patch's map over its window (tests/image/test_swin_window_attention.py)
+        assert set(absent) == {CLASS_TOKEN_MAP, ROLLOUT_MAP, GRADCAM_MAP} and absent[CLASS_TOKEN_MAP] == NO_CLASS_TOKEN
+        assert absent[ROLLOUT_MAP] == WINDOWED_ROLLOUT and FROM_PATCH_MAP in family.supported_maps
         assert ia.weights.shape == (0, 0, 0, 0) and not model.has_conv
+        assert [b.grid for b in ia.windows] == [(8, 8), (4, 4)] and model.grid == (8, 8)
+        np.testing.assert_allclose(ia.cell_attention(1, 1, 7, 7).sum(), 4.0, rtol=1e-5)  # 2 x 2 patches a cell
 
 
 def test_deit_rollout_and_class_token_skip_the_distillation_token(models):
