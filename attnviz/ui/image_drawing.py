@@ -83,7 +83,7 @@ def _on_patch_click(cols: int) -> None:
 def render_main(result: ImageRun, choice: MapChoice, target: str, picked: Picked) -> np.ndarray | None:
     ia = result.attention
     entry = IMAGE_MAPS.get(choice.kind)
-    if entry is None:  # the model supports no map over the image (Swin): Integrated Gradients is below
+    if entry is None:  # the model supports no map over the image: Integrated Gradients is below
         st.info(
             "This model has no map to draw over the image here: Integrated Gradients is drawn below; the note "
             "under the model's name says why the others are absent.",
@@ -115,6 +115,8 @@ def render_main(result: ImageRun, choice: MapChoice, target: str, picked: Picked
             f"Click a cell to see where that patch attends. The {ia.grid[0]} x {ia.grid[1]} grid is the model's "
             f"view of the whole image (squeezed to {ia.image.width} x {ia.image.height} pixels)."
         )
+        if ia.windows:
+            st.caption(swin_caption(ia, choice))
     else:
         st.caption(
             f"Grad-CAM of “{md_escape(target)}” on {md_escape(choice.cam_layer or '')}: its {grid_map.shape[0]} x "
@@ -141,6 +143,35 @@ def render_main(result: ImageRun, choice: MapChoice, target: str, picked: Picked
         container=c1,
     )
     return grid_map
+
+
+def swin_caption(ia: ImageAttention, choice: MapChoice) -> str:
+    """What a Swin block's map is: its stage's grid, the window holding the clicked patch, the shift, and the
+    weight lost to padding when there is any."""
+    block = ia.windows[choice.layer]
+    rows, cols = block.grid
+    k = block.scale
+    cell = block.cell_of_patch(*patch_of(ia, choice))
+    said = (
+        f"Swin attends within windows. This block works on stage {block.stage}'s {rows} x {cols} grid"
+        + (f" (each cell merges {k} x {k} patches)" if k > 1 else " (one cell per patch)")
+        + f", cut into windows of {block.window} x {block.window} cells"
+        + (
+            f" shifted by {block.shift} cells (the grid is rolled, so a window can wrap around an edge; cells that "
+            "the roll brought together are masked from each other)"
+            if block.shift
+            else ""
+        )
+        + f". The map is cell ({cell[0]}, {cell[1]})'s row of its window's attention, each patch showing the weight "
+        "of the cell that holds it; it is 0 outside the window."
+    )
+    lost = block.padding_share(choice.head, *cell)
+    if lost > 0.005:
+        said += (
+            f" {lost:.0%} of the row's weight is on padding cells (the grid is padded to whole windows, and "
+            "Swin does not mask the padding), so the map sums to less than 1."
+        )
+    return said
 
 
 def uniform_note(grid_map: np.ndarray, from_min: bool) -> None:
@@ -174,10 +205,10 @@ def render_predictions(ia: ImageAttention, target: str) -> None:
 
 def render_heads(result: ImageRun, choice: MapChoice) -> None:
     ia = result.attention
-    if not ia.has_attention:  # a CNN or Swin: no heads (the family note says why)
+    if not ia.map_layers or choice.kind not in IMAGE_MAPS:  # a CNN: no heads (the family note says why)
         return
     entry = heads_entry(IMAGE_MAPS[choice.kind])
-    maps = [(f"head {h}", entry.grid_map(ia, choice, h)) for h in range(ia.n_heads)]
+    maps = [(f"head {h}", entry.grid_map(ia, choice, h)) for h in range(ia.heads_in(choice.layer))]
     maps.append(("mean of heads", entry.grid_map(ia, choice, None)))
     st.subheader(f"All heads of layer {choice.layer}")
     st.caption(f"{entry.heads_what(ia, choice).capitalize()}, one head per picture, each scaled to its own maximum.")
@@ -321,6 +352,11 @@ def page_caption(model: ImageModel) -> None:
     bits = [f"Model: {md_escape(model.name)}"]
     if model.has_attention:
         bits.append(f"{model.n_layers} attention layers × {model.n_heads} heads")
+    elif model.has_window_attention:
+        heads = model.window_heads
+        stages = len(model.model.config.depths)
+        span = f"{min(heads)} to {max(heads)}" if min(heads) != max(heads) else f"{max(heads)}"
+        bits.append(f"{len(heads)} windowed attention blocks in {stages} stages ({span} heads)")
     if model.has_conv and model.kind != "cnn-attention":
         bits.append(f"{len(model.family.conv_layers)} convolution layers")
     bits.append(f"{model.grid[0]} x {model.grid[1]} grid")

@@ -26,15 +26,18 @@ CAM_DEFAULT = "image_cam_default"
 
 def offered_maps(ia: ImageAttention) -> list[str]:
     """The names of :data:`IMAGE_MAPS` this result's model supports, in the table's order: every map that
-    reads attention when the model's attention can be drawn (a new entry of the table too), and the
-    others (Grad-CAM) when its family supports them."""
+    reads attention when the model's attention can be drawn (a new entry of the table too) and its family
+    does not say it is absent (a Swin has a clicked patch's map only), and the others (Grad-CAM) when its
+    family supports them."""
     family = ia.family
-    attention = family.has_attention if family is not None else ia.has_attention
+    attention = family.has_attention or family.has_window_attention if family is not None else ia.has_attention
     supported = family.supported_maps if family is not None else ()
+    absent = dict(family.absent_maps) if family is not None else {}
     return [
         name
         for name, entry in IMAGE_MAPS.items()
-        if (entry.needs_attention and attention) or (not entry.needs_attention and name in supported)
+        if (entry.needs_attention and attention and name not in absent)
+        or (not entry.needs_attention and name in supported)
     ]
 
 

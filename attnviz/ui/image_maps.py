@@ -69,6 +69,14 @@ def _heads(choice: MapChoice) -> str:
     return "mean of heads" if choice.head is None else f"head {choice.head}"
 
 
+def layer_words(ia: ImageAttention, layer: int) -> str:
+    """ "layer 3", and for a Swin which block of which stage it is: "layer 3 (stage 1, block 1, shifted)"."""
+    if not ia.windows:
+        return f"layer {layer}"
+    block = ia.windows[layer]
+    return f"layer {layer} (stage {block.stage}, block {block.block}{', shifted' if block.shift else ''})"
+
+
 CLASS_TOKEN = ImageMap(
     "Class token",
     grid_map=lambda ia, c, head: ia.cls_attention(c.layer, head),
@@ -85,7 +93,7 @@ ROLLOUT = ImageMap(
 FROM_PATCH = ImageMap(
     "From a clicked patch",
     grid_map=lambda ia, c, head: ia.cell_attention(c.layer, head, *patch_of(ia, c)),
-    title=lambda ia, c: "From patch ({}, {}), layer {}, {}".format(*patch_of(ia, c), c.layer, _heads(c)),
+    title=lambda ia, c: "From patch ({}, {}), {}, {}".format(*patch_of(ia, c), layer_words(ia, c.layer), _heads(c)),
     heads_what=lambda ia, c: "where patch ({}, {}) attends".format(*patch_of(ia, c)),
     outlines_patch=True,
 )

@@ -14,6 +14,8 @@ The image, its window, the class to explain and the model rerun the page.
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
 from attnviz.errors import InputError
@@ -33,7 +35,7 @@ from attnviz.ui.cache import (
     digest,
 )
 from attnviz.ui.image_families import CAM_LAYER, chosen_layer, layer_picker, offered_maps
-from attnviz.ui.image_maps import IMAGE_MAPS, MapChoice
+from attnviz.ui.image_maps import IMAGE_MAPS, MapChoice, layer_words
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import show_input_error, show_unexpected
 from attnviz.ui.state import keep_default
@@ -194,7 +196,7 @@ def map_controls(ia: ImageAttention) -> MapChoice:
     """The map controls (drawn in the overlay's view); returns what they chose (:func:`current_choice`)."""
     c1, c2, c3, c4 = st.columns([5, 2, 3, 3])
     offered = offered_maps(ia)  # only the maps this model supports (attnviz.image.model_families)
-    kind = ""  # no map to draw over the image (a Swin model): the note under the caption says why
+    kind = ""  # no map to draw over the image (a Swin whose window attention was not returned): the note says why
     if offered:
         _clamp(MAP, offered)
         kind = c1.radio(
@@ -208,12 +210,19 @@ def map_controls(ia: ImageAttention) -> MapChoice:
             **_changes(MAP),
         )
     every_head = kind in IMAGE_MAPS and IMAGE_MAPS[kind].every_head
-    if ia.has_attention:  # a CNN's or Swin's result has no attention layers and heads to pick
-        layers = list(range(ia.n_layers))
-        heads = [MEAN_OF_HEADS, *range(ia.n_heads)]
+    if ia.map_layers:  # a CNN's result has no attention layers and heads to pick
+        layers = list(range(ia.map_layers))  # a Swin's blocks, over all its stages
         _clamp(LAYER, layers[::-1])  # default: the last layer, the one the classifier reads
+        layer = c2.selectbox(
+            "Layer",
+            layers,
+            disabled=every_head,
+            format_func=partial(_layer_label, ia),
+            help=SWIN_LAYER_HELP if ia.windows else None,
+            **_changes(LAYER),
+        )
+        heads = [MEAN_OF_HEADS, *range(ia.heads_in(layer))]  # a Swin's stages have more heads as they go
         _clamp(HEAD, heads)
-        c2.selectbox("Layer", layers, disabled=every_head, **_changes(LAYER))
         c3.selectbox("Head", heads, disabled=every_head, **_changes(HEAD))
     # Below the row: a layer's name is long (resnet.encoder.stages.2...)
     cam_layer = layer_picker(ia.family, on_change=rerun_views, args=(CAM_LAYER,))
@@ -225,7 +234,7 @@ def map_controls(ia: ImageAttention) -> MapChoice:
         "differences in nearly uniform maps (e.g. where a patch attends in a late layer).",
         **_changes(FROM_MIN),
     )
-    rollout_options = ia.has_attention  # a CNN or Swin has no rollout to tune
+    rollout_options = ia.has_attention  # a CNN or Swin has no rollout to tune (the family note says why)
     with st.expander("Rollout and colour options" if rollout_options else "Colour options", expanded=every_head):
         d1, d2, d3 = st.columns(3)
         if rollout_options:
@@ -245,6 +254,19 @@ def map_controls(ia: ImageAttention) -> MapChoice:
     return current_choice(ia, cam_layer)
 
 
+#: The layer picker's help for a Swin, whose "layers" are its blocks over every stage.
+SWIN_LAYER_HELP = (
+    "A Swin's layers are its blocks, stage by stage. Each stage has its own grid of cells (the first: one per "
+    "patch; patch merging halves it between stages), and each block attends only within square windows of cells; "
+    "every other block shifts the windows by half a window."
+)
+
+
+def _layer_label(ia: ImageAttention, layer: int) -> str:
+    """A layer picker's option: the number, and for a Swin its stage and block."""
+    return layer_words(ia, layer).removeprefix("layer ")
+
+
 def current_choice(ia: ImageAttention, cam_layer: str | None = None) -> MapChoice:
     """What the map controls chose, read from session state: the heads and comparison views use it
     without drawing the controls (the overlay's view draws them first in a full run)."""
@@ -252,9 +274,12 @@ def current_choice(ia: ImageAttention, cam_layer: str | None = None) -> MapChoic
     offered = offered_maps(ia)
     kind = state.get(MAP) if state.get(MAP) in offered else (offered[0] if offered else "")
     layer, head, fusion, discard = 0, MEAN_OF_HEADS, "mean", 0.0
-    if ia.has_attention:
-        layer = state.get(LAYER, ia.n_layers - 1)
+    if ia.map_layers:
+        layer = state.get(LAYER, ia.map_layers - 1)
+        layer = layer if layer in range(ia.map_layers) else ia.map_layers - 1
         head = state.get(HEAD, MEAN_OF_HEADS)
+        head = head if head in range(ia.heads_in(layer)) else MEAN_OF_HEADS  # a Swin's stages differ in heads
+    if ia.has_attention:
         fusion, discard = state.get(FUSION, HEAD_FUSIONS[0]), float(state.get(DISCARD, 0.0))
     return MapChoice(
         kind,

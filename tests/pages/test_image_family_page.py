@@ -1,5 +1,5 @@
 """The image page with a Hugging Face CNN, a DeiT and a Swin folder: the maps offered, the Grad-CAM layer
-picker, and the note saying which maps are absent and why."""
+picker, and the note saying which maps are absent and why (a Swin's maps in detail: test_swin_image_page.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from transformers import (
 import attnviz
 from attnviz.image import generated_shapes
 from attnviz.image.attribution import gradcam
-from attnviz.image.model_families import NO_ATTENTION_CNN, WINDOWED
+from attnviz.image.model_families import NO_ATTENTION_CNN, NO_CLASS_TOKEN, WINDOWED_ROLLOUT
 from attnviz.ui import image_page as page
 from attnviz.ui.image_families import CAM_LAYER
 from attnviz.ui.image_page import OVERLAY_CHART
@@ -97,9 +97,11 @@ def test_deit_and_swin_pages_draw_what_they_support(tmp_path):
     at.radio(key=page.MAP).set_value("Rollout").run()  # reruns the map views alone (attnviz.ui.image_page.RERUNS)
     assert_clean(at)
     at.run()  # AppTest's tree then holds those views only; a full run brings back the sidebar's model picker
-    _load(at, tmp_path / "s")
-    assert WINDOWED in _captions(at)
-    assert not [s for s in at.subheader if s.value.startswith("All heads")]
+    _load(at, tmp_path / "s")  # a clicked patch's window (tests/pages/test_swin_image_page.py)
+    assert at.radio(key=page.MAP).options == ["From a clicked patch"]
+    assert NO_CLASS_TOKEN in _captions(at) and WINDOWED_ROLLOUT in _captions(at)
+    assert _overlay_z(at).shape == (8, 8)
+    assert [s for s in at.subheader if s.value.startswith("All heads")]
 
 
 def test_home_page_describes_the_loaded_image_models_grid_by_its_family(resnet_dir, tmp_path):
