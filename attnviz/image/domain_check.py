@@ -1,9 +1,12 @@
 """Does the model know this kind of image? The domain check of a CNN-attention model.
 
 A trained model (the bundled one, or one from ``python -m attnviz.image.train``) carries a check
-fitted on its training images and calibrated on held-out ones (the scores and their calibration:
-:mod:`attnviz.maths.domain_scores`, Lee et al. 2018's Mahalanobis distance on two layers and Liu et
-al. 2020's energy). Every image the page classifies is scored in the same forward pass; past the
+fitted on its training images and calibrated on images that did not shape each score (the scores and
+their calibration: :mod:`attnviz.maths.domain_scores`, Lee et al. 2018's Mahalanobis distance on two
+layers and a colour thumbnail, Liu et al. 2020's energy, Serrà et al. 2020's PNG size). The network's
+scores are calibrated on the held-out images only; a model trained on a few hundred images has too
+few of those for a share of the false-alarm budget, so its check leaves them out, and the card says
+so (``scores_left_out``). Every image the page classifies is scored in the same forward pass; past the
 calibrated threshold, :class:`~attnviz.image.extraction.ImageAttention` says so
 (``out_of_domain``, ``domain_note``) and the page shows the note above the predictions.
 
@@ -31,7 +34,18 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from attnviz.errors import ModelLoadError
-from attnviz.maths.domain_scores import BITS, ClassGaussians, DomainCheck, calibrate, fit_gaussians
+from attnviz.maths.domain_scores import (
+    BITS,
+    ENERGY,
+    TOO_COMPLEX,
+    TOO_SIMPLE,
+    Calibration,
+    ClassGaussians,
+    DomainCheck,
+    calibrate,
+    fit_gaussians,
+    mahalanobis,
+)
 from attnviz.weight_files import sha256_of
 
 DOMAIN_FILE = "domain_check.safetensors"
@@ -40,7 +54,22 @@ DOMAIN_FILE = "domain_check.safetensors"
 #: ``benchmarks/results-domain-check.md``).
 FALSE_ALARM = 0.03
 FEATURES = ("class_token", "stem", "thumbnail")
+#: The features the network computes; the thumbnail is the image's own colours, whatever the network.
+NETWORK_FEATURES, THUMBNAIL = ("class_token", "stem"), "thumbnail"
+#: Folds of the thumbnail's out-of-fold calibration.
+FOLDS = 10
 METHOD = (
+    "out of domain when any of six scores passes its threshold: the Mahalanobis distance (Lee et al. 2018) "
+    "of the class token, of the last convolution's channel statistics and of a 4 x 4 colour thumbnail to the "
+    "nearest class, the energy -logsumexp(logits) (Liu et al. 2020), and the PNG bits per pixel, too few or too "
+    "many (input complexity, Serrà et al. 2020); each threshold a split-conformal quantile of its score over "
+    "images that did not shape it (the network's scores: held-out images; the thumbnail: all images, out of "
+    "fold; the PNG size: all images), the false-alarm budget shared between the scores (union bound), so that "
+    "at most the target of fresh images like the training ones are flagged; a score with too few calibration "
+    "images for a share is left out"
+)
+#: The bundled model's check, calibrated before the split-conformal calibration (its card keeps this text).
+OLD_METHOD = (
     "out of domain when any of six scores passes its threshold: the Mahalanobis distance (Lee et al. 2018) "
     "of the class token, of the last convolution's channel statistics and of a 4 x 4 colour thumbnail to the "
     "nearest class, the energy "
@@ -78,21 +107,55 @@ def features_of(
     return out, np.concatenate(logits)
 
 
+def _out_of_fold(features: np.ndarray, labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Each row's Mahalanobis distance under Gaussians fitted on the other folds (``folds`` random folds)."""
+    assign = np.random.default_rng(seed).permutation(len(features)) % min(folds, len(features))
+    out = np.empty(len(features))
+    for fold in np.unique(assign):
+        inside = assign == fold
+        out[inside] = mahalanobis(features[inside], fit_gaussians(features[~inside], labels[~inside]))
+    return out
+
+
 def fit_domain_check(
     model: torch.nn.Module,
     fit_images: np.ndarray,
     fit_labels: np.ndarray,
     calibration_images: np.ndarray,
+    calibration_labels: np.ndarray | None = None,
     false_alarm: float = FALSE_ALARM,
+    seed: int = 0,
 ) -> DomainCheck:
-    """Fit the Gaussians on training images (with their true labels), calibrate on held-out ones."""
+    """Fit the Gaussians and calibrate every score on images that did not shape it (:func:`calibrate`).
+
+    The network's scores (class token, convolution statistics, energy): Gaussians fitted on the training
+    images ``fit_images`` (with their true labels), calibrated on the held-out ``calibration_images`` only,
+    since the network was trained on the others. The thumbnail and the PNG size do not depend on the
+    network: the thumbnail's Gaussians are fitted on all the images (held-out ones too when
+    ``calibration_labels`` are given) and calibrated on each image's distance out of fold
+    (:data:`FOLDS` folds; each fold's Gaussians have a tenth fewer images than the final ones, so the
+    distances are if anything larger: conservative), the PNG size on all the images as they are.
+    """
     model.eval()
     fit_feats, _ = features_of(model, fit_images)
-    gaussians = {name: fit_gaussians(fit_feats[name], fit_labels) for name in FEATURES}
     cal_feats, cal_logits = features_of(model, calibration_images)
-    partial = DomainCheck(gaussians, {}, false_alarm, 0.0)
-    thresholds, rate = calibrate(partial.scores(cal_feats, cal_logits), false_alarm)
-    return DomainCheck(gaussians, thresholds, false_alarm, rate)
+    gaussians = {name: fit_gaussians(fit_feats[name], fit_labels) for name in NETWORK_FEATURES}
+    if calibration_labels is not None:
+        all_thumbs = np.concatenate([fit_feats[THUMBNAIL], cal_feats[THUMBNAIL]])
+        all_labels = np.concatenate([np.asarray(fit_labels), np.asarray(calibration_labels)])
+    else:
+        all_thumbs, all_labels = fit_feats[THUMBNAIL], np.asarray(fit_labels)
+    gaussians[THUMBNAIL] = fit_gaussians(all_thumbs, all_labels)
+    thumb_scores = _out_of_fold(all_thumbs, all_labels, FOLDS, seed)
+    if calibration_labels is None:  # the held-out images were not fitted on: their own distances
+        thumb_scores = np.concatenate([thumb_scores, mahalanobis(cal_feats[THUMBNAIL], gaussians[THUMBNAIL])])
+    bits = np.concatenate([fit_feats[BITS], cal_feats[BITS]])
+    held_out = DomainCheck(gaussians, {}, false_alarm, 0.0).scores(cal_feats, cal_logits)
+    # The order settles ties between equal calibration sets: the cheapest, sturdiest scores first.
+    scores = {TOO_SIMPLE: -bits, TOO_COMPLEX: bits, THUMBNAIL: thumb_scores}
+    scores |= {name: held_out[name] for name in (ENERGY, *NETWORK_FEATURES)}
+    calibration = calibrate(scores, false_alarm)
+    return DomainCheck(gaussians, calibration.thresholds, false_alarm, calibration.bound, calibration)
 
 
 def save_domain_check(check: DomainCheck, folder: Path, *, fit_images: int, calibration_images: int) -> dict:
@@ -106,18 +169,33 @@ def save_domain_check(check: DomainCheck, folder: Path, *, fit_images: int, cali
         "false_alarm": repr(check.false_alarm),
         "calibration_rate": repr(check.calibration_rate),
     }
+    cal = check.calibration
+    if cal is not None:
+        meta["calibration"] = json.dumps(
+            {"shares": cal.shares, "sizes": cal.sizes, "ranks": cal.ranks, "left_out": list(cal.left_out)}
+        )
     path = Path(folder) / DOMAIN_FILE
     save_file(arrays, str(path), metadata=meta)
-    return {
+    entry = {
         "file": DOMAIN_FILE,
         "sha256": sha256_of(path),
-        "method": METHOD,
+        "method": METHOD if cal is not None else OLD_METHOD,
         "false_alarm_target": check.false_alarm,
-        "calibration_false_alarm": round(check.calibration_rate, 4),
+    }
+    if cal is None:
+        entry["calibration_false_alarm"] = round(check.calibration_rate, 4)
+    else:
+        entry["false_alarm_bound"] = round(cal.bound, 4)
+        entry["calibration"] = {
+            k: {"images": cal.sizes[k], "share": round(cal.shares[k], 5), "rank": cal.ranks[k]} for k in cal.thresholds
+        }
+        entry["scores_left_out"] = list(cal.left_out)
+    entry |= {
         "fit_images": int(fit_images),
         "calibration_images": int(calibration_images),
         "thresholds": {k: round(v, 4) for k, v in check.thresholds.items()},
     }
+    return entry
 
 
 def load_domain_check(folder: Path, card: dict, hint: str = "") -> DomainCheck | None:
@@ -149,11 +227,38 @@ def load_domain_check(folder: Path, card: dict, hint: str = "") -> DomainCheck |
         thresholds = {str(k): float(v) for k, v in json.loads(meta["thresholds"]).items()}
         names = sorted({key.rsplit(".", 1)[0] for key in arrays})  # the features this check was fitted on
         gaussians = {name: ClassGaussians(arrays[f"{name}.means"], arrays[f"{name}.precision"]) for name in names}
-        return DomainCheck(gaussians, thresholds, float(meta["false_alarm"]), float(meta["calibration_rate"]))
+        false_alarm, rate = float(meta["false_alarm"]), float(meta["calibration_rate"])
+        calibration = None
+        if "calibration" in meta:  # a split-conformal calibration (older checks have none)
+            c = json.loads(meta["calibration"])
+            calibration = Calibration(
+                thresholds=thresholds,
+                shares={str(k): float(v) for k, v in c["shares"].items()},
+                sizes={str(k): int(v) for k, v in c["sizes"].items()},
+                ranks={str(k): int(v) for k, v in c["ranks"].items()},
+                left_out=tuple(str(k) for k in c["left_out"]),
+                bound=rate,
+                false_alarm=false_alarm,
+            )
+        return DomainCheck(gaussians, thresholds, false_alarm, rate, calibration)
     except (OSError, KeyError, ValueError, TypeError, SafetensorError) as exc:
         raise ModelLoadError(
             f"{path} (the model's domain check) could not be read ({type(exc).__name__}: {exc}). {hint}"
         ) from exc
+
+
+def calibration_words(check: DomainCheck) -> str:
+    """What the check's false-alarm rate is, in words: its bound, or plainly that it is above the target."""
+    cal = check.calibration
+    if cal is None:  # an older check (the bundled model's), calibrated on its 2,000 held-out images
+        return f"calibrated to flag {check.false_alarm:.0%} of held-out training images"
+    fewest = min(cal.sizes.values())
+    if not cal.supported:
+        return (
+            f"calibrated on {fewest} images only: expect more false alarms than {check.false_alarm:.0%} "
+            f"(up to about {cal.bound:.0%} of images like the training ones)"
+        )
+    return f"calibrated to flag at most {cal.bound:.1%} of new images like the training ones"
 
 
 def domain_verdict(check: DomainCheck | None, card: dict, features: dict, logits: np.ndarray) -> tuple[bool, str]:
@@ -168,12 +273,12 @@ def domain_verdict(check: DomainCheck | None, card: dict, features: dict, logits
     scores = check.scores(features, logits)
     # How far past its threshold each passing score is, relative to the threshold: the note names the furthest.
     over = {
-        k: (float(v[0]) - t) / max(abs(t), 1e-9) for k, v in scores.items() if float(v[0]) > (t := check.thresholds[k])
+        k: (float(scores[k][0]) - t) / max(abs(t), 1e-9) for k, t in check.thresholds.items() if float(scores[k][0]) > t
     }
     if not over:
         return False, (
-            f"Like the training images: every score of the domain check is within its threshold (calibrated to flag "
-            f"{check.false_alarm:.0%} of held-out training images)."
+            "Like the training images: every score of the domain check is within its threshold "
+            f"({calibration_words(check)})."
         )
     words = {
         "class_token": "Its class-token features are further from every class",
@@ -186,9 +291,9 @@ def domain_verdict(check: DomainCheck | None, card: dict, features: dict, logits
     worst = max(over, key=over.get)
     return True, (
         f"This image is unlike anything the model was trained on ({trained_on}; classes: {classes}). "
-        f"{words.get(worst, worst)} than the model's held-out training images (the check flags only "
-        f"{check.false_alarm:.0%} of those). The model still answers with one of its classes, and the maps show where "
-        "it looked, but neither the prediction nor the maps say anything about this image's content. Try a demo "
+        f"{words.get(worst, worst)} than the model's training images ({calibration_words(check)}). The model "
+        "still answers with one of its classes, and the maps show where it looked, but neither the prediction nor "
+        "the maps say anything about this image's content. Try a demo "
         "image, or train a model on your own images (the app's Train on your images page, or "
         "python -m attnviz.train --data FOLDER)."
     )
@@ -217,14 +322,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     fit_x, fit_y = _generated(args.fit_images, TRAIN_SEED, size, "generating training images")
-    cal_x, _ = _generated(args.calibration_images, VAL_SEED, size, "generating held-out images")
-    check = fit_domain_check(im.model, fit_x, fit_y, cal_x, args.false_alarm)
+    cal_x, cal_y = _generated(args.calibration_images, VAL_SEED, size, "generating held-out images")
+    check = fit_domain_check(im.model, fit_x, fit_y, cal_x, cal_y, args.false_alarm)
     entry = save_domain_check(check, args.model, fit_images=len(fit_x), calibration_images=len(cal_x))
     card_path = args.model / CARD_FILE
     card = json.loads(card_path.read_text(encoding="utf-8"))
     card["domain_check"] = entry
     card_path.write_text(json.dumps(card, indent=2) + "\n")
-    print(f"wrote {args.model / DOMAIN_FILE}: {check.calibration_rate:.1%} of {len(cal_x)} held-out images flagged")
+    print(f"wrote {args.model / DOMAIN_FILE}: false alarms at most {check.calibration_rate:.1%} of fresh images")
     return 0
 
 

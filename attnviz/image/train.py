@@ -371,9 +371,10 @@ def train(
         card["training"] |= {"max_steps": steps, "time_budget_seconds": time_budget, "stopped": stopped}
     if keep_best:
         card["training"]["kept_step"] = kept_step  # the step whose weights were saved: the best held-out score
-    # The domain check: fitted on (up to 5,000 of) the training images, calibrated on the held-out ones.
+    # The domain check: the network's scores fitted on (up to 5,000 of) the training images and calibrated on
+    # the held-out ones; the thumbnail and the PNG size, which the network plays no part in, on all of them.
     fit_n = min(len(train_x), DOMAIN_FIT_IMAGES)
-    check = fit_domain_check(model, train_x[:fit_n], train_y[:fit_n], val_x)
+    check = fit_domain_check(model, train_x[:fit_n], train_y[:fit_n], val_x, val_y, seed=seed)
     card = save(model, card, Path(out_dir), domain=(check, fit_n, len(val_x)))
     log(f"saved to {out_dir}: test accuracy {metrics['test_accuracy']:.3f}, {train_seconds / 60:.1f} min training")
     return card

@@ -15,9 +15,11 @@ Two detectors from the out-of-distribution literature, each computed from one fo
   (PNG), as two scores, ``too simple`` (its negative) and ``too complex``. A flat colour or plain
   noise looks like nothing else to a compressor, whatever the network makes of it.
 
-An input is out of domain when **any** score passes its threshold. The thresholds are one quantile
-of each score over held-out training-domain images, the quantile chosen by bisection so that the
-union flags at most ``false_alarm`` of those images (:func:`calibrate`). A union because each
+An input is out of domain when **any** score passes its threshold. Each threshold is a split-conformal
+quantile of the score over inputs that did not shape it, and the scores share the false-alarm budget
+(the union bound), so that the union flags at most ``false_alarm`` of fresh in-domain inputs in
+expectation, however few calibration images there are and however the scores depend on each other
+(:func:`calibrate`); a score whose calibration set is too small for a share is left out. A union because each
 detector misses a kind of input that another catches (on the bundled model: energy misses greyscale
 scans and most photographs, the class token misses flat colours and Gaussian noise, the
 convolution's statistics miss photographs, complexity misses most photographs;
@@ -29,6 +31,7 @@ model, fits, saves and loads the check.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,29 +92,81 @@ def flagged(scores: dict[str, np.ndarray], thresholds: dict[str, float]) -> np.n
     return np.any([np.asarray(scores[k]) > t for k, t in thresholds.items()], axis=0)
 
 
-def calibrate(scores: dict[str, np.ndarray], false_alarm: float, rounds: int = 40) -> tuple[dict[str, float], float]:
-    """Thresholds so that the union flags at most ``false_alarm`` of these (in-domain) scores.
+def conformal_rank(n: int, share: float) -> int:
+    """The split-conformal order statistic: with ``n`` calibration scores, a threshold at the
+    ``ceil((n + 1)(1 - share))``-th smallest flags a fresh exchangeable score with probability at most
+    ``share`` (Vovk et al. 2005; Angelopoulos & Bates 2023, "Conformal Prediction: A Gentle Introduction").
+    Above ``n`` when ``n`` is too small for ``share`` (fewer than ``1 / share - 1`` scores)."""
+    return math.ceil((n + 1) * (1 - share) - 1e-9)  # the tolerance: (n + 1)(1 - share) whole up to rounding
 
-    Every detector gets the same quantile ``1 - a`` of its own scores; ``a`` is the largest (found by
-    bisection) whose union flags at most ``false_alarm`` of the images. Returns (thresholds, the
-    share of these images flagged).
+
+@dataclass(frozen=True)
+class Calibration:
+    """The thresholds of a check whose union flags at most ``bound`` of fresh in-domain inputs.
+
+    ``shares``: each used score's part of the false-alarm budget; ``sizes``: the calibration scores each
+    had; ``ranks``: which order statistic of them is its threshold; ``left_out``: the scores whose
+    calibration sets are too small to take a part of the budget (no threshold: they never flag).
+    """
+
+    thresholds: dict[str, float]
+    shares: dict[str, float]
+    sizes: dict[str, int]
+    ranks: dict[str, int]
+    left_out: tuple[str, ...]
+    bound: float  # the sum of (n + 1 - rank) / (n + 1): the union's false-alarm bound
+    false_alarm: float  # the target
+
+    @property
+    def supported(self) -> bool:
+        """Whether the calibration sets were large enough for the target (False: the fallback of :func:`calibrate`)."""
+        return self.bound <= self.false_alarm + 1e-12
+
+
+def calibrate(scores: dict[str, np.ndarray], false_alarm: float) -> Calibration:
+    """Thresholds whose union flags at most ``false_alarm`` of fresh in-domain inputs, from each score's
+    own calibration set (``scores[k]``: score ``k`` of inputs that did not shape it; the sets may differ).
+
+    Each score is a split-conformal test at its share of the budget (:func:`conformal_rank`), and the
+    shares add up to ``false_alarm``: the union bound makes the any-score check a test at ``false_alarm``,
+    whatever the dependence between the scores. A score's share is at least ``1 / (n + 1)``, the least
+    its ``n`` calibration scores can test at; the scores with the largest calibration sets are taken first
+    (in ``scores``' order among equals) while their least shares fit the budget, and what is left of it is
+    shared equally. The others are ``left_out``. When not even one fits, the scores of the largest set get
+    the threshold at their largest value each (the least they can test at), and ``bound`` says what that
+    gives, above ``false_alarm``.
     """
     if not 0 < false_alarm < 1:
         raise ValueError(f"false_alarm must be between 0 and 1, not {false_alarm}")
-    scores = {k: np.asarray(v, dtype=np.float64) for k, v in scores.items()}
-
-    def at(a: float) -> dict[str, float]:
-        return {k: float(np.quantile(v, 1 - a)) for k, v in scores.items()}
-
-    lo, hi = 0.0, false_alarm  # the union of detectors at rate a flags at least a, so a <= false_alarm
-    for _ in range(rounds):
-        mid = (lo + hi) / 2
-        if flagged(scores, at(mid)).mean() <= false_alarm:
-            lo = mid
-        else:
-            hi = mid
-    thresholds = at(lo)
-    return thresholds, float(flagged(scores, thresholds).mean())
+    values = {k: np.sort(np.asarray(v, dtype=np.float64).reshape(-1)) for k, v in scores.items()}
+    if not values or any(len(v) == 0 for v in values.values()):
+        raise ValueError("every score needs at least one calibration value")
+    sizes = {k: len(v) for k, v in values.items()}
+    order = sorted(values, key=lambda k: -sizes[k])  # stable: the given order among equal sizes
+    used: list[str] = []
+    for k in order:
+        if sum(1 / (sizes[j] + 1) for j in [*used, k]) <= false_alarm + 1e-12:
+            used.append(k)
+    if used:
+        spare = (false_alarm - sum(1 / (sizes[k] + 1) for k in used)) / len(used)
+        shares = {k: 1 / (sizes[k] + 1) + spare for k in used}
+        ranks = {k: min(conformal_rank(sizes[k], shares[k]), sizes[k]) for k in used}
+    else:
+        largest = sizes[order[0]]
+        used = [k for k in order if sizes[k] == largest]
+        shares = {k: 1 / (largest + 1) for k in used}
+        ranks = {k: largest for k in used}
+    thresholds = {k: float(values[k][ranks[k] - 1]) for k in used}
+    bound = float(sum((sizes[k] + 1 - ranks[k]) / (sizes[k] + 1) for k in used))
+    return Calibration(
+        thresholds=thresholds,
+        shares=shares,
+        sizes={k: sizes[k] for k in used},
+        ranks=ranks,
+        left_out=tuple(k for k in values if k not in used),
+        bound=bound,
+        false_alarm=false_alarm,
+    )
 
 
 @dataclass(frozen=True)
@@ -119,9 +174,13 @@ class DomainCheck:
     """A fitted, calibrated check: Gaussians per feature name, a threshold per score."""
 
     gaussians: dict[str, ClassGaussians]
-    thresholds: dict[str, float]  # feature names, ENERGY, TOO_SIMPLE and TOO_COMPLEX
+    thresholds: dict[str, float]  # of the scores used: feature names, ENERGY, TOO_SIMPLE, TOO_COMPLEX
     false_alarm: float  # the target of the calibration
-    calibration_rate: float  # the share of the calibration images flagged
+    #: Older checks (the bundled model's): the share of the calibration images flagged. Checks calibrated by
+    #: :func:`calibrate`: the union's false-alarm bound on fresh in-domain inputs (:attr:`Calibration.bound`).
+    calibration_rate: float
+    #: How the thresholds were set (None for older checks, calibrated in-sample on one held-out set).
+    calibration: Calibration | None = None
 
     def scores(self, features: dict[str, np.ndarray], logits: np.ndarray) -> dict[str, np.ndarray]:
         """Every score of a batch: ``{name: [N]}`` (``features`` holds each Gaussian's features and BITS)."""
