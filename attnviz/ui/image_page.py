@@ -14,8 +14,6 @@ The image, its window, the class to explain and the model rerun the page.
 
 from __future__ import annotations
 
-from functools import partial
-
 import streamlit as st
 
 from attnviz.errors import InputError
@@ -35,7 +33,7 @@ from attnviz.ui.cache import (
     digest,
 )
 from attnviz.ui.image_families import CAM_LAYER, chosen_layer, layer_picker, offered_maps
-from attnviz.ui.image_maps import IMAGE_MAPS, MapChoice, layer_words
+from attnviz.ui.image_maps import IMAGE_MAPS, MapChoice
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import show_input_error, show_unexpected
 from attnviz.ui.state import keep_default
@@ -217,7 +215,6 @@ def map_controls(ia: ImageAttention) -> MapChoice:
             "Layer",
             layers,
             disabled=every_head,
-            format_func=partial(_layer_label, ia),
             help=SWIN_LAYER_HELP if ia.windows else None,
             **_changes(LAYER),
         )
@@ -258,13 +255,8 @@ def map_controls(ia: ImageAttention) -> MapChoice:
 SWIN_LAYER_HELP = (
     "A Swin's layers are its blocks, stage by stage. Each stage has its own grid of cells (the first: one per "
     "patch; patch merging halves it between stages), and each block attends only within square windows of cells; "
-    "every other block shifts the windows by half a window."
+    "every other block shifts the windows by half a window. The map's title names the block's stage and block."
 )
-
-
-def _layer_label(ia: ImageAttention, layer: int) -> str:
-    """A layer picker's option: the number, and for a Swin its stage and block."""
-    return layer_words(ia, layer).removeprefix("layer ")
 
 
 def current_choice(ia: ImageAttention, cam_layer: str | None = None) -> MapChoice:
