@@ -3,12 +3,14 @@
 With no ``--data`` it trains the bundled model on generated shapes (``attnviz.image.generated_shapes``) and
 writes ``assets/image-model/``: ``model.safetensors`` and ``model_card.json`` (classes, input
 size, seed, training time, metrics). With ``--data FOLDER`` (one subfolder of images per class)
-it trains on the user's own images and writes to ``--out``. Same seed, same machine, same
-thread count: same weights.
+it trains on the user's own images and writes to ``--out`` (default: a new folder under the app's
+trained-models folder, ``<tmp>/attnviz-trained/command-line/<data folder>-<size>``). Same seed, same
+machine, same thread count: same weights.
 
     python -m attnviz.image.train                          # the bundled model (~16 min on 2 idle CPU cores)
     python -m attnviz.image.train --steps 40 --out /tmp/m  # a smoke run
     python -m attnviz.image.train --data my_photos/ --out my-model/
+    python -m attnviz.train --data my_photos/ --size 128   # saved under <tmp>/attnviz-trained/command-line/
     python -m attnviz.train --data my_photos/ --out my-model/ --size 128 --time-budget 120
 
 ``--size`` (64, 128 or 224) picks the input size, each with its own grid and strides
@@ -44,6 +46,7 @@ from attnviz.image import generated_shapes
 from attnviz.image.cnn_attention import CnnAttention, CnnAttentionConfig
 from attnviz.image.domain_check import fit_domain_check, save_domain_check
 from attnviz.image.model_files import BUNDLED_DIR, CARD_FILE, WEIGHTS_FILE
+from attnviz.image.training_archive import COMMAND_LINE_DIR, TRAINED_ROOT, new_model_folder
 from attnviz.weight_files import sha256_of
 
 #: Generated data: train, validation and test sets come from different seeds, never overlapping.
@@ -398,11 +401,15 @@ def save(model: CnnAttention, card: dict, out_dir: Path, domain: tuple | None = 
     return card
 
 
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m attnviz.image.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, help="folder with one subfolder of images per class")
-    parser.add_argument("--out", type=Path, help=f"output folder (default {BUNDLED_DIR} for generated data)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"output folder (default {BUNDLED_DIR} for generated data; with --data, a new folder "
+        f"{TRAINED_ROOT / COMMAND_LINE_DIR}/<data folder's name>-<size>, never an existing one)",
+    )
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--train-images", type=int, default=60_000, help="generated training images")
@@ -419,11 +426,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.data is not None and args.out is None:
-        parser.error("--out is required with --data (the bundled model in assets/ is not overwritten)")
+    out = args.out
     try:
+        if args.data is not None and out is None:  # never the bundled model in assets/
+            out = new_model_folder(args.data, args.size)
+            print(f"no --out: saving the model to {out} (a temporary folder; copy it to keep it)")
         train(
-            args.out or BUNDLED_DIR,
+            out or BUNDLED_DIR,
             data_dir=args.data,
             steps=args.steps,
             batch=args.batch,

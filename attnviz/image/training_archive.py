@@ -51,6 +51,10 @@ _CHUNK = 1 << 16
 #: The app's training settings: a small batch (CPU), steps bounded by the time budget rather than a count.
 APP_BATCH = 32
 APP_MAX_STEPS = 100_000
+#: Where trained models are written: the app's one new folder per training, and under COMMAND_LINE_DIR the
+#: command line's when it is given no --out. A temporary folder: the app keeps its own 8 newest only.
+TRAINED_ROOT = Path(tempfile.gettempdir()) / "attnviz-trained"
+COMMAND_LINE_DIR = "command-line"  # the app's housekeeping leaves this subfolder alone
 _HOW = (
     "Make one folder per class with the images inside (cats/1.png, dogs/2.jpg, ...), select the folders and "
     "compress them into one .zip."
@@ -165,8 +169,7 @@ def _check_classes(images: dict[str, int], skipped: dict[str, int], what: str = 
         found = f"one class ({next(iter(images))!r})" if images else "no class folder with images"
         extra = f" ({loose} images lay outside any folder)" if loose else ""
         raise InputError(
-            f"{what} holds {found}{extra}; training needs at least {MIN_CLASSES} classes, one folder each. "
-            f"{_HOW}"
+            f"{what} holds {found}{extra}; training needs at least {MIN_CLASSES} classes, one folder each. {_HOW}"
         )
     small = {c: n for c, n in sorted(images.items()) if n < MIN_IMAGES_PER_CLASS}
     if small:
@@ -342,6 +345,25 @@ def train_folder(
         augment=augment,
         log=log,
     )
+
+
+def new_model_folder(data: str | os.PathLike, size: int, root: str | os.PathLike | None = None) -> Path:
+    """A new, empty folder for a model trained on ``data`` at ``size``: ``<root>/<data's name>-<size>``, or
+    ``-2``, ``-3``, ... after it when that exists (created here, so that two runs never share one). ``root``:
+    default ``TRAINED_ROOT / COMMAND_LINE_DIR``, what ``python -m attnviz.train --data FOLDER`` uses without --out.
+    """
+    root = Path(root) if root is not None else TRAINED_ROOT / COMMAND_LINE_DIR
+    name = Path(os.path.abspath(data)).name
+    stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in name)[:60].strip("-.") or "data"
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        folder = root / (f"{stem}-{size}" if n == 1 else f"{stem}-{size}-{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise InputError(f"{root} already holds 9,999 models trained on {name!r}: give --out, or remove some.")
 
 
 def check_training_folder(folder: str | os.PathLike, *, max_files: int = MAX_FILES) -> dict[str, int]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from pathlib import Path
 import streamlit as st
 
 from attnviz.errors import InputError
+from attnviz.image import training_archive
 from attnviz.image.train import SIZES, STOPPED_BY_STOP, TrainProgress
 from attnviz.image.training_archive import (
     MAX_FILES,
@@ -69,8 +69,8 @@ MAX_TRAININGS_ENV = "ATTNVIZ_MAX_TRAININGS"
 TRAIN_THREADS = 1
 #: The time budget's slider, in seconds.
 BUDGET_MIN, BUDGET_MAX, BUDGET_DEFAULT = 10, 600, 60
-#: Where trained models are written (one new folder per training).
-TRAINED_ROOT = Path(tempfile.gettempdir()) / "attnviz-trained"
+#: Where trained models are written (one new folder per training; the command line's go in a subfolder).
+TRAINED_ROOT = training_archive.TRAINED_ROOT
 #: Trained-model folders kept under TRAINED_ROOT: older ones are deleted when a training starts.
 KEEP_TRAINED = 8
 #: Points of the held-out curve kept per training.
@@ -271,11 +271,15 @@ def choose_data() -> Setup | None:
 def prune_trained(keep: int = KEEP_TRAINED) -> list[Path]:
     """Delete all but the ``keep`` newest trained-model folders under :data:`TRAINED_ROOT` (oldest first);
     returns those deleted. Called when a training starts, so that a long-running server's temporary folder
-    does not fill up; a model already loaded stays in memory, and a page that asks for a deleted one
-    again gets the usual "no such folder" message."""
+    does not fill up (the command line's models, in their own subfolder, are not the app's and stay); a
+    model already loaded stays in memory, and a page that asks for a deleted one again gets the usual "no
+    such folder" message."""
     if not TRAINED_ROOT.is_dir():
         return []
-    folders = sorted((p for p in TRAINED_ROOT.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    folders = sorted(
+        (p for p in TRAINED_ROOT.iterdir() if p.is_dir() and p.name != training_archive.COMMAND_LINE_DIR),
+        key=lambda p: p.stat().st_mtime,
+    )
     deleted = folders[: max(0, len(folders) - keep)]
     for folder in deleted:
         shutil.rmtree(folder, ignore_errors=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from safetensors.torch import load_file
 
 import attnviz
 from attnviz.errors import InputError
-from attnviz.image import generated_shapes
+from attnviz.image import generated_shapes, training_archive
 from attnviz.image.cnn_attention import CnnAttention, CnnAttentionConfig
 from attnviz.image.model_files import CARD_FILE, WEIGHTS_FILE
 from attnviz.image.train import TEST_SEED, TRAIN_SEED, VAL_SEED, folder_dataset, main, train
@@ -143,6 +144,33 @@ def test_bad_folders_are_input_errors(tmp_path, setup):
         folder_dataset(path, 64)
 
 
-def test_cli_needs_out_with_data(tmp_path):
-    with pytest.raises(SystemExit):
-        main(["--data", str(tmp_path)])
+def test_cli_without_out_saves_to_a_new_folder_named_after_the_data_and_size(tmp_path, monkeypatch, capsys):
+    """Issue 17's command, ``python -m attnviz.train --data FOLDER --size 128``: a new folder under the app's
+    trained-models folder (its command-line subfolder), named after the data folder and size, never an
+    existing one, and the command says where."""
+    monkeypatch.setattr(training_archive, "TRAINED_ROOT", tmp_path / "trained")
+    data = _folder(tmp_path / "my photos")
+    args = ["--data", str(data), "--size", "128", "--steps", "2", "--batch", "4"]
+    assert main(args) == 0
+    first = tmp_path / "trained" / training_archive.COMMAND_LINE_DIR / "my-photos-128"
+    assert attnviz.load_image_model(str(first), device="cpu").input_size == (128, 128)
+    assert f"saving the model to {first}" in capsys.readouterr().out
+    before = {p.name: p.read_bytes() for p in first.iterdir()}
+    assert main(args) == 0
+    second = first.with_name("my-photos-128-2")
+    assert f"saving the model to {second}" in capsys.readouterr().out
+    assert (second / CARD_FILE).is_file()
+    assert {p.name: p.read_bytes() for p in first.iterdir()} == before  # the first model is untouched
+
+
+def test_the_apps_housekeeping_leaves_the_command_lines_models_alone(tmp_path, monkeypatch):
+    from attnviz.ui import image_training
+
+    monkeypatch.setattr(image_training, "TRAINED_ROOT", tmp_path)
+    mine = training_archive.new_model_folder(tmp_path / "data", 64, root=tmp_path / training_archive.COMMAND_LINE_DIR)
+    for k in range(3):
+        (tmp_path / f"app-{k}").mkdir()
+        os.utime(tmp_path / f"app-{k}", (1_000_000 + k, 1_000_000 + k))
+    os.utime(mine.parent, (900_000, 900_000))  # older than every app folder
+    deleted = image_training.prune_trained(1)
+    assert sorted(p.name for p in deleted) == ["app-0", "app-1"] and mine.is_dir()
