@@ -21,7 +21,6 @@ from attnviz.maths.domain_scores import (
     conformal_rank,
     energy,
     fit_gaussians,
-    flagged,
     mahalanobis,
 )
 
@@ -62,7 +61,7 @@ def test_energy_is_minus_logsumexp():
 
 def test_the_conformal_rank_is_ceil_of_n_plus_one_times_one_minus_the_share():
     for n, share in [(19, 0.05), (18, 0.05), (99, 0.01), (2000, 0.03), (100, 0.0297), (7, 0.5)]:
-        exact = math.ceil((Fraction(n + 1) * (1 - Fraction(str(share)))))  # rational arithmetic, no rounding
+        exact = math.ceil(Fraction(n + 1) * (1 - Fraction(str(share))))  # rational arithmetic, no rounding
         assert conformal_rank(n, share) == exact, (n, share)
     assert conformal_rank(18, 0.05) == 19 > 18  # 18 scores cannot test at 5 %
 
