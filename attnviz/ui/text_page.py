@@ -95,10 +95,11 @@ def layer_head_view(view: AttentionView) -> tuple[int, int, TextView]:
     c1, c2, c3 = st.columns([1, 1, 5])
     if st.session_state.get(VIEW) not in TEXT_VIEWS:
         st.session_state.pop(VIEW, None)
-    # A view that uses every layer and head greys the pickers out (their values are kept).
-    every_head = TEXT_VIEWS.get(st.session_state.get(VIEW), TEXT_VIEWS[SINGLE_HEAD]).every_head
-    layer = c1.selectbox("Layer", range(view.n_layers), key=LAYER, disabled=every_head)
-    head = c2.selectbox("Head", range(view.n_heads), key=HEAD, disabled=every_head)
+    # A picker the view does not read is greyed out (its value is kept): changing it would rerun the
+    # view only to re-send the same chart.
+    entry = TEXT_VIEWS.get(st.session_state.get(VIEW), TEXT_VIEWS[SINGLE_HEAD])
+    layer = c1.selectbox("Layer", range(view.n_layers), key=LAYER, disabled=not entry.reads_layer)
+    head = c2.selectbox("Head", range(view.n_heads), key=HEAD, disabled=not entry.reads_head)
     chosen = c3.radio("View", list(TEXT_VIEWS), key=VIEW, horizontal=True)
     return layer, head, TEXT_VIEWS[chosen]
 

@@ -12,7 +12,10 @@ An entry holds what differs between views, and nothing else:
 - ``source``: for a view drawn from something other than the chosen head's matrix (rollout, the
   sink map), what it draws, which ``figure``, ``png`` and ``csv`` then take instead of the view;
   ``csv``: its third download, when the chosen head's CSV is not it;
-- ``every_head``: the view reads every layer and head, so the layer and head pickers are greyed.
+- ``reads_layer`` / ``reads_head``: whether the view draws the chosen layer / head. A picker the view
+  does not read is greyed (its value is kept): a change there would only rerun the view and re-send
+  the same chart (all heads of a layer ignore the head; the overview, one token's row of every head,
+  rollout and the sinks ignore both).
 """
 
 from __future__ import annotations
@@ -74,7 +77,8 @@ class TextView:
     controls: Callable[[AttentionView, Picks], Picks] = lambda view, picks: picks
     source: Callable[[TextModel, TextAttention, Picks, dict], Any] | None = None
     csv: Callable[[Any], tuple[str, Callable[[], bytes], str]] | None = None
-    every_head: bool = False
+    reads_layer: bool = True
+    reads_head: bool = True
 
 
 # ---------------------------------------------------------------- shared widgets and clicks
@@ -273,12 +277,15 @@ TEXT_VIEWS: dict[str, TextView] = {
             figure=lambda v, p: figures.layer_heads(v, p.layer, scale=p.scale),
             png=lambda v, p, **f: png_export.layer_heads_png(v, p.layer, scale=p.scale, **f),
             show=partial(_show_tiles, chart=LAYER_CHART, whole_model=False),
+            reads_head=False,
         ),
         TextView(
             "Model overview",
             figure=lambda v, p: figures.model_overview(v, scale=p.scale),
             png=lambda v, p, **f: png_export.overview_png(v, scale=p.scale, **f),
             show=partial(_show_tiles, chart=OVERVIEW_CHART, whole_model=True),
+            reads_layer=False,
+            reads_head=False,
         ),
         TextView(
             "Head lines",
@@ -288,6 +295,7 @@ TEXT_VIEWS: dict[str, TextView] = {
                 v, p.layer, list(p.heads), threshold=p.threshold, query=p.query, **f
             ),
             show=_show_lines,
+            reads_head=False,  # its own choice of heads
         ),
         TextView(
             "From one token",
@@ -295,6 +303,8 @@ TEXT_VIEWS: dict[str, TextView] = {
             figure=lambda v, p: figures.token_heads(v, p.query, scale=p.scale),
             png=lambda v, p, **f: png_export.token_heads_png(v, p.query, scale=p.scale, **f),
             show=_show_plain,
+            reads_layer=False,
+            reads_head=False,
         ),
         TextView(
             "Rollout",
@@ -304,7 +314,8 @@ TEXT_VIEWS: dict[str, TextView] = {
             png=lambda v, p, **f: rollout_png(v, scale=p.scale, **f),
             show=partial(_show_plain, key=ROLLOUT_CHART),
             csv=lambda v: ("Rollout (CSV)", lambda: rollout_csv(v), "attnviz-rollout.csv"),
-            every_head=True,
+            reads_layer=False,
+            reads_head=False,
         ),
         TextView(
             "Attention sinks",
@@ -313,7 +324,8 @@ TEXT_VIEWS: dict[str, TextView] = {
             png=lambda sinks, p, **f: sinks_png(sinks, **f),
             show=partial(_show_plain, key=SINKS_CHART),
             csv=lambda sinks: ("Sinks (CSV)", lambda: sinks_csv(sinks), "attnviz-sinks.csv"),
-            every_head=True,
+            reads_layer=False,
+            reads_head=False,
         ),
     )
 }

@@ -102,6 +102,11 @@ def test_every_view_renders(at, bundled_model, view):
         z = heatmap_z(chart)
         assert z.shape == (72, ta.n_tokens)
         np.testing.assert_allclose(z, ta.weights[:, :, query, :].reshape(72, -1), atol=1e-6)
+    # A picker the view does not read is greyed, so that changing it cannot re-send the same chart.
+    reads = {"Single head": (True, True), "All heads of a layer": (True, False), "Head lines": (True, False)}
+    reads_layer, reads_head = reads.get(view, (False, False))
+    assert at.selectbox(key="layer").disabled is not reads_layer
+    assert at.selectbox(key="head").disabled is not reads_head
     # PNG, SVG, PDF of the figure; all attention; the CSV
     assert [b.label for b in at.get("download_button")][:3] == ["PNG", "SVG", "PDF"]
     assert len(at.get("download_button")) == 5
