@@ -105,13 +105,18 @@ def test_deit_and_swin_pages_draw_what_they_support(tmp_path):
 
 
 def test_home_page_describes_the_loaded_image_models_grid_by_its_family(resnet_dir, tmp_path):
-    """The home table's image row follows the model: a CNN has no attention tokens, a DeiT two special tokens."""
+    """The home table's image row follows the model: a CNN has no attention tokens, a DeiT two special tokens,
+    a Swin attends within windows."""
     torch.manual_seed(0)
     vit = dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4)
     DeiTForImageClassification(DeiTConfig(intermediate_size=37, **vit, **LABELS)).save_pretrained(str(tmp_path / "d"))
+    swin = SwinConfig(
+        image_size=32, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[2, 2], window_size=4, **LABELS
+    )
+    SwinForImageClassification(swin).save_pretrained(str(tmp_path / "s"))
     at = start_clean("pages/image.py")
     rows = {}
-    for name, folder in (("resnet", resnet_dir), ("deit", tmp_path / "d")):
+    for name, folder in (("resnet", resnet_dir), ("deit", tmp_path / "d"), ("swin", tmp_path / "s")):
         _load(at, folder)
         at.switch_page("pages/home.py").run()
         assert_clean(at)
@@ -123,3 +128,5 @@ def test_home_page_describes_the_loaded_image_models_grid_by_its_family(resnet_d
     assert rows["resnet"]["max tokens"] is None or np.isnan(rows["resnet"]["max tokens"])
     assert rows["deit"]["status"].endswith("(4x4 grid + class and distillation tokens)")
     assert rows["deit"]["max tokens"] == 2 + 16
+    assert rows["swin"]["status"].endswith("(8x8 patches, attention within 4x4 windows)")
+    assert rows["swin"]["max tokens"] == 16
