@@ -253,9 +253,15 @@ def render_comparison(
     panels.append((f"Integrated Gradients: {target}", ig.grid))
     st.subheader("Attention beside gradient attributions" if roll is not None else "Gradient attributions")
     where = f"on {md_escape(cam.layer)}" if cam is not None and cam.layer else "last convolution"
+    # Only the maps this model has are named (a Swin has no Grad-CAM, a CNN no attention).
+    says = (
+        f"Grad-CAM ({where}) and Integrated Gradients (pixels, from a black image) say"
+        if cam is not None
+        else "Integrated Gradients (pixels, from a black image) says"
+    )
+    looked = "Attention says where the model looked; " if roll is not None else ""
     st.caption(
-        f"Attention says where the model looked; Grad-CAM ({where}) and Integrated Gradients "
-        f"(pixels, from a black image) say which regions raised the score of “{md_escape(target)}”. All are "
+        f"{looked}{says} which regions raised the score of “{md_escape(target)}”. All are "
         f"summed over the same grid cells. Integrated Gradients' convergence delta: {ig.delta:.2g}, against a "
         f"score change of {ig.change:.2g} that it splits among the pixels ({ig.n_steps} steps)."
     )

@@ -56,6 +56,9 @@ def test_swin_draws_a_clicked_patchs_window_per_block_and_head(swin_dir):
     captions = _captions(at)  # the note under the model's name (a view's rerun leaves it out of AppTest's tree)
     assert NO_CLASS_TOKEN in captions and WINDOWED_ROLLOUT in captions
     assert "4 windowed attention blocks in 2 stages (2 to 4 heads)" in captions
+    # The comparison names only the maps a Swin has: Integrated Gradients, no Grad-CAM, no rollout.
+    assert "Integrated Gradients (pixels, from a black image) says which regions" in captions
+    assert "Grad-CAM (" not in captions and "Attention says where" not in captions
     layer.set_value(3).run()  # the bundled model's layer was kept: it is one of these too
     assert_clean(at)
     assert at.selectbox(key=page.HEAD).options == ["mean", "0", "1", "2", "3"]
