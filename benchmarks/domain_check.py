@@ -2,6 +2,7 @@
 
     python benchmarks/domain_check.py                 # 1,000 fresh generated images, the bundled model
     python benchmarks/domain_check.py --fresh 300     # quicker
+    python benchmarks/domain_check.py --model /tmp/copy --out /tmp/r.md   # a copy, its check re-fitted
 
 The bundled model's check (``assets/image-model/domain_check.safetensors``, fitted by
 ``python -m attnviz.image.domain_check`` on 5,000 training images and calibrated on 2,000 held-out
@@ -31,10 +32,26 @@ sys.path.insert(0, str(ROOT))
 FRESH_SEED = 5150  # not a seed of attnviz.image.train (1, 2, 3) nor of the faithfulness benchmarks
 
 
+def calibration_line(check, entry: dict) -> str:
+    """How the check was calibrated: an older check's in-sample rate, or the split-conformal bound."""
+    if check.calibration is None:
+        return (
+            f"Calibrated to flag {check.false_alarm:.0%} of {entry['calibration_images']:,} held-out "
+            f"images (it flags {check.calibration_rate:.1%} of them)."
+        )
+    sets = ", ".join(f"{k} on {n:,}" for k, n in check.calibration.sizes.items())
+    return (
+        f"Calibrated split-conformally for at most {check.false_alarm:.0%} false alarms (each score on images that "
+        f"did not shape it: {sets}); the union's bound {check.calibration_rate:.2%}"
+        + (f"; left out: {', '.join(check.calibration.left_out)}." if check.calibration.left_out else ".")
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--fresh", type=int, default=1000)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results-domain-check.md")
+    ap.add_argument("--model", help="a copy of the bundled model's folder (say, with its check re-fitted)")
     args = ap.parse_args()
 
     import torch
@@ -47,7 +64,7 @@ def main() -> int:
     from attnviz.maths.domain_scores import BITS, flagged
 
     torch.set_num_threads(1)
-    im = attnviz.load_image_model(device="cpu")
+    im = attnviz.load_image_model(args.model, device="cpu")
     check = im.domain
     size = im.input_size[0]
     fresh, _ = _generated(args.fresh, FRESH_SEED, size, "generating fresh images")
@@ -93,8 +110,7 @@ def main() -> int:
         f"`python benchmarks/domain_check.py --fresh {args.fresh}`, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())};"
         f" torch {torch.__version__}, one thread. The bundled model's check: {im.card['domain_check']['method']}.",
-        f"Calibrated to flag {check.false_alarm:.0%} of {im.card['domain_check']['calibration_images']:,} held-out "
-        f"images (it flags {check.calibration_rate:.1%} of them).",
+        calibration_line(check, im.card["domain_check"]),
         "",
         f"| images | n | flagged (any score) | {heads} |",
         "|---|---:|---:|" + "---:|" * len(check.thresholds),
