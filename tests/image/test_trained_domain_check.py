@@ -104,3 +104,26 @@ def test_the_note_says_how_the_check_was_calibrated(trained):
     flat = attnviz.image_attention(model, Image.fromarray(unfamiliar.flat_colours(1, seed=9)[0]))
     assert flat.out_of_domain and "unlike anything the model was trained on" in flat.domain_note
     assert "calibrated to flag at most 3.0% of new images like the training ones" in flat.domain_note
+
+
+def test_too_few_images_for_the_target_are_said_plainly(tmp_path):
+    """2 x 8 images: 1 / 17 is over the 3 % target for any score, so the three scores the network plays no
+    part in take the largest of their 16 values each, and the card, the page's note and the training page
+    say what that gives (3 / 17, about 18 %) instead of implying 5 %."""
+    from attnviz.ui.image_training import domain_check_caveat
+
+    for j, pixels in enumerate(shapes(UPLOAD_SEED, 8)):
+        folder = tmp_path / "upload" / SHAPES[j // 8]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(folder / f"{j:02d}.png")
+    card = train_folder(tmp_path / "upload", tmp_path / "model", size=64, time_budget=None, steps=2, name="few")
+    entry = card["domain_check"]
+    assert entry["false_alarm_bound"] == pytest.approx(3 / 17, abs=1e-4)
+    assert {v["rank"] for v in entry["calibration"].values()} == {16}
+    expected = "calibrated on 16 images only: expect more false alarms than 5%, up to about 18%"
+    model = attnviz.load_image_model(str(tmp_path / "model"), device="cpu")
+    flat = attnviz.image_attention(model, Image.fromarray(unfamiliar.flat_colours(1, seed=9)[0]))
+    assert flat.out_of_domain and expected in flat.domain_note
+    assert "calibrated on 16 images only: expect more false alarms than 5% (up to about 18%" in domain_check_caveat(
+        entry
+    )
