@@ -131,6 +131,20 @@ def test_training_on_a_folder_of_images(tmp_path):
     assert model.classes == ("apples", "pears")
 
 
+@pytest.mark.bundled
+def test_folder_images_are_resized_as_the_model_sees_them(tmp_path):
+    """Bilinear, as ImageModel.pixels and the page's domain check resize every image: the training images and
+    the check's calibration see what the model is later shown."""
+    data = _folder(tmp_path / "data")
+    images, _, _ = folder_dataset(data, 64)
+    first = Image.open(data / "apples" / "0.png").convert("RGB")
+    assert first.size != (64, 64)
+    np.testing.assert_array_equal(images[0], np.asarray(first.resize((64, 64), Image.Resampling.BILINEAR)))
+    bundled = attnviz.load_image_model(device="cpu")  # a 64 x 64 model: what it is shown of the same file
+    seen = bundled.pixels(first)[0].permute(1, 2, 0).cpu().numpy() * np.array(bundled.std) + np.array(bundled.mean)
+    np.testing.assert_allclose(seen * 255, images[0], atol=1e-3)
+
+
 @pytest.mark.parametrize("setup", ["missing", "one class", "empty class"])
 def test_bad_folders_are_input_errors(tmp_path, setup):
     if setup == "missing":
