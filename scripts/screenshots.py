@@ -171,6 +171,43 @@ def image_cnn_family(page, url: str, out: Path) -> None:
     print("wrote", out / "image-cnn-family.png")
 
 
+def image_swin(page, url: str, out: Path) -> None:
+    """The image page with a tiny random Swin folder (64 x 64, windows of 4 x 4 patches): a clicked patch's
+    window on a shifted block of the first stage, and the note on the maps a Swin lacks."""
+    import tempfile
+
+    import torch
+    from transformers import SwinConfig, SwinForImageClassification
+
+    labels = {0: "cat", 1: "dog", 2: "fox"}
+    config = SwinConfig(
+        image_size=64, patch_size=4, embed_dim=16, depths=[2, 2, 2], num_heads=[2, 4, 8], window_size=4,
+        num_labels=3, id2label=labels, label2id={v: k for k, v in labels.items()},
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        torch.manual_seed(0)
+        SwinForImageClassification(config).save_pretrained(folder)
+        page.goto(f"{url}/image")
+        page.wait_for_selector(".js-plotly-plot", timeout=90_000)
+        wait_idle(page)
+        box = page.locator(".st-key-image_model_input input")
+        box.fill(folder)
+        box.press("Enter")
+        page.get_by_text("windowed attention blocks").first.wait_for(timeout=120_000)
+        wait_idle(page)
+        page.get_by_role("combobox", name="Layer").first.click()
+        page.get_by_role("option", name="1", exact=True).click()  # stage 0, block 1: a shifted block
+        wait_idle(page)
+        drag = page.locator(".st-key-image_overlay .js-plotly-plot .nsewdrag").first.bounding_box()
+        page.mouse.click(drag["x"] + drag["width"] * 10.5 / 16, drag["y"] + drag["height"] * 5.5 / 16)  # patch (5, 10)
+        wait_idle(page)
+        page.mouse.move(5, 5)  # the chart's mode bar shows only under the mouse
+        page.wait_for_timeout(1500)
+        wait_idle(page)
+        page.screenshot(path=out / "image-swin.png")
+    print("wrote", out / "image-swin.png")
+
+
 def train_images(page, url: str, out: Path) -> None:
     """The "Train on your images" page after a whole run on 2 separable classes (circle, cross) x 50 images at 64 x 64
     (the in-app training benchmark's set), with the 60 s default budget: the model card it ends with."""
@@ -311,6 +348,7 @@ def main() -> None:
         image_page(page, url, out)
         image_dicom(page, url, out)
         image_cnn_family(page, url, out)
+        image_swin(page, url, out)
         train_images(page, url, out)
         worked_example(page, url, out)
         head_stats(page, url, out)
@@ -326,6 +364,7 @@ SECTIONS = {
     "image": image_page,
     "dicom": image_dicom,
     "cnn-family": image_cnn_family,
+    "swin": image_swin,
     "train": train_images,
     "worked": worked_example,
     "head-stats": head_stats,

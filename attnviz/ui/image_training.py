@@ -546,12 +546,15 @@ def domain_check_words(domain: dict) -> str:
             f"{head}{domain.get('calibration_images', 0)} held-out ones for a false-alarm rate of at most {target:.0%} "
             f"(measured there: {domain.get('calibration_false_alarm', 0):.0%})"
         )
+    # The method's whole sentence is in the card's JSON (the expander below the table); a table cell of
+    # twenty lines buried the numbers a reader looks for.
     used = domain.get("calibration", {})
     sets = ", ".join(f"{SCORE_WORDS.get(k, k)} on {v.get('images', 0)} images" for k, v in used.items())
     text = (
-        f"{head}{domain.get('calibration_images', 0)} held-out ones and the training images (each score on "
-        f"images that did not shape it: {sets}), for a false-alarm rate of at most "
-        f"{domain['false_alarm_bound']:.1%} on new images like these (target {target:.0%})"
+        f"scores in use: {sets or 'none'}; at most {domain['false_alarm_bound']:.1%} of new images like these "
+        f"flagged (target {target:.0%}); fitted on {domain.get('fit_images', 0)} training images, calibrated on "
+        f"{domain.get('calibration_images', 0)} held-out ones and the training images, each score on images "
+        "that did not shape it (method: the whole model card, below)"
     )
     if left := domain.get("scores_left_out"):
         text += f"; not used: {', '.join(SCORE_WORDS.get(k, k) for k in left)} (too few held-out images for them)"
