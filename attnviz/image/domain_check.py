@@ -250,20 +250,27 @@ def load_domain_check(folder: Path, card: dict, hint: str = "") -> DomainCheck |
         ) from exc
 
 
+def shortfall_words(fewest: int, bound: float, target: float) -> str:
+    """The one sentence for a check whose calibration sets were too small for its target (the page's note and
+    the training page's card both say it): how many images, and what to expect instead."""
+    if bound > PROMISED:
+        return (
+            f"calibrated on {fewest} images only: expect more false alarms than {max(PROMISED, target):.0%}, "
+            f"up to about {bound:.0%} of images like the training ones"
+        )
+    return (
+        f"calibrated on {fewest} images only: expect up to {bound:.1%} false alarms, more than the {target:.0%} "
+        "aimed at"
+    )
+
+
 def calibration_words(check: DomainCheck) -> str:
     """What the check's false-alarm rate is, in words: its bound, or plainly that it is above the target."""
     cal = check.calibration
     if cal is None:  # an older check (the bundled model's), calibrated on its 2,000 held-out images
         return f"calibrated to flag {check.false_alarm:.0%} of held-out training images"
-    fewest = min(cal.sizes.values())
     if not cal.supported:
-        return (
-            f"calibrated on {fewest} images only: expect more false alarms than "
-            f"{max(PROMISED, check.false_alarm):.0%}, up to about {cal.bound:.0%} of images like the training ones"
-            if cal.bound > PROMISED
-            else f"calibrated on {fewest} images only: expect up to {cal.bound:.1%} false alarms, more than the "
-            f"{check.false_alarm:.0%} aimed at"
-        )
+        return shortfall_words(min(cal.sizes.values()), cal.bound, check.false_alarm)
     return f"calibrated to flag at most {cal.bound:.1%} of new images like the training ones"
 
 

@@ -36,7 +36,7 @@ import streamlit as st
 
 from attnviz.errors import InputError
 from attnviz.image import training_archive
-from attnviz.image.domain_check import PROMISED
+from attnviz.image.domain_check import shortfall_words
 from attnviz.image.train import SIZES, STOPPED_BY_STOP, TrainProgress
 from attnviz.image.training_archive import (
     MAX_FILES,
@@ -574,11 +574,9 @@ def domain_check_caveat(domain: dict) -> str | None:
     bound = domain["false_alarm_bound"]
     fewest = min((v.get("images", 0) for v in domain.get("calibration", {}).values()), default=0)
     if bound > target + 1e-9:
-        shown = max(PROMISED, target) if bound > PROMISED else target
         return (
-            f"The domain check was calibrated on {fewest} images only: expect more false alarms than {shown:.0%} "
-            f"(up to about {bound:.0%} of new images like these flagged as unlike them). More images make it "
-            "sharper: about 100 bring it to its target."
+            f"The domain check was {shortfall_words(fewest, bound, target)}. More images make it sharper: about "
+            "100 bring it to its target."
         )
     left = domain.get("scores_left_out")
     if left:

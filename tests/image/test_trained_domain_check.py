@@ -124,6 +124,6 @@ def test_too_few_images_for_the_target_are_said_plainly(tmp_path):
     model = attnviz.load_image_model(str(tmp_path / "model"), device="cpu")
     flat = attnviz.image_attention(model, Image.fromarray(unfamiliar.flat_colours(1, seed=9)[0]))
     assert flat.out_of_domain and expected in flat.domain_note
-    assert "calibrated on 16 images only: expect more false alarms than 5% (up to about 18%" in domain_check_caveat(
+    assert "calibrated on 16 images only: expect more false alarms than 5%, up to about 18%" in domain_check_caveat(
         entry
     )
