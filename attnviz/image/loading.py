@@ -116,6 +116,11 @@ class ImageModel(SharedModel):
         return tuple(int(h) for d, h in zip(config.depths, config.num_heads, strict=True) for _ in range(int(d)))
 
     @property
+    def window_size(self) -> int | None:
+        """A Swin's window side in cells (its config's; a block on a smaller grid cuts it), else None."""
+        return int(self.model.config.window_size) if self.has_window_attention else None
+
+    @property
     def has_window_attention(self) -> bool:
         """Swin's per-window attention can be read (:mod:`attnviz.image.window_attention`)."""
         return self.family is not None and self.family.has_window_attention

@@ -104,13 +104,17 @@ class WindowBlock:
         n = self.window
         return (i // n) * (w // n) + j // n, (i % n) * n + j % n
 
+    def _row(self, head: int | None, row: int, col: int) -> tuple[np.ndarray, np.ndarray]:
+        """(the weights of cell (row, col)'s row in its window, ``(window * window,)``, averaged over heads when
+        ``head`` is None; which cell each of its tokens is, -1 for padding)."""
+        window, token = self.locate(row, col)
+        weights = self.weights[window, :, token] if head is None else self.weights[window, head, token][None]
+        return weights.mean(axis=0), self.layout[window]
+
     def cell_map(self, head: int | None, row: int, col: int) -> np.ndarray:
         """Where the stage's cell (row, col) attends, over the stage's grid: ``(rows, cols)`` float32, zero
         outside its window. ``head=None`` averages the heads."""
-        window, token = self.locate(row, col)
-        weights = self.weights[window, :, token] if head is None else self.weights[window, head, token][None]
-        row_weights = weights.mean(axis=0)  # (window * window,)
-        cells = self.layout[window]
+        row_weights, cells = self._row(head, row, col)
         out = np.zeros(self.grid[0] * self.grid[1], dtype=np.float32)
         kept = cells >= 0
         out[cells[kept]] = row_weights[kept]
@@ -118,9 +122,8 @@ class WindowBlock:
 
     def padding_share(self, head: int | None, row: int, col: int) -> float:
         """The weight the cell (row, col) puts on padding cells (lost from :meth:`cell_map`)."""
-        window, token = self.locate(row, col)
-        weights = self.weights[window, :, token] if head is None else self.weights[window, head, token][None]
-        return float(weights.mean(axis=0)[self.layout[window] < 0].sum())
+        row_weights, cells = self._row(head, row, col)
+        return float(row_weights[cells < 0].sum())
 
     def on_patches(self, stage_map: np.ndarray, patches: tuple[int, int]) -> np.ndarray:
         """A map over the stage's grid drawn over the ``patches`` grid (stage 0's): each patch takes the value

@@ -159,8 +159,7 @@ def _image_grid(im) -> str:
     windows, or, for a model without attention maps (a CNN), its last convolution's output."""
     rows, cols = im.grid
     if im.has_window_attention:
-        size = int(im.model.config.window_size)
-        return f"{rows}x{cols} patches, attention within {size}x{size} windows"
+        return f"{rows}x{cols} patches, attention within {im.window_size}x{im.window_size} windows"
     if not im.has_attention:
         what = "output of the last convolution" if im.has_conv else "cells"
         return f"{rows}x{cols} {what}, no attention maps"
@@ -174,7 +173,7 @@ def _image_grid(im) -> str:
 def _image_tokens(im) -> int | None:
     """Tokens the attention runs over (a Swin's: one window's), or None for a model without attention maps."""
     if im.has_window_attention:
-        return int(im.model.config.window_size) ** 2
+        return im.window_size**2
     if not im.has_attention:
         return None
     return len(im.special_tokens) + im.grid[0] * im.grid[1]
