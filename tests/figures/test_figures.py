@@ -110,26 +110,55 @@ def test_head_matrix_click_layer_up_to_256_tokens(rng):
     view = constructed_view(rng, tokens, n_layers=1, n_heads=1)
     assert figures.is_clickable(view)
     fig = figures.head_matrix(view, 0, 0)
-    scatters = [t for t in fig.data if isinstance(t, go.Scatter)]
-    assert len(scatters) == 256
-    for r, trace in enumerate(scatters):
-        assert trace.marker.opacity == 0
-        assert trace.marker.maxdisplayed == 1  # hover and click see every point, the DOM gets one
-        np.testing.assert_array_equal(np.asarray(trace.y), r)
-        assert np.asarray(trace.y).itemsize == (1 if r < 256 else 2)  # a row sent in as few bytes as it needs
-        assert (trace.x0, trace.dx, trace.x) == (fig.data[0].x[0], 1, None)  # point j on key column j
-        np.testing.assert_array_equal(np.asarray(trace.marker.color), view.weights[0, 0, r])
-        assert len(trace.y) == len(trace.marker.color) == 256
+    (layer,) = [t for t in fig.data if isinstance(t, go.Scatter)]  # one trace: Plotly's cost is per trace
+    assert layer.marker.opacity == 0
+    assert layer.marker.maxdisplayed == 1  # hover and click see every point, the DOM gets one
+    rows, cols = np.asarray(layer.y), np.asarray(layer.x)
+    assert rows.itemsize == cols.itemsize == 1  # a coordinate in one byte up to 256 tokens
+    # A point on every cell, each carrying that cell's weight.
+    assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) == len(rows) == 256 * 256
+    np.testing.assert_array_equal(np.asarray(layer.marker.color), view.weights[0, 0][rows, cols])
+    # Its axes lie over the heatmap's cell for cell, draw nothing, and name every token for the hover.
+    assert (layer.xaxis, layer.yaxis) == ("x2", "y2")
+    x2, y2 = fig.layout.xaxis2, fig.layout.yaxis2
+    assert (x2.overlaying, y2.overlaying) == ("x", "y")
+    assert list(x2.range) == list(fig.layout.xaxis.range) == [-0.5, 255.5]
+    assert list(y2.range) == list(fig.layout.yaxis.range) == [255.5, -0.5]
+    assert not x2.showticklabels and not y2.showticklabels
+    assert list(x2.tickvals) == list(y2.tickvals) == list(range(256))
+    assert list(x2.ticktext) == list(fig.data[0].x) and list(y2.ticktext) == list(fig.data[0].y)
+    assert fig.layout.xaxis.fixedrange and fig.layout.yaxis.fixedrange  # no zoom: the layer stays on its cells
+    assert fig.data[0].hoverinfo == "skip"
     # Rows are labelled sparsely (drawing 256 labels was slow); each label names its row.
-    ticks = dict(zip(fig.layout.yaxis.tickvals, fig.layout.yaxis.ticktext, strict=True))
-    assert 0 < len(ticks) <= figures.matrix.MAX_ROW_LABELS
-    for row, label in ticks.items():
-        assert label.replace("\u200b", "") == tokens[row]
+    labels = list(fig.data[0].y)
+    assert list(fig.layout.yaxis.tickvals) == list(fig.layout.yaxis.ticktext)  # a category's own name
+    assert 0 < len(fig.layout.yaxis.tickvals) <= figures.matrix.MAX_ROW_LABELS
+    for label in fig.layout.yaxis.tickvals:
+        assert label.replace("\u200b", "") == tokens[labels.index(label)]
 
 
 def test_head_matrix_labels_every_row_of_a_short_sentence(view):
     fig = figures.head_matrix(view, 0, 0)
-    assert list(fig.layout.yaxis.tickvals) == list(range(len(view.query_tokens)))
+    assert list(fig.layout.yaxis.tickvals) == list(fig.data[0].y)
+
+
+def test_head_matrix_colours_run_from_light_to_dark(view):
+    # Built unvalidated, a bare "Blues" went to the browser, where plotly.js's own "Blues" runs from dark
+    # blue (weight 0) to light grey (weight 1): the opposite of every other chart and of the PNG export.
+    scale = figures.head_matrix(view, 0, 0).data[0].colorscale
+    first, last = (sum(int(v) for v in colour[4:-1].split(",")) for _, colour in (scale[0], scale[-1]))
+    assert scale[0][0] == 0 and scale[-1][0] == 1 and first > last  # weight 0 light, weight 1 dark
+    assert [list(stop) for stop in scale] == [list(stop) for stop in go.Heatmap(colorscale="Blues").colorscale]
+
+
+def test_head_matrix_row_labels_that_look_like_numbers_stay_on_their_rows(rng):
+    # Tick values that were row numbers put the label of token "1" (row 3) on row 1 and left row 3 bare.
+    tokens = ["[CLS]", "a", "=", "1", "0", "[SEP]"]
+    fig = figures.head_matrix(constructed_view(rng, tokens, n_layers=1, n_heads=1), 0, 0, selected_query=3)
+    assert list(fig.data[0].y) == tokens
+    assert list(fig.layout.yaxis.tickvals) == list(fig.layout.yaxis.ticktext) == tokens
+    shape = fig.layout.shapes[0]
+    assert shape.yref == "paper" and (shape.y0, shape.y1) == pytest.approx((2 / 6, 3 / 6))  # rows 3 of 6 from the top
 
 
 def test_head_matrix_has_no_click_layer_above_256_tokens(rng):
@@ -146,7 +175,10 @@ def test_head_matrix_selected_query_outline(view):
     fig = figures.head_matrix(view, 0, 0, selected_query=3)
     assert len(fig.layout.shapes) == 1
     shape = fig.layout.shapes[0]
-    assert (shape.y0, shape.y1) == (2.5, 3.5)
+    n = len(view.query_tokens)
+    # Row 3 of n rows that fill the plot from the top (the y axis's range is exactly the rows).
+    assert list(fig.layout.yaxis.range) == [n - 0.5, -0.5]
+    assert shape.yref == "paper" and (shape.y0, shape.y1) == pytest.approx((1 - 4 / n, 1 - 3 / n))
     assert len(figures.head_matrix(view, 0, 0, selected_query=99).layout.shapes) == 0
 
 
