@@ -305,7 +305,9 @@ def test_bundled_next_tokens_are_the_softmax_of_the_logits(bundled_decoder):
     probs = softmax(logits[-1])
     order = np.argsort(-probs)[:5]
     assert top[0][0] == " Paris" and top[0][1] > 0.5
-    np.testing.assert_allclose([p for _, p in top], probs[order], atol=1e-5)
+    # Two float32 passes through 30 layers agree to ~2e-5 relative on some CPUs (AMD EPYC here: 1.5e-5
+    # absolute at p = 0.77), not to a fixed 1e-5: the tolerance is relative.
+    np.testing.assert_allclose([p for _, p in top], probs[order], rtol=1e-4, atol=1e-6)
     assert [t for t, _ in top] == [bundled_decoder.tokenizer.decode([int(i)]) for i in order]
     assert probs.sum() == pytest.approx(1.0)
 
