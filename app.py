@@ -26,10 +26,12 @@ page = st.navigation(
         st.Page("pages/next_tokens.py", title="Next tokens", icon=":material/keyboard_double_arrow_right:"),
     ]
 )
-if warm_start.light_home_run(page.url_path):
-    # The first visit after a server start, to the home page: it needs neither PyTorch nor a model, so it
-    # draws now and follows the imports and the models on its own (attnviz.ui.warm_start).
+if warm_start.light_run(page.url_path):
+    # The first visits after a server start, to the home page or the worked example's toy mode: they need
+    # neither PyTorch nor a model, so they draw now (attnviz.ui.warm_start); the home page follows the
+    # imports and the models on its own, the others say in the sidebar what is still loading.
     compact_top()
+    warm_start.show_loading(page.url_path)
     page.run()
 else:
     warm_start.wait_for_imports()  # at once, except in the first seconds after a server start

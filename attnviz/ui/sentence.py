@@ -18,7 +18,7 @@ from attnviz.ui.cache import computed_text_attention, stored_text_attention, tex
 from attnviz.ui.notices import device_notice
 from attnviz.ui.safe import show_input_error, show_unexpected
 from attnviz.ui.state import PAIR, PAIR_ON, TEXT
-from attnviz.ui.widgets import replacement_notice
+from attnviz.ui.text_boxes import replacement_notice
 
 #: Widgets whose value must survive runs that do not draw them (another page, pair mode off).
 KEPT = (TEXT, PAIR, PAIR_ON)

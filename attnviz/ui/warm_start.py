@@ -20,9 +20,11 @@ transformers and the models in memory that walked ~600,000 objects each time, 0.
 core and 0.8 s on two busy ones, after every click; frozen, it takes under a millisecond and still
 collects what each run leaves behind.
 
-Meanwhile the home page needs none of that (:func:`light_home_run`): the router draws it at once
+Meanwhile the home page needs none of that (:func:`light_run`): the router draws it at once
 with what it knows, and a fragment on it redraws the facts every second until the imports and
-then the models are done. Every other page waits for the imports (never importing them in a
+then the models are done. The worked example's toy mode, its default, needs only Plotly and numpy:
+the thread imports it (:data:`LIGHT_MODULES`) right after Plotly, and a first visit there draws its
+charts while PyTorch is imported. Every other page waits for the imports (never importing them in a
 second thread at the same time, see :func:`wait_for_imports`) and then for its own model only.
 
 The models are loaded through the app's own cached loaders (``attnviz.ui.cache.text_model`` /
@@ -80,6 +82,11 @@ APP_MODULES = (
 #: pandas and PIL from ``sys.modules`` as it writes a figure, so they are whole before a page may draw one
 #: (a pandas still being imported by this thread broke the chart: "partially initialized module").
 CHART_MODULES = ("numpy", "pandas", "PIL.Image", "orjson", "plotly.graph_objects", "plotly.io", "plotly.tools")
+#: Imported next, before PyTorch: what a first visit's page draws with while the rest is imported
+#: (:func:`light_run`): the worked example's toy mode. None of it imports torch (a test holds it to that).
+LIGHT_MODULES = ("attnviz.ui.worked_toy",)
+#: The worked example's address, the one page besides home that has a light first run.
+WORKED_PAGE = "worked_example"
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,7 @@ class WarmStart:
         self._lock = threading.Lock()
         self.imported = threading.Event()  # set when the imports are over (done or failed)
         self.charts_imported = threading.Event()  # set when CHART_MODULES are (done or failed)
+        self.light_imported = threading.Event()  # set when LIGHT_MODULES are (done or failed)
         self.begun = time.monotonic()
         self.device: str | None = None
         self._progress: dict[Planned, Progress] = {}
@@ -175,6 +183,13 @@ class WarmStart:
             log.exception("warm start: importing Plotly failed")
         finally:
             self.charts_imported.set()
+        try:
+            for name in LIGHT_MODULES:
+                importlib.import_module(name)
+        except Exception:  # never in the way of the rest: such a page waits for every import instead
+            log.exception("warm start: importing the light pages' modules failed")
+        else:
+            self.light_imported.set()
         try:
             for name in self._modules:
                 importlib.import_module(name)
@@ -308,12 +323,28 @@ def importing() -> bool:
     return ws is not None and not ws.imported.is_set()
 
 
-def light_home_run(url_path: str) -> bool:
-    """Draw the home page now, without the app's modules: it is the home page and they are still
-    being imported (the first visits after a server start). No page has drawn a widget yet (every
-    other page waits for the imports first), so there is no widget state to keep; the home page
-    has no widget a link could set."""
-    return url_path == "" and importing()
+def light_run(url_path: str) -> bool:
+    """Draw the page now, without the app's modules, because they are still being imported (the
+    first visits after a server start) and this page can do without them: the home page, or the
+    worked example in toy mode opened without a link (a link may ask for real mode, and links are
+    read by the full run). Skipped meanwhile: widget state kept across pages (the home page has no
+    widget; the toy's tables keep their edits in their own session entry) and the address following
+    the widgets. A page that is not light waits for the imports (:func:`wait_for_imports`)."""
+    if not importing():
+        return False
+    if url_path == "":
+        return True
+    ws = current()
+    if url_path != WORKED_PAGE or st.query_params or ws is None:
+        return False
+    # The warm start imports the toy mode first, in its own thread: waiting for that keeps every
+    # import in that one thread (see wait_for_imports).
+    ws.light_imported.wait(30)
+    if not ws.light_imported.is_set():
+        return False
+    from attnviz.ui.worked_toy import in_toy_mode  # imported already, by the warm start's thread
+
+    return in_toy_mode()
 
 
 def _import_chart_modules() -> None:

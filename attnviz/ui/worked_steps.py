@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
@@ -17,8 +18,10 @@ import streamlit as st
 from attnviz.figures import steps as figs
 from attnviz.maths.qkv import AttentionSteps, OneHead, entropy_bits, softmax_at, softmax_row
 from attnviz.maths.toy_presets import dims
-from attnviz.text.worked_example import HeadSteps
 from attnviz.ui.safe import md_escape
+
+if TYPE_CHECKING:  # imports PyTorch: toy mode draws these steps without it (attnviz.ui.worked_toy)
+    from attnviz.text.worked_example import HeadSteps
 
 QUERY, KEY, DIVISOR = "worked_query", "worked_key", "worked_divisor"
 WEIGHTS_CHART = "worked_weights_chart"

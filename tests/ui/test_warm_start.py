@@ -16,7 +16,9 @@ from attnviz.image.loading import BUNDLED_IMAGE_MODEL
 from attnviz.text.bundled_decoder import BUNDLED_DECODER
 from attnviz.text.loading import BUNDLED_TEXT_MODEL
 from attnviz.ui import cache, warm_start
-from tests.pages.apptest_helpers import assert_clean, start
+from streamlit.testing.v1 import AppTest
+
+from tests.pages.apptest_helpers import APP, TIMEOUT, assert_clean, start
 
 DEVICE = "warm-start-test"  # a device no other test uses: these cache keys are this file's own
 
@@ -113,7 +115,7 @@ def test_the_router_starts_it_once_per_process_and_the_switch_turns_it_off(monke
     monkeypatch.setattr(warm_start.gc, "freeze", lambda: None)  # not this test process's objects
     monkeypatch.setenv(warm_start.WARM_START_ENV, "0")
     assert warm_start.start() is None and warm_start.current() is None
-    assert not warm_start.light_home_run("")
+    assert not warm_start.light_run("")
 
     monkeypatch.setenv(warm_start.WARM_START_ENV, "1")
     first = warm_start.start()
@@ -144,6 +146,32 @@ def test_the_home_page_draws_while_the_app_is_still_importing(warm_home, monkeyp
     assert len(at.get("page_link")) == 6
     assert not at.dataframe
     assert any(c.value.startswith("Starting: importing PyTorch") for c in at.caption)
+
+
+def test_the_worked_example_draws_its_toy_mode_while_the_app_is_still_importing(warm_home, monkeypatch):
+    ws = warm_start.WarmStart(dict, lambda: "cpu")  # never started: still importing PyTorch
+    ws.light_imported.set()  # ... but the toy mode's modules are in
+    monkeypatch.setattr(warm_start, "_current", ws)
+    at = start("pages/worked_example.py")
+    assert_clean(at)
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 7 and all(c.key.startswith("worked_") for c in charts)  # every step's chart
+    assert at.radio(key="worked_mode").value == "Toy numbers"
+    assert any(c.value.startswith("Starting: importing PyTorch") for c in at.sidebar.caption)
+
+
+def test_the_light_pages_import_no_pytorch():
+    """What a light first run draws with (LIGHT_MODULES) imports neither torch nor transformers: it is
+    imported, and drawn, while they are (a fresh interpreter, so that nothing else imported them)."""
+    import subprocess
+
+    code = (
+        "import sys, importlib; from attnviz.ui import warm_start; "
+        "[importlib.import_module(m) for m in warm_start.CHART_MODULES + warm_start.LIGHT_MODULES]; "
+        "print(sorted(m for m in ('torch', 'transformers', 'captum') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
 
 
 def test_the_home_page_lists_models_loading_in_the_background_without_waiting(warm_home, monkeypatch):
@@ -190,7 +218,11 @@ def test_a_page_waiting_for_the_imports_draws_an_empty_chart_meanwhile_and_remov
         assert ws.charts_imported.wait(30) and not ws.imported.is_set()
         assert all(name in sys.modules for name in warm_start.CHART_MODULES)
         threading.Timer(1.0, imports_done.set).start()  # the page's run waits for this meanwhile
-        at = start("pages/worked_example.py")
+        # Opened by a link: a link may ask for real mode, so even toy mode waits for the whole app.
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+        at.switch_page("pages/worked_example.py")
+        at.query_params["mode"] = "Toy numbers"
+        at.run()
         assert_clean(at)
         assert len(drawn) == 2, "the warm start's own test figure, then the page's empty chart"
         charts = at.get("plotly_chart")
