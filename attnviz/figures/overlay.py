@@ -170,8 +170,9 @@ def overlay(
         )
     layout = dict(
         images=[
-            dict(source=image_uri(shown), x=0, y=0, sizex=w, sizey=h, xref="x", yref="y", sizing="stretch",
-                 layer="below")  # fmt: skip
+            dict(
+                source=image_uri(shown), x=0, y=0, sizex=w, sizey=h, xref="x", yref="y", sizing="stretch", layer="below"
+            )  # fmt: skip
         ],
         xaxis=dict(range=[0, w], visible=False, constrain="domain"),
         yaxis=dict(range=[h, 0], visible=False, scaleanchor="x"),
@@ -238,8 +239,17 @@ def small_multiples(
         trace = _map_trace(grid_map, size, opacity, colorscale, top, showscale=False)
         data.append(trace | dict(xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
         images.append(
-            dict(source=uri, x=0, y=0, sizex=w, sizey=h, xref=f"x{suffix}", yref=f"y{suffix}", sizing="stretch",
-                 layer="below")  # fmt: skip
+            dict(
+                source=uri,
+                x=0,
+                y=0,
+                sizex=w,
+                sizey=h,
+                xref=f"x{suffix}",
+                yref=f"y{suffix}",
+                sizing="stretch",
+                layer="below",
+            )  # fmt: skip
         )
         layout[f"xaxis{suffix}"] = dict(
             domain=x_domain, anchor=f"y{suffix}", range=[0, w], visible=False, constrain="domain"
@@ -248,8 +258,17 @@ def small_multiples(
             domain=[y_top - height, y_top], anchor=f"x{suffix}", range=[h, 0], visible=False, scaleanchor=f"x{suffix}"
         )
         titles.append(
-            dict(text=plot_text(title, MAX_TITLE), x=sum(x_domain) / 2, y=y_top, xref="paper", yref="paper",
-                 xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=12))  # fmt: skip
+            dict(
+                text=plot_text(title, MAX_TITLE),
+                x=sum(x_domain) / 2,
+                y=y_top,
+                xref="paper",
+                yref="paper",
+                xanchor="center",
+                yanchor="bottom",
+                showarrow=False,
+                font=dict(size=12),
+            )  # fmt: skip
         )
     # Panels keep the image's shape: on a ~1000 px wide page each is about 1000 / n_cols wide.
     row_height = int(min(260, 1000 / n_cols * h / w + 10))

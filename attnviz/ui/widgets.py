@@ -20,6 +20,8 @@ from attnviz.ui.text_boxes import guard_text_boxes
 
 #: Session-state key of the text model the user has loaded.
 TEXT_MODEL_KEY = "text_model_name"
+
+
 @dataclass(frozen=True)
 class ModelPicker:
     """One sidebar picker: a bundled model (a button each), or a typed name that loads or leaves

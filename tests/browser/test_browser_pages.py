@@ -110,7 +110,8 @@ def test_text_page_sentence_layer_head_and_cell_click(live_app, page, page_event
         page,
         # In the plot's fractions, rows from the top: row r of n spans 1 - (r + 1) / n to 1 - r / n.
         """([r, n]) => { const g = document.querySelector('.js-plotly-plot');
-                  return (g.layout.shapes || []).some((s) => s.yref === 'paper' && Math.abs(s.y1 - (1 - r / n)) < 1e-6); }""",
+                  return (g.layout.shapes || []).some(
+                    (s) => s.yref === 'paper' && Math.abs(s.y1 - (1 - r / n)) < 1e-6); }""",
         [row, len(queries)],
     )
     assert_no_errors(page)

@@ -11,13 +11,12 @@ import sys
 import threading
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from attnviz.image.loading import BUNDLED_IMAGE_MODEL
 from attnviz.text.bundled_decoder import BUNDLED_DECODER
 from attnviz.text.loading import BUNDLED_TEXT_MODEL
 from attnviz.ui import cache, warm_start
-from streamlit.testing.v1 import AppTest
-
 from tests.pages.apptest_helpers import APP, TIMEOUT, assert_clean, start
 
 DEVICE = "warm-start-test"  # a device no other test uses: these cache keys are this file's own
