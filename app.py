@@ -29,9 +29,10 @@ page = st.navigation(
 if warm_start.light_run(page.url_path):
     # The first visits after a server start, to the home page or the worked example's toy mode: they need
     # neither PyTorch nor a model, so they draw now (attnviz.ui.warm_start); the home page follows the
-    # imports and the models on its own, the others say in the sidebar what is still loading.
+    # imports and the models on its own, the others in a sidebar line, and run once more when they are done.
     compact_top()
-    warm_start.show_loading(page.url_path)
+    if page.url_path:
+        warm_start.follow_imports()
     page.run()
 else:
     warm_start.wait_for_imports()  # at once, except in the first seconds after a server start

@@ -87,6 +87,8 @@ CHART_MODULES = ("numpy", "pandas", "PIL.Image", "orjson", "plotly.graph_objects
 LIGHT_MODULES = ("attnviz.ui.worked_toy",)
 #: The worked example's address, the one page besides home that has a light first run.
 WORKED_PAGE = "worked_example"
+#: Seconds between two looks at the imports while a light run's sidebar line follows them.
+REFRESH_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -381,6 +383,22 @@ def wait_for_imports() -> None:
                 slot.plotly_chart(_empty_chart(go), config={"staticPlot": True, "displayModeBar": False})
             ws.imported.wait()
             slot.empty()
+
+
+def follow_imports() -> None:
+    """In a light run of a page other than home: the sidebar line on the imports, redrawn every
+    ``REFRESH_S`` seconds (a fragment), and one full run of the page once they are done, which draws
+    the models' line instead and keeps the page's widgets as every full run does. Without it the line
+    said "Starting: importing PyTorch" until the visitor's next click."""
+    with st.sidebar:
+        st.fragment(_importing_line, run_every=REFRESH_S)()
+
+
+def _importing_line() -> None:
+    ws = current()
+    if ws is None or not importing():
+        st.rerun()  # a full run, without this timer
+    st.caption(ws.summary(seconds=False) or "")
 
 
 def show_loading(url_path: str) -> None:

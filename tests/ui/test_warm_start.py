@@ -157,6 +157,15 @@ def test_the_worked_example_draws_its_toy_mode_while_the_app_is_still_importing(
     assert len(charts) >= 7 and all(c.key.startswith("worked_") for c in charts)  # every step's chart
     assert at.radio(key="worked_mode").value == "Toy numbers"
     assert any(c.value.startswith("Starting: importing PyTorch") for c in at.sidebar.caption)
+    assert not at.sidebar.expander  # the share box (links, the heavy path) comes with the full run
+
+    # The imports are done: the next run (the sidebar line's timer asks for it) is a full one.
+    ws.imported.set()
+    at.run()
+    assert_clean(at)
+    assert not any("importing PyTorch" in c.value for c in at.sidebar.caption)
+    assert len(at.get("plotly_chart")) == len(charts)
+    assert [e.label for e in at.sidebar.expander] == ["Share this view"]  # the full run's share box
 
 
 def test_the_light_pages_import_no_pytorch():
