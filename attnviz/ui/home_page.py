@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
 #: A bundled model's status while the warm start has not loaded it yet.
 LOADING = "loading in the background"
-#: Seconds between two looks at the warm start while the home page follows it.
-REFRESH_S = 1.0
+#: Seconds between two looks at the warm start while the home page follows it (the worked example's
+#: light run follows the imports at the same pace).
+REFRESH_S = warm_start.REFRESH_S
 
 
 def home_facts() -> None:

@@ -87,7 +87,8 @@ CHART_MODULES = ("numpy", "pandas", "PIL.Image", "orjson", "plotly.graph_objects
 LIGHT_MODULES = ("attnviz.ui.worked_toy",)
 #: The worked example's address, the one page besides home that has a light first run.
 WORKED_PAGE = "worked_example"
-#: Seconds between two looks at the imports while a light run's sidebar line follows them.
+#: Seconds between two looks at the warm start while a light run follows it (the home page's facts, a
+#: light page's sidebar line).
 REFRESH_S = 1.0
 
 
