@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
 import pytest
 
 from attnviz.figures import steps as figs
@@ -66,3 +70,29 @@ def test_rope_figures():
     assert (after.x[1], after.y[1]) == pytest.approx((step.q[3, 0], step.q[3, 4]))
     assert "3.00 rad" in pairs.layout.annotations[0].text  # the title gives m·θ_0 = 3 · 1
     assert len(pairs.to_json()) < 30_000
+
+
+def test_unvalidated_step_figures_send_what_validation_would():
+    """The figures are built without plotly.py's validation (a quarter of a head change's server time).
+
+    Validating what they send must change nothing: a bare colour-scale name, for one, would be
+    turned into plotly.py's stops by validation but read by plotly.js its own way.
+    """
+    steps = toy_steps(preset("A padding token"), 1)
+    tokens = preset("A padding token").tokens
+    n = len(tokens)
+    built = {
+        "matrix": figs.matrix(steps.masked[0], "M", row_labels=tokens, col_labels=tokens, rows_highlighted=(1,),
+                              cell=(1, 2)),
+        "unsigned matrix": figs.matrix(steps.weights[0], "A", signed=False, zmax=1.0),
+        "weights": figs.weights(steps.weights[0], tokens, query=1, key=2, visible=np.tril(np.ones((n, n), bool))),
+        "softmax scales": figs.softmax_scales({"model": steps.weights[0][1], "÷ 1": steps.weights[0][2]}, tokens),
+        "rope angles": figs.rope_angles(np.outer(np.arange(n), [1.0, 0.1]), tokens, np.array([1.0, 0.1]),
+                                        rows_highlighted=(2,)),
+    }  # fmt: skip
+    for name, fig in built.items():
+        sent = json.loads(pio.to_json(fig, validate=False))
+        validated = json.loads(pio.to_json(go.Figure(sent), validate=False))
+        assert validated == sent, name
+        scales = [t["colorscale"] for t in sent["data"] if "colorscale" in t]
+        assert all(isinstance(s, list) for s in scales), (name, scales)
