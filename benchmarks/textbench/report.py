@@ -189,7 +189,9 @@ def _server_time(w: Write, args, cases, server) -> None:
     w(
         "forward = `model(**inputs, output_attentions=True)` on the tokenized input; default = `text_attention` + "
         "`make_view` + `head_matrix` + `to_json`; all views = `text_attention` + `make_view` + the five figures + "
-        "`to_json` of each. Medians of 5 runs (3 at > 128 tokens), times in ms."
+        "`to_json` of each. Medians of 5 runs (3 at > 128 tokens), times in ms. An input whose weights are not held "
+        "(bert-base at 512 tokens) is drawn by the long-input views: its default view is `text_attention` + the pooled "
+        "head 0 of layer 0 + its figure, and the five short views are n/a."
     )
     w("")
     w(
@@ -231,7 +233,8 @@ def _server_time(w: Write, args, cases, server) -> None:
     w("| model | tokens | " + " | ".join(FIGURE_STEPS) + " |")
     w("|---|---:|" + "---:|" * len(FIGURE_STEPS))
     for key, n, r in _server_rows(args, cases, server):
-        w(f"| {key} | {n} | " + " | ".join(f"{r['json_bytes'][k]:,}" for k in FIGURE_STEPS) + " |")
+        sizes = r["json_bytes"]
+        w(f"| {key} | {n} | " + " | ".join("n/a" if sizes[k] is None else f"{sizes[k]:,}" for k in FIGURE_STEPS) + " |")
     w("")
 
 

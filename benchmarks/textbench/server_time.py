@@ -1,4 +1,9 @@
-"""2. Server time, in-process (no Streamlit): forward pass, the default view and all five views."""
+"""2. Server time, in-process (no Streamlit): forward pass, the default view and all five views.
+
+An input whose ``[L, H, n, n]`` weights are not held (past ``extraction.HELD_BYTES``: bert-base at 512
+tokens) has no ``make_view``: the page shows it with the long-input views, whose default is the pooled
+single head. Its default is timed as that, and the five short views are "n/a".
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ import pickle
 import time
 
 import torch
+
+from attnviz.figures.pooled import pooled_head
+from attnviz.text import long_views
 
 from .common import figures, fmt_ms, log, make_view, median, text_attention, timed
 from .cpu import CPU, wait_for_quiet_cpu
@@ -30,6 +38,12 @@ def build_figure(name: str, view, n_heads: int):
     raise ValueError(name)
 
 
+def long_default(ta):
+    """What the page draws first for an input whose weights are not held: layer 0, head 0, max-pooled."""
+    ph = long_views.pooled_head(ta, 0, 0)
+    return pooled_head(ph.pooled, ph.tokens, title="Layer 0, head 0", causal=ta.causal)
+
+
 def server_times(case: ModelCase, sizes: list[int], wait_quiet: float = 20.0) -> dict:
     """Medians (seconds) per size: forward, default view, all five views, and step breakdown."""
     tm = case.tm
@@ -46,6 +60,8 @@ def server_times(case: ModelCase, sizes: list[int], wait_quiet: float = 20.0) ->
 
         def default(text=text):
             ta = text_attention(tm, text)
+            if not ta.holds_weights:
+                return long_default(ta).to_json()
             view = make_view(ta)
             return build_figure("head_matrix", view, tm.n_heads).to_json()
 
@@ -54,10 +70,16 @@ def server_times(case: ModelCase, sizes: list[int], wait_quiet: float = 20.0) ->
             t0 = time.perf_counter()
             ta = text_attention(tm, text)
             steps["text_attention"] = time.perf_counter() - t0
+            sizes_json = {}
+            if not ta.holds_weights:  # the long-input views: no make_view, none of the five short figures
+                steps |= {"make_view": None, **dict.fromkeys(FIGURE_STEPS)}
+                sizes_json = dict.fromkeys(FIGURE_STEPS)
+                long_default(ta).to_json()
+                steps["total"] = time.perf_counter() - t0
+                return steps, ta, sizes_json
             t1 = time.perf_counter()
             view = make_view(ta)
             steps["make_view"] = time.perf_counter() - t1
-            sizes_json = {}
             for name in FIGURE_STEPS:
                 t2 = time.perf_counter()
                 sizes_json[name] = len(build_figure(name, view, tm.n_heads).to_json())
@@ -84,7 +106,7 @@ def server_times(case: ModelCase, sizes: list[int], wait_quiet: float = 20.0) ->
             "forward": median(fwd),
             "default": median(dflt),
             "full": median([s["total"] for s in fulls]),
-            "steps": {k: median([s[k] for s in fulls]) for k in fulls[0]},
+            "steps": {k: median([s[k] for s in fulls]) for k in fulls[0]},  # None stays None (long input)
             "json_bytes": sizes_json,
             "pickle_bytes": len(blob),
             "unpickle": median(loads),
