@@ -110,7 +110,7 @@ def server_times(case: ModelCase, sizes: list[int], wait_quiet: float = 20.0) ->
             "json_bytes": sizes_json,
             "pickle_bytes": len(blob),
             "unpickle": median(loads),
-            "weights_bytes": int(ta.weights.nbytes),
+            "weights_bytes": 4 * ta.n_layers * ta.n_heads * ta.n_tokens**2,  # [L, H, n, n] float32, held or not
             "other_cpu": CPU.share(cpu_mark),
         }
         del blob, ta
