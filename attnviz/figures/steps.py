@@ -102,6 +102,7 @@ def matrix(
     y_title: str | None = None,
     printed_cols: int = 24,
     hidden: np.ndarray | None = None,
+    numbers: str = "all",
 ) -> go.Figure:
     """An annotated heatmap of ``m (rows, cols)``; ``-inf`` cells (masked) are blank and printed "−∞".
 
@@ -113,6 +114,8 @@ def matrix(
         cell: ``(row, col)`` to outline.
         signed: diverging colours centred on 0; otherwise 0..``zmax`` in blues (weights).
         hidden: bool ``(rows, cols)``, True for cells drawn as not visible (grey, no number).
+        numbers: ``"all"`` (a number in every cell, while they fit) or ``"followed"`` (numbers only in
+            ``rows_highlighted`` and the row of ``cell``; the other cells by colour, and on hover).
     """
     traces, layout = _matrix_parts(
         m,
@@ -130,6 +133,7 @@ def matrix(
         y_title=y_title,
         printed_cols=printed_cols,
         hidden=hidden,
+        numbers=numbers,
     )
     return _figure(traces, layout)
 
@@ -151,6 +155,7 @@ def _matrix_parts(
     y_title,
     printed_cols,
     hidden,
+    numbers="all",
 ) -> tuple[list[dict], dict]:
     """:func:`matrix`'s traces and layout as plain dicts (another figure adds its own before building)."""
     m = np.asarray(m, dtype=np.float64)
@@ -177,9 +182,14 @@ def _matrix_parts(
         xgap=1,
         ygap=1,
     )
-    if printed:
+    followed = _followed_rows(rows_highlighted, cell, r) if numbers == "followed" else None
+    if printed and followed is None:
         heat["texttemplate"] = f"%{{z:.{digits}f}}"
     traces = [heat]
+    if printed and followed is not None:
+        traces.append(_row_numbers(shown, followed, masked | grey, top, signed, digits))
+    if followed is not None:
+        masked = masked & np.isin(np.arange(r), followed)[:, None]
     if masked.any() and printed:
         rows_m, cols_m = np.nonzero(masked)
         traces.append(
@@ -202,6 +212,35 @@ def _matrix_parts(
     if grey.any():
         layout["plot_bgcolor"] = NOT_VISIBLE
     return traces, layout
+
+
+def _followed_rows(rows_highlighted: tuple[int, ...], cell: tuple[int, int] | None, r: int) -> list[int]:
+    rows = {row for row in rows_highlighted if 0 <= row < r}
+    if cell is not None and 0 <= cell[0] < r:
+        rows.add(cell[0])
+    return sorted(rows)
+
+
+def _row_numbers(shown: np.ndarray, rows: list[int], blank: np.ndarray, top: float, signed: bool, digits: int) -> dict:
+    """The numbers of ``rows`` only, as one text trace: a number per cell costs the browser the same
+    whether it is printed by the heatmap or here, and a worked example's real head drew ~1,400 of them
+    on every head change (a third of its drawing time), though the page follows one row."""
+    rr, cc = np.nonzero(~blank[rows])
+    rr = np.asarray(rows, dtype=np.int64)[rr]
+    values = shown[rr, cc]
+    # Light text on dark cells (either end of the diverging scale, the top of the sequential one), as
+    # plotly's automatic text colour on the heatmap's own numbers.
+    dark = (np.abs(values) if signed else values) / top > 0.6
+    return dict(
+        type="scatter",
+        x=cc.astype(np.int16),
+        y=rr.astype(np.int16),
+        mode="text",
+        text=[f"{v:.{digits}f}" for v in values],
+        textfont=dict(size=11, color=np.where(dark, "white", "#262730").tolist()),
+        hoverinfo="skip",
+        showlegend=False,
+    )
 
 
 def _layout(
@@ -260,6 +299,7 @@ def weights(
     max_tokens: int | None = None,
     title: str = "Weights A = softmax(M)",
     visible: np.ndarray | None = None,
+    numbers: str = "all",
 ) -> go.Figure:
     """The attention weights ``(n, n)``, queries down, keys across, with the chosen cell outlined.
 
@@ -284,6 +324,7 @@ def weights(
         y_title="query i",
         printed_cols=24,
         hidden=None if visible is None else ~np.asarray(visible, dtype=bool),
+        numbers=numbers,
     )
     r, c = (min(s, max_tokens or s) for s in w.shape)
     if r <= MAX_CLICKABLE and c <= MAX_CLICKABLE:
@@ -307,8 +348,7 @@ def weights(
             )
         )
         layout["clickmode"] = "event+select"
-    if len(traces) > 1:
-        traces[0]["hoverinfo"] = "skip"
+        traces[0]["hoverinfo"] = "skip"  # the click layer's hover says more
     return _figure(traces, layout)
 
 

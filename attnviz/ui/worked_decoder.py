@@ -58,7 +58,7 @@ def step_norm(s: Shown, i: int, no: int) -> None:
     source = "the embeddings" if r.layer == 0 else f"layer {r.layer - 1}'s output"
     positions = " plus the learned position vectors" if r.rope is None and r.layer == 0 else ""
     st.caption(f"X is the hidden state entering layer {r.layer}: {source}{positions}, one row per token.")
-    kw = dict(row_labels=s.tokens, max_rows=s.max_tokens, max_cols=s.max_dims, rows_highlighted=(i,))
+    kw = dict(row_labels=s.tokens, max_rows=s.max_tokens, max_cols=s.max_dims, rows_highlighted=(i,), numbers=s.numbers)
     _chart(figs.matrix(r.x, "X, the layer's input", **kw), "worked_x")
     d = r.d_model
     if norm.kind == RMS_NORM:
@@ -145,7 +145,10 @@ def step_projections(s: Shown, i: int, j: int, no: int) -> None:
     ):
         with col:
             title = f"{name}{rotated if name != 'V' else ''}"
-            _chart(figs.matrix(m, title, rows_highlighted=(row,), printed_cols=8, **kw), f"worked_{name.lower()}")
+            _chart(
+                figs.matrix(m, title, rows_highlighted=(row,), numbers=s.numbers, printed_cols=8, **kw),
+                f"worked_{name.lower()}",
+            )
     st.markdown(
         f"Outlined: q_{i} (row {i} of Q), and k_{j}, v_{j} (row {j} of K and V), the rows behind the weight you follow."
     )
@@ -197,9 +200,17 @@ def step_positions(s: Shown, i: int, j: int, no: int) -> None:
     kw = dict(max_rows=s.max_tokens, max_cols=s.max_dims, row_labels=s.tokens, col_labels=dims(r.d_head, "d"))
     c1, c2 = st.columns(2)
     with c1:
-        _chart(figs.matrix(r.q, "Q′ (rotated)", rows_highlighted=(i,), printed_cols=8, **kw), "worked_q_rot", True)
+        _chart(
+            figs.matrix(r.q, "Q′ (rotated)", rows_highlighted=(i,), numbers=s.numbers, printed_cols=8, **kw),
+            "worked_q_rot",
+            True,
+        )
     with c2:
-        _chart(figs.matrix(r.k, "K′ (rotated)", rows_highlighted=(j,), printed_cols=8, **kw), "worked_k_rot", True)
+        _chart(
+            figs.matrix(r.k, "K′ (rotated)", rows_highlighted=(j,), numbers=s.numbers, printed_cols=8, **kw),
+            "worked_k_rot",
+            True,
+        )
     st.markdown(
         f"The first pair turns 1 radian per position, the last only {rope.inv_freq[-1]:.1e}: fast pairs tell near "
         "tokens apart, slow ones far ones. A turn keeps each pair's length, and turning q by m·θ and k by n·θ "
@@ -229,6 +240,7 @@ def step_causal_mask(s: Shown, i: int, no: int) -> None:
             max_rows=s.max_tokens,
             max_cols=s.max_tokens,
             rows_highlighted=(i,),
+            numbers=s.numbers,
             y_title="query i",
         ),
         "worked_masked",

@@ -64,9 +64,10 @@ from attnviz.ui.worked_toy import (  # noqa: F401  (the page file and the tests 
 )
 
 TEXT, LAYER, HEAD, SHOW_ALL, CSV_MATRIX = "worked_text", "worked_layer", "worked_head", "worked_show_all", "worked_csv"
+EVERY_NUMBER = "worked_every_number"
 _GOTO_TEXT = "worked_goto_text"
 #: Widgets whose value survives visits to other pages (app.py keeps them; see attnviz.ui.state).
-KEPT = (*TOY_KEPT, TEXT, LAYER, HEAD, SHOW_ALL, CSV_MATRIX, QUERY, KEY, DIVISOR)
+KEPT = (*TOY_KEPT, TEXT, LAYER, HEAD, SHOW_ALL, EVERY_NUMBER, CSV_MATRIX, QUERY, KEY, DIVISOR)
 
 #: Largest max |recomputed − model| the check panel accepts.
 TOLERANCE = 1e-5
@@ -130,7 +131,7 @@ def real_inputs(tm, text: str) -> Shown | None:
     ]
     for what, value, size in stale:
         st.info(f"{what} {value} does not exist in this model ({size} in all, from 0); showing {what.lower()} 0.")
-    c1, c2, c3 = st.columns([1, 1, 3])
+    c1, c2, c3, c4 = st.columns([1, 1, 1.5, 1.5])
     layer = c1.selectbox("Layer", range(tm.n_layers), key=LAYER)
     head = c2.selectbox("Head", range(tm.n_heads), key=HEAD)
     c3.toggle(
@@ -138,6 +139,13 @@ def real_inputs(tm, text: str) -> Shown | None:
         key=SHOW_ALL,
         help=f"Matrices show their first {SUMMARY_DIMS} dimensions and {SUMMARY_TOKENS} tokens; switch on to draw "
         f"every dimension of up to {SHOW_ALL_TOKENS} tokens (numbers in cells only while they fit).",
+    )
+    c4.toggle(
+        "A number in every cell",
+        key=EVERY_NUMBER,
+        help="Off: numbers only in the outlined rows, the ones the chosen weight comes from (row i of Q, the "
+        "scores, the weights and the context; row j of K and V); the other cells show theirs on hover. On: a "
+        "number in every cell, which takes the browser about a third longer to draw after each change.",
     )
     try:
         with device_notice(tm):
@@ -161,6 +169,7 @@ def real_inputs(tm, text: str) -> Shown | None:
         real=steps,
         max_dims=None if show_all else SUMMARY_DIMS,
         max_tokens=(SHOW_ALL_TOKENS if show_all else SUMMARY_TOKENS) if len(steps.tokens) > SUMMARY_TOKENS else None,
+        numbers="all" if st.session_state.get(EVERY_NUMBER) else "followed",
     )
 
 

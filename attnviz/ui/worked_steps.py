@@ -51,6 +51,7 @@ class Shown:
 
     ``toy`` holds every head (toy mode); ``real`` the model's head with its check (real mode).
     ``max_dims``/``max_tokens``: how much of each matrix to draw (None: all).
+    ``numbers``: which cells print their number (real mode: the followed rows unless every cell is asked for).
     """
 
     head: OneHead
@@ -60,6 +61,9 @@ class Shown:
     real: HeadSteps | None = None
     max_dims: int | None = None
     max_tokens: int | None = None
+    #: "all": a number in every cell of a matrix (while they fit); "followed": only in the rows the
+    #: chosen weight comes from (figures.steps.matrix's ``numbers``).
+    numbers: str = "all"
 
     @property
     def n(self) -> int:
@@ -209,7 +213,7 @@ def step_projections(s: Shown, i: int, j: int, no: int = 1) -> None:
     for col, (name, m, row) in zip(cols, (("Q", h.q, i), ("K", h.k, j), ("V", h.v, j)), strict=True):
         with col:
             _chart(
-                figs.matrix(m, name, rows_highlighted=(row,), printed_cols=8, **kw),
+                figs.matrix(m, name, rows_highlighted=(row,), numbers=s.numbers, printed_cols=8, **kw),
                 f"worked_{name.lower()}",
                 stretch=True,
             )
@@ -234,6 +238,7 @@ def step_scores(s: Shown, i: int, j: int, no: int = 2) -> None:
             max_cols=s.max_tokens,
             cell=(i, j),
             rows_highlighted=(i,),
+            numbers=s.numbers,
             y_title="query i",
         ),
         "worked_scores",
@@ -266,6 +271,7 @@ def step_scaling(s: Shown, i: int, no: int = 3) -> None:
             max_rows=s.max_tokens,
             max_cols=s.max_tokens,
             rows_highlighted=(i,),
+            numbers=s.numbers,
             y_title="query i",
         ),
         "worked_scaled",
@@ -326,6 +332,7 @@ def step_mask(s: Shown, i: int, no: int = 4) -> None:
             row_labels=s.tokens,
             col_labels=s.tokens,
             rows_highlighted=(i,),
+            numbers=s.numbers,
             y_title="query i",
         ),
         "worked_masked",
@@ -342,8 +349,8 @@ def step_softmax(s: Shown, i: int, j: int, no: int = 5) -> None:
     st.latex(r"A_{ij} = \frac{e^{M_{ij}}}{\sum_{k} e^{M_{ik}}}")
     st.caption(f"M ({_shape(h.masked)}) → A ({_shape(h.weights)}), row by row")
     visible = s.real.visible if _causal(s) else None  # a decoder's later keys: grey, as on the text page
-    fig = figs.weights(h.weights, s.tokens, query=i, key=j, max_tokens=s.max_tokens, visible=visible)
-    clickable = len(fig.data) > 1
+    fig = figs.weights(h.weights, s.tokens, query=i, key=j, max_tokens=s.max_tokens, visible=visible, numbers=s.numbers)
+    clickable = fig.layout.clickmode == "event+select"  # the click layer is there (up to MAX_CLICKABLE tokens)
     st.plotly_chart(
         fig,
         key=WEIGHTS_CHART,
@@ -389,7 +396,7 @@ def step_context(s: Shown, i: int, no: int = 6) -> None:
     st.latex(r"Z = AV,\qquad z_i = \sum_j A_{ij}\, v_j")
     st.caption(f"A ({_shape(h.weights)}) · V ({_shape(h.v)}) → Z ({_shape(h.context)})")
     kw = dict(row_labels=s.tokens, col_labels=dims(h.d_head, "d"), max_rows=s.max_tokens, max_cols=s.max_dims)
-    _chart(figs.matrix(h.context, "Context Z", rows_highlighted=(i,), **kw), "worked_context")
+    _chart(figs.matrix(h.context, "Context Z", rows_highlighted=(i,), numbers=s.numbers, **kw), "worked_context")
     order = np.argsort(-h.weights[i])
     top = [k for k in order[:3] if h.weights[i, k] > 0]
     rest = 1.0 - float(h.weights[i, top].sum())

@@ -85,6 +85,7 @@ def test_unvalidated_step_figures_send_what_validation_would():
         "matrix": figs.matrix(steps.masked[0], "M", row_labels=tokens, col_labels=tokens, rows_highlighted=(1,),
                               cell=(1, 2)),
         "unsigned matrix": figs.matrix(steps.weights[0], "A", signed=False, zmax=1.0),
+        "followed rows": figs.matrix(steps.masked[0], "M", rows_highlighted=(1,), numbers="followed"),
         "weights": figs.weights(steps.weights[0], tokens, query=1, key=2, visible=np.tril(np.ones((n, n), bool))),
         "softmax scales": figs.softmax_scales({"model": steps.weights[0][1], "÷ 1": steps.weights[0][2]}, tokens),
         "rope angles": figs.rope_angles(np.outer(np.arange(n), [1.0, 0.1]), tokens, np.array([1.0, 0.1]),
@@ -96,3 +97,34 @@ def test_unvalidated_step_figures_send_what_validation_would():
         assert validated == sent, name
         scales = [t["colorscale"] for t in sent["data"] if "colorscale" in t]
         assert all(isinstance(s, list) for s in scales), (name, scales)
+
+
+def test_followed_numbers_print_only_the_outlined_rows():
+    rng = np.random.default_rng(3)
+    m = rng.normal(size=(6, 5))
+    m[2, 4] = -np.inf  # a masked key in the followed row: "−∞", not a number
+    every = figs.matrix(m, "S", rows_highlighted=(2,), cell=(2, 1))
+    assert every.data[0].texttemplate == "%{z:.2f}"
+    followed = figs.matrix(m, "S", rows_highlighted=(4,), cell=(2, 1), numbers="followed")
+    heat, numbers, minus = followed.data
+    assert heat.texttemplate is None and heat.hoverinfo is None  # every cell still tells its value on hover
+    printed = {(int(y), int(x)): t for x, y, t in zip(numbers.x, numbers.y, numbers.text, strict=True)}
+    expected = {(i, j): f"{m[i, j]:.2f}" for i in (2, 4) for j in range(5) if np.isfinite(m[i, j])}
+    assert printed == expected and numbers.hoverinfo == "skip"
+    assert list(zip(minus.y, minus.x, strict=True)) == [(2, 4)] and list(minus.text) == ["−∞"]
+    # Dark cells (the scale's ends) get light text, as plotly's own numbers do.
+    top = np.abs(m[np.isfinite(m)]).max()
+    colours = dict(zip(zip(numbers.y, numbers.x, strict=True), numbers.textfont.color, strict=True))
+    for (i, j), colour in colours.items():
+        assert colour == ("white" if abs(m[i, j]) / top > 0.6 else "#262730")
+
+
+def test_followed_weights_keep_their_click_layer_and_hover():
+    steps = toy_steps(preset("A padding token"), 1)
+    tokens = preset("A padding token").tokens
+    w = figs.weights(steps.weights[0], tokens, query=1, key=2, numbers="followed")
+    heat, numbers, layer = w.data
+    assert [int(y) for y in numbers.y] == [1] * len(tokens)
+    assert layer.hovertemplate.startswith("A[") and heat.hoverinfo == "skip"
+    big = figs.weights(np.full((100, 100), 0.01), [f"t{i}" for i in range(100)], query=3, numbers="followed")
+    assert big.data[0].hoverinfo is None, "no click layer: the heatmap's own hover stays"

@@ -241,6 +241,32 @@ def test_real_mode_proves_it_equals_the_model(at, bundled_model):
 
 
 @pytest.mark.bundled
+def test_real_mode_prints_the_followed_rows_and_every_cell_on_request(at, bundled_model):
+    real(at)
+    i, j = at.session_state[wp.QUERY], at.session_state[wp.KEY]
+    steps = explain_head(bundled_model, DEFAULT_TEXT, 0, 0)
+
+    def printed(key: str) -> dict[tuple[int, int], str]:
+        traces = [t for t in figure(chart(at, key))["data"] if t.get("mode") == "text"]
+        assert len(traces) == 1, key
+        t = traces[0]
+        return {(int(y), int(x)): s for x, y, s in zip(decode(t["x"]), decode(t["y"]), t["text"], strict=True)}
+
+    for key, row, m in (("worked_q", i, steps.q), ("worked_k", j, steps.k), ("worked_scores", i, steps.scores)):
+        heat = figure(chart(at, key))["data"][0]
+        assert "texttemplate" not in heat, key
+        cols = heatmap_z(chart(at, key)).shape[1]
+        assert printed(key) == {(row, c): f"{m[row, c]:.2f}" for c in range(cols)}, key
+    assert {r for r, _ in printed(wp.WEIGHTS_CHART)} == {i}
+
+    at.toggle(key=wp.EVERY_NUMBER).set_value(True).run()
+    assert_clean(at)
+    for key in ("worked_q", "worked_k", "worked_scores", wp.WEIGHTS_CHART):
+        data = figure(chart(at, key))["data"]
+        assert data[0]["texttemplate"] == "%{z:.2f}" and not [t for t in data if t.get("mode") == "text"], key
+
+
+@pytest.mark.bundled
 def test_real_mode_charts_stay_small_and_show_all_draws_everything(at):
     real(at)
     sizes = {c.key: len(c.proto.spec) for c in charts(at)}
