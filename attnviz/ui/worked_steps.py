@@ -478,7 +478,12 @@ def visible_row(h: OneHead, i: int) -> np.ndarray:
 
 
 def summary_caption(s: Shown) -> None:
-    """Say how much of the large matrices is drawn."""
+    """Say how much of the large matrices is drawn, and which cells print their numbers."""
+    if s.numbers == "followed":
+        st.caption(
+            "Numbers are printed in the outlined rows, the ones the chosen weight comes from; hover any other "
+            "cell for its value, or switch on “A number in every cell”."
+        )
     if s.real is not None and s.max_dims is not None:
         st.caption(
             f"Large matrices show their first {SUMMARY_DIMS} dimensions and {SUMMARY_TOKENS} tokens; switch on "
