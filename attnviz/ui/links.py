@@ -145,6 +145,7 @@ WORKED_LINK = PageLink(
         Bind(Field("layer", "index"), worked_page.LAYER, default=0, bound="layers", when=_real),
         Bind(Field("head", "index"), worked_page.HEAD, default=0, bound="heads", when=_real),
         Bind(Field("all", "flag"), worked_page.SHOW_ALL, default=False, when=_real),
+        Bind(Field("numbers", "flag"), worked_page.EVERY_NUMBER, default=False, when=_real),
         Bind(Field("query", "index"), worked_steps.QUERY, also=((worked_steps.LINKED_CELL, True),)),
         Bind(Field("key", "index"), worked_steps.KEY, also=((worked_steps.LINKED_CELL, True),)),
     ),

@@ -134,21 +134,23 @@ def test_worked_example_link_reopens_head_and_cell(bundled_model):
     text = "The cat sat on the mat."
     at = open_link(
         "pages/worked_example.py",
-        {"mode": "real-model", "text": text, "layer": "2", "head": "5", "query": "3", "key": "1"},
+        {"mode": "real-model", "text": text, "layer": "2", "head": "5", "query": "3", "key": "1", "numbers": "1"},
     )
     assert_clean(at)
     assert not at.warning
     state = at.session_state
     assert (state["worked_layer"], state["worked_head"]) == (2, 5)
+    assert state["worked_every_number"] is True
     assert (state["worked_query"], state["worked_key"]) == (3, 1)  # the link's cell, not the default
     assert at.text_area(key="worked_text").value == text
     params = shared_params(at)
-    assert {k: params.get(k) for k in ("mode", "layer", "head", "query", "key")} == {
+    assert {k: params.get(k) for k in ("mode", "layer", "head", "query", "key", "numbers")} == {
         "mode": "real-model",
         "layer": "2",
         "head": "5",
         "query": "3",
         "key": "1",
+        "numbers": "1",
     }
 
 
