@@ -17,9 +17,10 @@ For each interaction it prints and writes (``benchmarks/results-interaction-late
 
 Median and worst of ``--repeats``. Clicks are measured once the server's warm start has loaded every
 bundled model (the home page's "Loading models in the background" line gone): before, the text and
-decoder groups ran while it loaded the image model and the decoder on the same two cores. First visits start a fresh server (``streamlit run app.py``, warm
-starts on, as deployed) and a fresh browser context for each repeat: the home page until its title
-is drawn, the worked example until its first chart is drawn. Figures only; nothing is asserted.
+decoder groups ran while it loaded the image model and the decoder on the same two cores. First
+visits start a fresh server (``streamlit run app.py``, warm starts on, as deployed) and a fresh browser
+context for each repeat: the home page until its title is drawn, the worked example until its first
+chart is drawn. Figures only; nothing is asserted.
 Times depend on the machine: the 2 cores here are shared with other work, which the report says.
 """
 

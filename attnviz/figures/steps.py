@@ -182,6 +182,8 @@ def _matrix_parts(
         xgap=1,
         ygap=1,
     )
+    if numbers not in ("all", "followed"):
+        raise ValueError(f'numbers must be "all" or "followed", not {numbers!r}')
     followed = _followed_rows(rows_highlighted, cell, r) if numbers == "followed" else None
     if printed and followed is None:
         heat["texttemplate"] = f"%{{z:.{digits}f}}"

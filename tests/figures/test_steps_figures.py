@@ -112,6 +112,8 @@ def test_followed_numbers_print_only_the_outlined_rows():
     expected = {(i, j): f"{m[i, j]:.2f}" for i in (2, 4) for j in range(5) if np.isfinite(m[i, j])}
     assert printed == expected and numbers.hoverinfo == "skip"
     assert list(zip(minus.y, minus.x, strict=True)) == [(2, 4)] and list(minus.text) == ["−∞"]
+    with pytest.raises(ValueError, match="followed"):
+        figs.matrix(m, "S", numbers="followed rows")
     # Dark cells (the scale's ends) get light text, as plotly's own numbers do.
     top = np.abs(m[np.isfinite(m)]).max()
     colours = dict(zip(zip(numbers.y, numbers.x, strict=True), numbers.textfont.color, strict=True))
