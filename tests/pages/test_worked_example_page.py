@@ -346,12 +346,14 @@ def test_mode_and_choices_survive_a_visit_to_another_page(at):
     real(at)
     at.selectbox(key=wp.LAYER).set_value(3).run()
     at.toggle(key=wp.SHOW_ALL).set_value(True).run()
+    at.toggle(key=wp.EVERY_NUMBER).set_value(True).run()
     at.switch_page("pages/home.py").run()
     at.switch_page(PAGE).run()
     assert_clean(at)
     assert at.radio(key=wp.MODE).value == wp.REAL_MODE
     assert at.selectbox(key=wp.LAYER).value == 3
     assert at.toggle(key=wp.SHOW_ALL).value is True
+    assert at.toggle(key=wp.EVERY_NUMBER).value is True
 
 
 @pytest.mark.bundled
