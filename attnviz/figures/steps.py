@@ -189,10 +189,8 @@ def _matrix_parts(
         heat["texttemplate"] = f"%{{z:.{digits}f}}"
     traces = [heat]
     if printed and followed is not None:
-        traces.append(_row_numbers(shown, followed, masked | grey, top, signed, digits))
-    if followed is not None:
-        masked = masked & np.isin(np.arange(r), followed)[:, None]
-    if masked.any() and printed:
+        traces.append(_row_numbers(shown, followed, grey, top, signed, digits))  # and their "−∞"
+    elif masked.any() and printed:
         rows_m, cols_m = np.nonzero(masked)
         traces.append(
             dict(type="scatter", x=cols_m, y=rows_m, mode="text", text=["−∞"] * len(rows_m), hoverinfo="skip",
@@ -223,22 +221,23 @@ def _followed_rows(rows_highlighted: tuple[int, ...], cell: tuple[int, int] | No
     return sorted(rows)
 
 
-def _row_numbers(shown: np.ndarray, rows: list[int], blank: np.ndarray, top: float, signed: bool, digits: int) -> dict:
-    """The numbers of ``rows`` only, as one text trace: a number per cell costs the browser the same
-    whether it is printed by the heatmap or here, and a worked example's real head drew ~1,400 of them
-    on every head change (a third of its drawing time), though the page follows one row."""
-    rr, cc = np.nonzero(~blank[rows])
+def _row_numbers(shown: np.ndarray, rows: list[int], grey: np.ndarray, top: float, signed: bool, digits: int) -> dict:
+    """The numbers of ``rows`` only ("−∞" for a masked cell, nothing on a grey one), as one text trace:
+    a number per cell costs the browser the same whether the heatmap prints it or this trace, and a
+    worked example's real head drew ~1,400 of them on every head change, though the page follows one row."""
+    rr, cc = np.nonzero(~grey[rows])
     rr = np.asarray(rows, dtype=np.int64)[rr]
     values = shown[rr, cc]
+    finite = np.isfinite(values)
     # Light text on dark cells (either end of the diverging scale, the top of the sequential one), as
     # plotly's automatic text colour on the heatmap's own numbers.
-    dark = (np.abs(values) if signed else values) / top > 0.6
+    dark = finite & ((np.abs(values) if signed else values) / top > 0.6)
     return dict(
         type="scatter",
         x=cc.astype(np.int16),
         y=rr.astype(np.int16),
         mode="text",
-        text=[f"{v:.{digits}f}" for v in values],
+        text=[f"{v:.{digits}f}" if ok else "−∞" for v, ok in zip(values, finite, strict=True)],
         textfont=dict(size=11, color=np.where(dark, "white", "#262730").tolist()),
         hoverinfo="skip",
         showlegend=False,
